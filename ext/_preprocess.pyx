@@ -1,0 +1,3 @@
+# placeholder, replaced by the kernel
+def _placeholder():
+    return 0

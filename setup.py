@@ -1,0 +1,117 @@
+"""Build: the Cython preprocessing kernel and the protobuf/gRPC modules.
+
+The .proto files live under the path their Python modules are imported from
+(protos/roiclass/v1 -> roiclass.v1); build_py generates *_pb2.py, *_pb2.pyi
+and *_pb2_grpc.py next to them, as grpcio's own packages do.
+"""
+import os
+import sys
+import sysconfig
+from pathlib import Path
+
+import numpy
+from Cython.Build import cythonize
+from setuptools import Command, Extension, setup
+from setuptools.command.build_py import build_py
+
+HERE = Path(__file__).resolve().parent
+PROTO_ROOT = HERE / "protos"
+
+
+class GenerateProtos(Command):
+    """Generate Python protobuf + gRPC modules (with .pyi) from protos/."""
+
+    description = "generate roiclass.v1 from protos/"
+    user_options = []
+
+    def initialize_options(self):
+        pass
+
+    def finalize_options(self):
+        pass
+
+    def run(self):
+        import google.rpc  # googleapis-common-protos ships google/rpc/*.proto
+        import grpc_tools
+        from grpc_tools import protoc
+
+        well_known = Path(grpc_tools.__file__).parent / "_proto"
+        googleapis = Path(list(google.rpc.__path__)[0]).parent.parent
+        protos = sorted(PROTO_ROOT.rglob("*.proto"))
+        for proto in protos:
+            args = [
+                "grpc_tools.protoc",
+                f"-I{PROTO_ROOT}",
+                f"-I{googleapis}",
+                f"-I{well_known}",
+                f"--python_out={PROTO_ROOT}",
+                f"--pyi_out={PROTO_ROOT}",
+                f"--grpc_python_out={PROTO_ROOT}",
+                str(proto.relative_to(PROTO_ROOT)),
+            ]
+            if protoc.main(args) != 0:
+                raise RuntimeError(f"protoc failed on {proto}")
+
+
+class BuildPy(build_py):
+    def run(self):
+        self.run_command("generate_protos")
+        super().run()
+
+
+def _openmp_flags():
+    if os.environ.get("ROICLASS_NO_OPENMP") or sys.platform == "darwin":
+        return [], []
+    if sysconfig.get_platform().startswith("win"):
+        return ["/openmp"], []
+    return ["-fopenmp"], ["-fopenmp"]
+
+
+def extensions():
+    compile_omp, link_omp = _openmp_flags()
+    extra_compile = ["-O3", "-ffast-math", "-fno-finite-math-only"] + compile_omp
+    sanitize = os.environ.get("ROICLASS_SANITIZE")
+    if sanitize:  # e.g. ROICLASS_SANITIZE=address, see ext/README.md
+        extra_compile = ["-O1", "-g", f"-fsanitize={sanitize}", "-fno-omit-frame-pointer"] + compile_omp
+        link_omp = link_omp + [f"-fsanitize={sanitize}"]
+    ext = Extension(
+        "roiclass.ext._preprocess",
+        sources=["ext/_preprocess.pyx"],
+        include_dirs=[numpy.get_include(), "ext"],
+        extra_compile_args=extra_compile,
+        extra_link_args=link_omp,
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+    )
+    return cythonize(
+        [ext],
+        compile_time_env={"HAVE_OPENMP": bool(compile_omp)},
+        compiler_directives={"language_level": 3},
+    )
+
+
+setup(
+    package_dir={
+        "roiclass.v1": "protos/roiclass/v1",
+        "roiclass.server": "server",
+        "roiclass.client": "client",
+        "roiclass.ext": "ext",
+        "roiclass.models": "models",
+    },
+    packages=[
+        "roiclass.v1",
+        "roiclass.server",
+        "roiclass.server.engine",
+        "roiclass.server.models",
+        "roiclass.client",
+        "roiclass.ext",
+        "roiclass.models",
+    ],
+    package_data={
+        "roiclass.v1": ["*.proto", "*.pyi"],
+        "roiclass.ext": ["*.pxd", "*.pyx"],
+        "roiclass.models": ["**/*.onnx", "**/*.toml", "**/*.txt", "**/*.png", "**/*.jpg"],
+    },
+    ext_modules=extensions(),
+    cmdclass={"generate_protos": GenerateProtos, "build_py": BuildPy},
+    zip_safe=False,
+)
