@@ -1,0 +1,58 @@
+"""roiclass.client: Python client for the roiclass ObjectClassifier service.
+
+    from roiclass.client import Classifier, Roi
+
+    with Classifier("127.0.0.1:50051") as classifier:
+        result = classifier.classify("cat.png", rois=[Roi(10, 20, 120, 80, angle=15)])
+
+The generated stubs are re-exported as `classifier_pb2` / `classifier_pb2_grpc`
+for callers who want the raw protocol.
+"""
+from roiclass.v1 import classifier_pb2, classifier_pb2_grpc
+
+from .classifier import DEFAULT_ADDRESS, Classifier, build_request
+from .errors import ClassifierError, FieldViolation, InvalidInputError
+from .images import CHANNEL_ORDERS, to_image_proto
+from .types import (
+    Alignment,
+    ClassifyResult,
+    ClassScore,
+    Frame,
+    Heatmap,
+    HeatmapOptions,
+    InstanceInfo,
+    ModelInfo,
+    ModelList,
+    ModelVersionInfo,
+    Roi,
+    RoiResult,
+    StreamResult,
+    Timing,
+)
+
+__all__ = [
+    "Alignment",
+    "CHANNEL_ORDERS",
+    "ClassScore",
+    "ClassifierError",
+    "Classifier",
+    "ClassifyResult",
+    "DEFAULT_ADDRESS",
+    "FieldViolation",
+    "Frame",
+    "Heatmap",
+    "HeatmapOptions",
+    "InstanceInfo",
+    "InvalidInputError",
+    "ModelInfo",
+    "ModelList",
+    "ModelVersionInfo",
+    "Roi",
+    "RoiResult",
+    "StreamResult",
+    "Timing",
+    "build_request",
+    "classifier_pb2",
+    "classifier_pb2_grpc",
+    "to_image_proto",
+]

@@ -1,0 +1,155 @@
+"""Anything image-like -> roiclass.v1.Image.
+
+NumPy arrays (and Pillow images) go as raw pixels; bytes go as an encoded
+file (PNG/JPEG/BMP/TIFF, decoded by the server); a str/Path is read and sent
+encoded. Protobuf needs a `bytes` object, so one copy of the pixels is made;
+rows with padding between them (a crop of a larger array) are sent as they
+are with `row_stride` rather than packed first.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from roiclass.v1 import classifier_pb2 as pb
+
+from .errors import InvalidInputError
+
+CHANNEL_ORDERS = ("RGB", "BGR", "RGBA", "BGRA", "GRAY")
+
+_FORMATS = {
+    ("GRAY", 1): pb.GRAY8,
+    ("RGB", 3): pb.RGB8,
+    ("BGR", 3): pb.BGR8,
+    ("RGBA", 4): pb.RGBA8,
+    ("BGRA", 4): pb.BGRA8,
+}
+_DEFAULT_ORDER = {1: "GRAY", 3: "RGB", 4: "RGBA"}
+
+# Send padded rows with row_stride only while the padding at most doubles
+# the bytes sent; past that, packing the rows first is cheaper on the wire.
+_MAX_STRIDE_OVERHEAD = 2.0
+
+
+def to_image_proto(image: Any, channel_order: str | None = None) -> pb.Image:
+    """Builds the request's Image.
+
+    image: np.ndarray (H×W or H×W×1 uint8 = GRAY, H×W×3/4 uint8, H×W uint16 =
+    GRAY16), a PIL.Image, encoded bytes, a file path (str / os.PathLike), or a
+    pb.Image / pb.RawImage passed through as is.
+    channel_order: what a 3/4-channel array holds, one of CHANNEL_ORDERS;
+    None = RGB / RGBA (GRAY for one channel).
+    """
+    if isinstance(image, pb.Image):
+        return image
+    if isinstance(image, pb.RawImage):
+        return pb.Image(raw=image)
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        data = bytes(image)
+        if not data:
+            raise InvalidInputError("image", "encoded image bytes are empty")
+        return pb.Image(encoded=data)
+    if isinstance(image, (str, os.PathLike)):
+        return pb.Image(encoded=_read_file(Path(image)))
+    if isinstance(image, np.ndarray):
+        return pb.Image(raw=array_to_raw(image, channel_order))
+    pil_array = _from_pil(image)
+    if pil_array is not None:
+        return pb.Image(raw=array_to_raw(*pil_array))
+    raise InvalidInputError(
+        "image",
+        f"must be a numpy array, PIL image, encoded bytes or a file path, got {type(image).__name__}",
+    )
+
+
+def array_to_raw(array: np.ndarray, channel_order: str | None = None) -> pb.RawImage:
+    """A numpy image -> RawImage (see to_image_proto for what is accepted)."""
+    if channel_order is not None and channel_order not in CHANNEL_ORDERS:
+        raise InvalidInputError("channel_order", f"must be one of {', '.join(CHANNEL_ORDERS)}, got {channel_order!r}")
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim not in (2, 3):
+        raise InvalidInputError("image", f"array must be H×W or H×W×C, got shape {array.shape}")
+    height, width = array.shape[:2]
+    if height == 0 or width == 0:
+        raise InvalidInputError("image", f"array is empty, shape {array.shape}")
+    channels = 1 if array.ndim == 2 else array.shape[2]
+
+    if array.dtype == np.uint16 or array.dtype == np.dtype(">u2"):
+        if channels != 1 or channel_order not in (None, "GRAY"):
+            raise InvalidInputError(
+                "image", f"uint16 arrays must be single-channel H×W (GRAY16), got shape {array.shape}"
+            )
+        pixel_format = pb.GRAY16
+        array = array.astype("<u2", copy=False)  # the wire format is little-endian
+    elif array.dtype == np.uint8:
+        order = channel_order or _DEFAULT_ORDER.get(channels)
+        pixel_format = _FORMATS.get((order, channels))
+        if pixel_format is None:
+            allowed = [o for (o, c) in _FORMATS if c == channels]
+            raise InvalidInputError(
+                "channel_order",
+                f"{order!r} does not fit a {channels}-channel array; allowed: {', '.join(allowed) or 'none'}"
+                + ("" if allowed else " (use 1, 3 or 4 channels)"),
+            )
+    else:
+        raise InvalidInputError(
+            "image", f"array dtype must be uint8 (or uint16 for GRAY16), got {array.dtype}"
+        )
+
+    pixels, row_stride = _pixel_bytes(array)
+    return pb.RawImage(
+        width=width, height=height, pixel_format=pixel_format, row_stride=row_stride, pixels=pixels
+    )
+
+
+def _pixel_bytes(array: np.ndarray) -> tuple[bytes, int]:
+    """(pixels, row_stride): row_stride 0 when the rows were packed."""
+    height = array.shape[0]
+    pixel_bytes = array.itemsize * (1 if array.ndim == 2 else array.shape[2])
+    row = array.shape[1] * pixel_bytes
+    if array.flags.c_contiguous:
+        return array.tobytes(), 0
+    # Rows packed inside (pixels and channels adjacent) but apart from each other?
+    inner = array.strides[1:]
+    packed_inside = inner[0] == pixel_bytes and (array.ndim == 2 or inner[1] == array.itemsize)
+    stride = array.strides[0]
+    if packed_inside and stride >= row and height * stride <= _MAX_STRIDE_OVERHEAD * height * row:
+        span = (height - 1) * stride + row
+        # One flat view from the first pixel to the last, then a single copy.
+        flat = np.lib.stride_tricks.as_strided(array.view(np.uint8), shape=(span,), strides=(1,))
+        return flat.tobytes(), stride
+    return np.ascontiguousarray(array).tobytes(), 0
+
+
+def _read_file(path: Path) -> bytes:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InvalidInputError("image", f"file not found: {path}") from None
+    except IsADirectoryError:
+        raise InvalidInputError("image", f"is a directory, not an image file: {path}") from None
+    except PermissionError:
+        raise InvalidInputError("image", f"cannot read {path}: permission denied") from None
+    if not data:
+        raise InvalidInputError("image", f"file is empty: {path}")
+    return data
+
+
+def _from_pil(image: Any) -> tuple[np.ndarray, str | None] | None:
+    """A PIL.Image -> (array, channel_order), or None when it is not one."""
+    try:
+        from PIL import Image as PILImage
+    except ImportError:  # Pillow is a dependency, but the conversion is optional
+        return None
+    if not isinstance(image, PILImage.Image):
+        return None
+    if image.mode in ("I;16", "I;16L", "I;16B"):
+        return np.asarray(image).astype("<u2", copy=False), "GRAY"
+    modes = {"L": "GRAY", "RGB": "RGB", "RGBA": "RGBA"}
+    if image.mode not in modes:
+        image = image.convert("RGB")
+    return np.asarray(image), modes[image.mode]

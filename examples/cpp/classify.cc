@@ -1,0 +1,262 @@
+// Minimal C++ client for roiclass: classifies one rotated ROI of an image
+// with ClassifyObject, then sends 10 frames over ClassifyObjectStream.
+//
+//   roiclass_classify --address 127.0.0.1:50051 --image cat.ppm
+//   roiclass_classify --address 127.0.0.1:50051 --image cat.ppm --bad-request
+//
+// The image is a binary PPM (P6, 8-bit RGB): it needs no decoder library.
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <memory>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "roiclass/v1/classifier.grpc.pb.h"
+
+namespace {
+
+using roiclass::v1::ClassifyObjectRequest;
+using roiclass::v1::ClassifyObjectResponse;
+using roiclass::v1::ClassifyObjectStreamResponse;
+using roiclass::v1::ObjectClassifier;
+
+constexpr int kStreamFrames = 10;
+
+struct Args {
+  std::string address = "127.0.0.1:50051";
+  std::string image;
+  std::string model;
+  std::vector<double> roi;  // x, y, angle, width, height; empty = default
+  unsigned top_k = 5;
+  bool bad_request = false;
+};
+
+struct PpmImage {
+  uint32_t width = 0;
+  uint32_t height = 0;
+  std::string pixels;  // RGB8, packed rows
+};
+
+[[noreturn]] void Usage(const std::string& message) {
+  if (!message.empty()) std::cerr << "error: " << message << "\n";
+  std::cerr << "usage: roiclass_classify --address HOST:PORT --image FILE.ppm "
+               "[--roi X,Y,ANGLE,WIDTH,HEIGHT] [--top-k N] [--model NAME] [--bad-request]\n";
+  std::exit(2);
+}
+
+Args ParseArgs(int argc, char** argv) {
+  Args args;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) Usage(arg + " needs a value");
+      return argv[++i];
+    };
+    if (arg == "--address") {
+      args.address = value();
+    } else if (arg == "--image") {
+      args.image = value();
+    } else if (arg == "--model") {
+      args.model = value();
+    } else if (arg == "--top-k") {
+      args.top_k = static_cast<unsigned>(std::stoul(value()));
+    } else if (arg == "--roi") {
+      std::stringstream ss(value());
+      std::string part;
+      while (std::getline(ss, part, ',')) args.roi.push_back(std::stod(part));
+      if (args.roi.size() != 5) Usage("--roi must be X,Y,ANGLE,WIDTH,HEIGHT (5 numbers)");
+    } else if (arg == "--bad-request") {
+      args.bad_request = true;
+    } else if (arg == "-h" || arg == "--help") {
+      Usage("");
+    } else {
+      Usage("unknown argument " + arg);
+    }
+  }
+  if (args.image.empty()) Usage("--image is required");
+  return args;
+}
+
+// Reads a binary PPM (P6, maxval 255); '#' comments in the header are skipped.
+PpmImage ReadPpm(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error(path + ": cannot open");
+  auto token = [&]() {
+    std::string t;
+    in >> std::ws;
+    while (in.peek() == '#') {
+      std::string comment;
+      std::getline(in, comment);
+      in >> std::ws;
+    }
+    in >> t;
+    return t;
+  };
+  const std::string magic = token();
+  if (magic != "P6") throw std::runtime_error(path + ": not a binary PPM (magic " + magic + ", expected P6)");
+  PpmImage image;
+  image.width = static_cast<uint32_t>(std::stoul(token()));
+  image.height = static_cast<uint32_t>(std::stoul(token()));
+  const std::string maxval = token();
+  if (maxval != "255") throw std::runtime_error(path + ": maxval " + maxval + " unsupported, expected 255");
+  in.get();  // the single whitespace byte after maxval
+  image.pixels.resize(static_cast<size_t>(image.width) * image.height * 3);
+  in.read(image.pixels.data(), static_cast<std::streamsize>(image.pixels.size()));
+  if (in.gcount() != static_cast<std::streamsize>(image.pixels.size())) {
+    throw std::runtime_error(path + ": pixel data truncated");
+  }
+  return image;
+}
+
+// grpc::StatusCode has no name lookup; the names match the gRPC spec.
+const char* StatusName(int code) {
+  static const char* const kNames[] = {
+      "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
+      "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
+      "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED",
+      "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"};
+  if (code >= 0 && code < static_cast<int>(std::size(kNames))) return kNames[code];
+  return "UNKNOWN_CODE";
+}
+
+ClassifyObjectRequest MakeRequest(const Args& args, const PpmImage& image,
+                                  const std::string& request_id, const std::vector<double>& roi) {
+  ClassifyObjectRequest request;
+  request.set_model(args.model);
+  request.set_request_id(request_id);
+  request.set_top_k(args.top_k);
+  auto* raw = request.mutable_image()->mutable_raw();
+  raw->set_width(image.width);
+  raw->set_height(image.height);
+  raw->set_pixel_format(roiclass::v1::RGB8);
+  raw->set_pixels(image.pixels);
+  auto* r = request.add_rois();
+  r->set_id("roi-0");
+  auto* rect = r->mutable_rect();
+  rect->mutable_origin()->set_x(roi[0]);
+  rect->mutable_origin()->set_y(roi[1]);
+  rect->set_angle(roi[2]);
+  rect->set_width(roi[3]);
+  rect->set_height(roi[4]);
+  return request;
+}
+
+void SetDeadline(grpc::ClientContext* context, int seconds) {
+  context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
+}
+
+void PrintResponse(const std::string& label, const ClassifyObjectResponse& response) {
+  std::printf("%s: request_id=%s model=%s version=%s total_us=%llu\n", label.c_str(),
+              response.request_id().c_str(), response.model().c_str(),
+              response.model_version().c_str(),
+              static_cast<unsigned long long>(response.timing().total_us()));
+  for (const auto& result : response.results()) {
+    std::printf("  roi %s: class_index=%u class_name=\"%s\" score=%.4f\n", result.roi_id().c_str(),
+                result.class_index(), result.class_name().c_str(), result.score());
+    for (const auto& c : result.confidences()) {
+      std::printf("    %u \"%s\" %.4f\n", c.class_index(), c.class_name().c_str(), c.confidence());
+    }
+  }
+}
+
+int RunBadRequest(ObjectClassifier::Stub& stub, const Args& args, const PpmImage& image,
+                  std::vector<double> roi) {
+  roi[3] = 0;  // width 0: the server rejects it, naming rois[0].rect.width
+  grpc::ClientContext context;
+  SetDeadline(&context, 30);
+  ClassifyObjectResponse response;
+  const grpc::Status status = stub.ClassifyObject(&context, MakeRequest(args, image, "bad-0", roi), &response);
+  if (status.ok()) {
+    std::printf("bad request: unexpectedly succeeded\n");
+    return 1;
+  }
+  std::printf("bad request: code=%s (%d) message=%s\n", StatusName(status.error_code()),
+              static_cast<int>(status.error_code()), status.error_message().c_str());
+  return 0;
+}
+
+int RunStream(ObjectClassifier::Stub& stub, const Args& args, const PpmImage& image,
+              const std::vector<double>& roi) {
+  grpc::ClientContext context;
+  SetDeadline(&context, 120);
+  auto stream = stub.ClassifyObjectStream(&context);
+  // Read on a second thread so that writing never waits on unread responses.
+  std::vector<ClassifyObjectStreamResponse> responses;
+  std::thread reader([&] {
+    ClassifyObjectStreamResponse r;
+    while (stream->Read(&r)) responses.push_back(r);
+  });
+  for (int i = 0; i < kStreamFrames; ++i) {
+    // Shift the ROI a little per frame, like a camera following a part.
+    std::vector<double> frame_roi = roi;
+    frame_roi[0] += i;
+    if (!stream->Write(MakeRequest(args, image, "frame-" + std::to_string(i), frame_roi))) break;
+  }
+  stream->WritesDone();
+  reader.join();
+  const grpc::Status status = stream->Finish();
+  if (!status.ok()) {
+    std::printf("rpc failed: code=%s (%d) message=%s\n", StatusName(status.error_code()),
+                static_cast<int>(status.error_code()), status.error_message().c_str());
+    return 1;
+  }
+  std::printf("ClassifyObjectStream: %zu responses\n", responses.size());
+  for (size_t i = 0; i < responses.size(); ++i) {
+    const auto& r = responses[i];
+    if (r.has_error()) {
+      std::printf("  frame %zu: request_id=%s error code=%s message=%s\n", i, r.request_id().c_str(),
+                  StatusName(r.error().code()), r.error().message().c_str());
+    } else {
+      const auto& top = r.response().results(0);
+      std::printf("  frame %zu: request_id=%s class_index=%u class_name=\"%s\" score=%.4f\n", i,
+                  r.request_id().c_str(), top.class_index(), top.class_name().c_str(), top.score());
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Args args = ParseArgs(argc, argv);
+  PpmImage image;
+  try {
+    image = ReadPpm(args.image);
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 2;
+  }
+  // Default ROI: most of the image, rotated 5 degrees clockwise about its
+  // top-left corner, kept inside the image.
+  std::vector<double> roi = args.roi;
+  if (roi.empty()) {
+    roi = {image.width * 0.08, image.height * 0.02, 5.0, image.width * 0.85, image.height * 0.85};
+  }
+  grpc::ChannelArguments channel_args;
+  channel_args.SetMaxReceiveMessageSize(64 * 1024 * 1024);
+  auto channel = grpc::CreateCustomChannel(args.address, grpc::InsecureChannelCredentials(), channel_args);
+  auto stub = ObjectClassifier::NewStub(channel);
+
+  if (args.bad_request) return RunBadRequest(*stub, args, image, roi);
+
+  grpc::ClientContext context;
+  SetDeadline(&context, 60);
+  ClassifyObjectResponse response;
+  const grpc::Status status = stub->ClassifyObject(&context, MakeRequest(args, image, "single-0", roi), &response);
+  if (!status.ok()) {
+    std::printf("rpc failed: code=%s (%d) message=%s\n", StatusName(status.error_code()),
+                static_cast<int>(status.error_code()), status.error_message().c_str());
+    return 1;
+  }
+  PrintResponse("ClassifyObject", response);
+  return RunStream(*stub, args, image, roi);
+}

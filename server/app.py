@@ -1,0 +1,185 @@
+"""The gRPC server: classifier, health and reflection services, metrics.
+
+`create_server(address, app)` returns `(server, port)` so that tests bind
+port 0; `RoiclassServer` owns the engine, the model manager and the health
+states; `BackgroundServer` runs one in a thread (tests, benchmarks).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
+from grpc_reflection.v1alpha import reflection
+
+from roiclass.server.config import ServerConfig
+from roiclass.server.engine import Engine
+from roiclass.server.heatmap_service import make_heatmap_service
+from roiclass.server.interceptor import ErrorInterceptor
+from roiclass.server.metrics import Metrics
+from roiclass.server.models import ModelManager, builtin_repository
+from roiclass.server.servicer import ObjectClassifierServicer
+from roiclass.v1 import classifier_pb2, classifier_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = classifier_pb2.DESCRIPTOR.services_by_name["ObjectClassifier"].full_name
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+def create_server(address: str, app: "RoiclassServer") -> tuple[grpc.aio.Server, int]:
+    options = [
+        ("grpc.max_receive_message_length", app.config.max_message_bytes),
+        ("grpc.max_send_message_length", app.config.max_message_bytes),
+        ("grpc.so_reuseport", 0),
+    ]
+    server = grpc.aio.server(interceptors=[app.interceptor], options=options)
+    classifier_pb2_grpc.add_ObjectClassifierServicer_to_server(app.servicer, server)
+    health_pb2_grpc.add_HealthServicer_to_server(app.health, server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+        server,
+    )
+    port = server.add_insecure_port(address)
+    if port == 0:
+        raise OSError(f"cannot listen on {address}")
+    return server, port
+
+
+class RoiclassServer:
+    def __init__(self, config: ServerConfig):
+        self.config = config
+        self.draining = False
+        self.metrics = Metrics()
+        self.engine = Engine(config.engine, self.metrics)
+        repositories = list(config.repositories)
+        if not (repositories or config.model_paths or config.extra_specs):
+            repositories = [builtin_repository()]
+        self.manager = ModelManager(
+            self.engine, repositories=repositories, model_paths=list(config.model_paths),
+            extra_specs=list(config.extra_specs), default_model=config.default_model,
+        )
+        self.health = health_aio.HealthServicer()
+        self.interceptor = ErrorInterceptor(lambda: self.draining, self._observe)
+        self.servicer = ObjectClassifierServicer(
+            self.engine, self.manager, config.limits, config.stream_window,
+            heatmaps=make_heatmap_service(self.engine), observe_frame=self._observe_frame,
+        )
+        self.server: grpc.aio.Server | None = None
+        self.port = 0
+        self.metrics_port: int | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _observe(self, method: str, model: str, code: str, seconds: float) -> None:
+        if method in ("ClassifyObject",):
+            self.metrics.observe_request(model or self.manager.default_model, "", code, seconds)
+
+    def _observe_frame(self, model: str, code: str, seconds: float) -> None:
+        self.metrics.observe_request(model or self.manager.default_model, "", code, seconds)
+
+    async def start(self) -> int:
+        """Listens at once (health NOT_SERVING), loads the models, then SERVING."""
+        self._loop = asyncio.get_running_loop()
+        await self.health.set("", NOT_SERVING)
+        await self.health.set(SERVICE_NAME, NOT_SERVING)
+        self.server, self.port = create_server(f"{self.config.host}:{self.config.port}", self)
+        await self.server.start()
+        log.info("roiclass listening on %s:%d", self.config.host, self.port)
+        if self.config.metrics_port is not None:
+            self.metrics_port = self.metrics.start_http(self.config.host, self.config.metrics_port)
+            log.info("metrics on http://%s:%d/metrics", self.config.host, self.metrics_port)
+        await self._loop.run_in_executor(None, self.manager.load_all)
+        await self.update_health()
+        if self.config.poll_interval_s > 0:
+            self.manager.start_polling(self.config.poll_interval_s, on_change=self._health_changed)
+        for st in self.manager.statuses():
+            devices = ", ".join(f"{i.device}/{i.provider}#{i.index}" for i in st.instances) or "-"
+            log.info("model %s version %s: %s %s [%s]", st.name, st.version, st.state, st.reason or "", devices)
+        return self.port
+
+    def _health_changed(self) -> None:
+        if self._loop is not None:
+            asyncio.run_coroutine_threadsafe(self.update_health(), self._loop)
+
+    async def update_health(self) -> None:
+        """Per model: SERVING when a version is READY. Overall: the default model is READY."""
+        ready: dict[str, bool] = {}
+        for st in self.manager.statuses():
+            ready[st.name] = ready.get(st.name, False) or st.state == "READY"
+        for name, ok in ready.items():
+            await self.health.set(name, SERVING if ok else NOT_SERVING)
+        overall = SERVING if ready.get(self.manager.default_model) else NOT_SERVING
+        await self.health.set("", overall)
+        await self.health.set(SERVICE_NAME, overall)
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Drain: health NOT_SERVING, new calls UNAVAILABLE, in-flight calls finish."""
+        grace = self.config.grace_s if grace is None else grace
+        self.draining = True
+        await self.health.enter_graceful_shutdown()
+        # Keep answering (health NOT_SERVING, new calls UNAVAILABLE) while the
+        # in-flight calls finish, so load balancers see the drain.
+        loop = asyncio.get_running_loop()
+        until = loop.time() + grace
+        while self.interceptor.in_flight > 0 and loop.time() < until:
+            await asyncio.sleep(0.02)
+        if self.server is not None:
+            await self.server.stop(max(0.0, until - loop.time()))
+        self.manager.stop()
+        await asyncio.get_running_loop().run_in_executor(None, self.engine.close)
+        self.metrics.stop_http()
+        log.info("roiclass stopped")
+
+
+class BackgroundServer:
+    """A RoiclassServer on its own event loop in a thread (tests, benchmarks)."""
+
+    def __init__(self, config: ServerConfig):
+        self.app = RoiclassServer(config)
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopped: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._run, name="roiclass-server", daemon=True)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.app.port}"
+
+    def start(self, timeout: float = 300.0) -> "BackgroundServer":
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise TimeoutError("roiclass server did not start in time")
+        if self._error is not None:
+            raise self._error
+        return self
+
+    def _run(self) -> None:
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stopped = asyncio.Event()
+        try:
+            await self.app.start()
+        except BaseException as exc:  # noqa: BLE001 - handed to the starting thread
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        await self._stopped.wait()
+
+    def call(self, coro, timeout: float = 60.0):
+        """Run a coroutine on the server's loop (e.g. app.update_health())."""
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    def stop(self, grace: float = 1.0) -> None:
+        if self._loop is None or not self._thread.is_alive():
+            return
+        self.call(self.app.stop(grace), timeout=grace + 60)
+        self._loop.call_soon_threadsafe(self._stopped.set)
+        self._thread.join(30)

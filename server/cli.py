@@ -1,0 +1,120 @@
+"""`roiclass serve`: flags -> ServerConfig -> RoiclassServer, until SIGTERM/SIGINT."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from roiclass.server.config import MiB, ServerConfig
+from roiclass.server.domain import RequestLimits
+from roiclass.server.engine import EngineConfig
+
+log = logging.getLogger(__name__)
+
+NORMALIZATIONS = ("none", "unit", "symmetric", "imagenet", "half", "full")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="roiclass serve", description="Serve ONNX classification models over gRPC.")
+    src = p.add_argument_group("models (none given: the built-in EfficientNet-Lite0 ImageNet model)")
+    src.add_argument("--models", action="append", type=Path, default=[], metavar="DIR",
+                     help="model repository: DIR/<model>/[<version>/]model.onnx + DIR/<model>/config.toml")
+    src.add_argument("--model", action="append", type=Path, default=[], metavar="PATH",
+                     help="one model: a model folder, a config.toml, an Esri .emd or .dlpk, or an .onnx")
+    src.add_argument("--default-model", help="model used when a request names none")
+    src.add_argument("--poll", type=float, default=0.0, metavar="SECONDS",
+                     help="re-scan the repositories this often (0 = only on the ReloadModels RPC)")
+    ip = p.add_argument_group("imgproxy-style model (--onnx and the flags after it)")
+    ip.add_argument("--onnx", type=Path, help="an ONNX classification net")
+    ip.add_argument("--classes", type=Path, help="class names, one per line")
+    ip.add_argument("--net-size", type=int, help="input side in pixels (default: from the ONNX shape)")
+    ip.add_argument("--normalization", choices=NORMALIZATIONS, default="unit")
+    ip.add_argument("--layout", choices=("nchw", "nhwc"), type=str.lower)
+    ip.add_argument("--threshold", type=float, default=0.0, help="min confidence, 0..1")
+    ip.add_argument("--name", help="model name (default: the .onnx file name)")
+    net = p.add_argument_group("network")
+    net.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 in containers)")
+    net.add_argument("--port", type=int, default=50051, help="gRPC port (0 = any free port)")
+    net.add_argument("--metrics-port", type=int, default=None, help="Prometheus /metrics port (off by default)")
+    lim = p.add_argument_group("limits")
+    lim.add_argument("--max-message-mb", type=float, default=64.0, help="largest request message (MiB)")
+    lim.add_argument("--max-rois", type=int, default=1024, help="most ROIs per request")
+    lim.add_argument("--max-image-side", type=int, default=16384, help="largest image width or height")
+    lim.add_argument("--grace", type=float, default=10.0, help="seconds in-flight calls get on shutdown")
+    lim.add_argument("--stream-window", type=int, default=64, help="frames of one stream in flight at once")
+    dev = p.add_argument_group("devices")
+    dev.add_argument("--devices", default="auto", help="auto | cpu | cuda:0,cuda:1,...")
+    dev.add_argument("--instances-per-device", type=int, default=1, help="sessions per device and model")
+    dev.add_argument("--tensorrt", action="store_true", help="use the TensorRT provider on GPUs")
+    dev.add_argument("--tensorrt-cache", type=Path, help="folder for TensorRT engine caches")
+    dev.add_argument("--cpu-threads", type=int, default=0, help="threads per CPU session (0 = cores / instances)")
+    dev.add_argument("--preprocess-threads", type=int, default=1, help="threads of the preprocessing kernel")
+    p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    return p
+
+
+def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> ServerConfig:
+    for name in ("max_rois", "max_image_side", "instances_per_device", "stream_window"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1")
+    if not (0.0 <= args.threshold <= 1.0):
+        parser.error("--threshold must be in [0, 1]")
+    for name in ("port", "metrics_port"):
+        value = getattr(args, name)
+        if value is not None and not (0 <= value <= 65535):
+            parser.error(f"--{name.replace('_', '-')} must be in 0..65535")
+    extra = ()
+    if args.onnx is not None:
+        from roiclass.server.models import spec_from_imgproxy
+
+        extra = (spec_from_imgproxy(args.onnx, args.classes, args.net_size, args.normalization,
+                                    args.layout, args.threshold, name=args.name),)
+    elif args.classes or args.net_size or args.name:
+        parser.error("--classes, --net-size and --name describe an --onnx model: give --onnx too")
+    engine = EngineConfig(
+        devices=args.devices, instances_per_device=args.instances_per_device, tensorrt=args.tensorrt,
+        tensorrt_cache_dir=args.tensorrt_cache, cpu_threads=args.cpu_threads,
+        preprocess_threads=args.preprocess_threads,
+    )
+    return ServerConfig(
+        host=args.host, port=args.port, metrics_port=args.metrics_port,
+        max_message_bytes=int(args.max_message_mb * MiB),
+        limits=RequestLimits(max_rois=args.max_rois, max_image_side=args.max_image_side),
+        grace_s=args.grace, repositories=tuple(args.models), model_paths=tuple(args.model),
+        extra_specs=extra, default_model=args.default_model, poll_interval_s=args.poll,
+        stream_window=args.stream_window, engine=engine,
+    )
+
+
+async def serve(config: ServerConfig) -> None:
+    from roiclass.server.app import RoiclassServer
+
+    app = RoiclassServer(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await app.start()
+    await stop.wait()
+    log.info("shutting down: draining for up to %.1f s", config.grace_s)
+    await app.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    try:
+        config = config_from_args(args, parser)
+    except Exception as exc:  # noqa: BLE001 - a bad model flag: one clear line, exit 2
+        parser.error(str(exc))
+    asyncio.run(serve(config))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

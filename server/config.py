@@ -1,0 +1,34 @@
+"""ServerConfig: the typed configuration the CLI builds (no environment reads)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from roiclass.server.domain import RequestLimits
+from roiclass.server.engine import EngineConfig
+from roiclass.server.models.spec import ModelSpec
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 50051  # 0 = any free port (tests)
+    metrics_port: int | None = None  # None = no metrics endpoint; 0 = any free port
+    max_message_bytes: int = 64 * MiB
+    limits: RequestLimits = field(default_factory=RequestLimits)
+    grace_s: float = 10.0  # in-flight calls get this long to finish on SIGTERM
+    # Model sources; none at all = the built-in default model.
+    repositories: tuple[Path, ...] = ()
+    model_paths: tuple[Path, ...] = ()
+    extra_specs: tuple[ModelSpec, ...] = ()
+    default_model: str | None = None
+    poll_interval_s: float = 0.0  # > 0: re-scan the repositories this often
+    stream_window: int = 64  # frames of one stream in flight at once
+    engine: EngineConfig = field(default_factory=EngineConfig)
+
+    @property
+    def address(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"

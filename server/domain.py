@@ -1,0 +1,137 @@
+"""Domain types of a classification call and their protobuf conversions.
+
+protobuf -> ClassifyRequest (validated; every wrong field raises
+InvalidArgument naming it) -> engine -> ClassifyRequest.to_response().
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from roiclass.server.errors import InvalidArgument
+from roiclass.server.geometry import Alignment, Rect, overlaps_image
+from roiclass.server.images import DecodedImage, decode_image
+from roiclass.v1 import classifier_pb2 as pb
+
+
+@dataclass(frozen=True)
+class RequestLimits:
+    max_rois: int = 1024
+    max_image_side: int = 16384
+
+
+@dataclass(frozen=True)
+class HeatmapRequest:
+    patch_size: int  # 0 = model default
+    stride: int
+    max_side: int
+
+
+@dataclass(frozen=True)
+class ClassifyRequest:
+    model: str
+    model_version: str
+    image: DecodedImage
+    rects: tuple[Rect, ...]  # in image coordinates, after alignment
+    roi_ids: tuple[str, ...]
+    top_k: int | None  # None = the model's default; 0 = all classes
+    min_confidence: float | None
+    heatmap: HeatmapRequest | None
+    request_id: str
+
+    @property
+    def rois_array(self) -> np.ndarray:
+        """(N, 5) float64: x, y, angle, width, height, as the engine takes them."""
+        return np.array([(r.x, r.y, r.angle, r.width, r.height) for r in self.rects], dtype=np.float64)
+
+    @classmethod
+    def from_proto(cls, msg: pb.ClassifyObjectRequest, limits: RequestLimits) -> "ClassifyRequest":
+        if len(msg.rois) > limits.max_rois:
+            raise InvalidArgument.for_field("rois", f"has {len(msg.rois)} ROIs; at most {limits.max_rois} are allowed")
+        min_conf = None
+        if msg.HasField("min_confidence"):
+            min_conf = msg.min_confidence
+            if not (0.0 <= min_conf <= 1.0):  # NaN fails too
+                raise InvalidArgument.for_field("min_confidence", f"{min_conf} is outside the allowed range [0, 1]")
+        if not msg.HasField("image"):
+            raise InvalidArgument.for_field("image", "is required: raw pixels or an encoded PNG/JPEG/BMP/TIFF file")
+        image = decode_image(msg.image, limits.max_image_side)
+        if msg.rois:
+            rects = tuple(_aligned_rect(i, roi, image) for i, roi in enumerate(msg.rois))
+            ids = tuple(roi.id for roi in msg.rois)
+        else:
+            rects = (Rect(0.0, 0.0, 0.0, float(image.width), float(image.height)),)
+            ids = ("",)
+        heatmap = None
+        if msg.create_relevance_heatmap:
+            opts = msg.heatmap_options
+            heatmap = HeatmapRequest(opts.patch_size, opts.stride, opts.max_side)
+        return cls(
+            model=msg.model,
+            model_version=msg.model_version,
+            image=image,
+            rects=rects,
+            roi_ids=ids,
+            top_k=msg.top_k if msg.HasField("top_k") else None,
+            min_confidence=min_conf,
+            heatmap=heatmap,
+            request_id=msg.request_id,
+        )
+
+
+def _aligned_rect(index: int, roi: pb.Roi, image: DecodedImage) -> Rect:
+    path = f"rois[{index}]"
+    r = roi.rect
+    for name, value in (("origin.x", r.origin.x), ("origin.y", r.origin.y), ("angle", r.angle)):
+        if not math.isfinite(value):
+            raise InvalidArgument.for_field(f"{path}.rect.{name}", f"{value} is not a finite number")
+    for name, value in (("width", r.width), ("height", r.height)):
+        if not (math.isfinite(value) and value > 0):
+            raise InvalidArgument.for_field(f"{path}.rect.{name}", f"{value} must be a finite number > 0")
+    rect = Rect(r.origin.x, r.origin.y, r.angle, r.width, r.height)
+    if roi.HasField("alignment"):
+        a = roi.alignment
+        values = (("origin.x", a.origin.x), ("origin.y", a.origin.y), ("angle", a.angle), ("scale", a.scale))
+        for name, value in values:
+            if not math.isfinite(value):
+                raise InvalidArgument.for_field(f"{path}.alignment.{name}", f"{value} is not a finite number")
+        if a.scale < 0:
+            raise InvalidArgument.for_field(f"{path}.alignment.scale", f"{a.scale} must be >= 0 (0 means 1)")
+        rect = Alignment(a.origin.x, a.origin.y, a.angle, a.scale or 1.0).apply(rect)
+    if not overlaps_image(rect, image.width, image.height):
+        raise InvalidArgument.for_field(
+            path,
+            f"lies entirely outside the {image.width}x{image.height} image "
+            f"(in image coordinates: origin ({rect.x:g}, {rect.y:g}), angle {rect.angle:g}, "
+            f"size {rect.width:g}x{rect.height:g})",
+        )
+    return rect
+
+
+def rect_to_proto(rect: Rect) -> pb.Rectangle2D:
+    return pb.Rectangle2D(
+        origin=pb.Point2D(x=rect.x, y=rect.y), angle=rect.angle, width=rect.width, height=rect.height
+    )
+
+
+def confidences_to_proto(
+    probs: np.ndarray, classes: tuple[str, ...], top_k: int, min_confidence: float
+) -> tuple[list[pb.ClassConfidence], int, float]:
+    """Sorted, cut classes of one ROI, and the best class (always reported)."""
+    n = probs.shape[0]
+    k = n if top_k <= 0 else min(top_k, n)
+    if k < n:
+        top = np.argpartition(-probs, k - 1)[:k]
+        order = top[np.argsort(-probs[top], kind="stable")]
+    else:
+        order = np.argsort(-probs, kind="stable")
+    best = int(order[0])
+    values = probs[order].tolist()
+    entries = [
+        pb.ClassConfidence(class_index=int(i), class_name=classes[i], confidence=v)
+        for i, v in zip(order.tolist(), values)
+        if v >= min_confidence
+    ]
+    return entries, best, float(probs[best])

@@ -1,0 +1,57 @@
+"""Engine configuration and the plain records the engine hands out."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from roiclass.server.models.spec import ModelSpec
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    devices: str = "auto"  # "auto" | "cpu" | "cuda:0,cuda:1,..."
+    instances_per_device: int = 1  # default per model; ModelSpec.instances_per_device > 0 overrides
+    tensorrt: bool = False
+    tensorrt_cache_dir: Path | None = None
+    cpu_threads: int = 0  # intra-op threads per CPU session; 0 = cores // instances (>= 1)
+    preprocess_threads: int = 1  # num_threads for roiclass.ext.preprocess_rois
+    fault_injection: bool = False  # test hook for runtime failover, off by default
+    # ORT worker threads spin after a run; on a small CPU that steals the cores
+    # the Python workers and gRPC need, so it is off unless asked for.
+    cpu_spinning: bool = False
+
+    def __post_init__(self) -> None:
+        if self.instances_per_device < 1:
+            raise ValueError(f"instances_per_device must be >= 1, got {self.instances_per_device}")
+        if self.cpu_threads < 0:
+            raise ValueError(f"cpu_threads must be >= 0 (0 = automatic), got {self.cpu_threads}")
+        if self.preprocess_threads < 1:
+            raise ValueError(f"preprocess_threads must be >= 1, got {self.preprocess_threads}")
+
+
+@dataclass(frozen=True)
+class InstanceStatus:
+    device: str  # "cpu", "cuda:0", ...
+    provider: str  # the provider that really runs it, e.g. "CPUExecutionProvider"
+    index: int
+    healthy: bool
+
+
+@dataclass(frozen=True)
+class ModelVersionStatus:
+    name: str
+    version: str
+    state: str  # "LOADING" | "READY" | "FAILED" | "UNLOADED"
+    reason: str
+    spec: ModelSpec | None
+    instances: list[InstanceStatus] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class InferenceOutput:
+    probabilities: np.ndarray  # (N, num_classes) float32
+    queue_us: int  # longest wait of the request's items in the queue
+    preprocess_us: int  # time spent preprocessing the request's items
+    inference_us: int  # run time of the batches that carried its items

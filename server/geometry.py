@@ -1,0 +1,57 @@
+"""ROI geometry: alignment to image coordinates and the image-overlap test.
+
+Conventions (see the proto): (0,0) is the top-left corner of the top-left
+pixel, y points down, angles are degrees clockwise on the image. A rectangle
+is its top-left corner `origin`, rotated by `angle` about that corner.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Rect:
+    x: float
+    y: float
+    angle: float  # degrees, clockwise
+    width: float
+    height: float
+
+    def corners(self) -> list[tuple[float, float]]:
+        c, s = math.cos(math.radians(self.angle)), math.sin(math.radians(self.angle))
+        # Local x axis is (c, s), local y axis is (-s, c) in image coordinates (y down).
+        pts = ((0.0, 0.0), (self.width, 0.0), (self.width, self.height), (0.0, self.height))
+        return [(self.x + u * c - v * s, self.y + u * s + v * c) for u, v in pts]
+
+
+@dataclass(frozen=True)
+class Alignment:
+    x: float
+    y: float
+    angle: float
+    scale: float  # > 0
+
+    def apply(self, rect: Rect) -> Rect:
+        """image point = origin + scale * R(angle) * local point."""
+        c, s = math.cos(math.radians(self.angle)), math.sin(math.radians(self.angle))
+        x = self.x + self.scale * (c * rect.x - s * rect.y)
+        y = self.y + self.scale * (s * rect.x + c * rect.y)
+        return Rect(x, y, rect.angle + self.angle, rect.width * self.scale, rect.height * self.scale)
+
+
+def overlaps_image(rect: Rect, width: int, height: int) -> bool:
+    """True when the rotated rectangle and the image share some area.
+
+    Separating-axis test of two convex quadrilaterals: they are disjoint iff
+    one of the four edge normals separates them.
+    """
+    quad = rect.corners()
+    image = [(0.0, 0.0), (float(width), 0.0), (float(width), float(height)), (0.0, float(height))]
+    c, s = math.cos(math.radians(rect.angle)), math.sin(math.radians(rect.angle))
+    for ax, ay in ((1.0, 0.0), (0.0, 1.0), (c, s), (-s, c)):
+        p = [x * ax + y * ay for x, y in quad]
+        q = [x * ax + y * ay for x, y in image]
+        if max(p) <= min(q) or max(q) <= min(p):
+            return False
+    return True

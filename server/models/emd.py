@@ -1,0 +1,185 @@
+"""Esri model definitions: .emd (JSON) and .dlpk (zip of an .emd and its model).
+
+Mapping to ModelSpec:
+  ModelFile          the .onnx, relative to the .emd; other frameworks are refused
+  Framework          must be "ONNX" when present
+  ImageWidth/Height  input size (else from the ONNX shape)
+  ExtractBands       1-based Esri band numbers -> 0-based extract_bands
+  Classes            [{Value, Name, Color}]: class index = position in the list
+                     as given (not Value); Value of index i is EmdInfo.class_values[i]
+  DataRange [lo, hi] source values lo..hi -> 0..1: mean = lo, std = hi - lo
+                     (no DataRange: 0..255 -> 0..1, "unit")
+The model name is the .emd (or .dlpk) file's stem, the version "1". Whether
+outputs are logits is found by running the model once (.emd does not say).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .builder import build_spec
+from .errors import ModelConfigError
+from .spec import ModelSpec
+
+log = logging.getLogger(__name__)
+
+SUPPORTED = 'Framework "ONNX" with a ModelFile ending in .onnx'
+
+
+@dataclass(frozen=True)
+class EmdInfo:
+    spec: ModelSpec
+    # Esri class Value per class index (the order of "Classes").
+    class_values: tuple[int, ...]
+
+
+def _int(data: dict, key: str, where: str) -> int | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value or value <= 0:
+        raise ModelConfigError(f"{where}: {key} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def read_emd(path: Path, *, name: str | None = None, fmt: str = "emd", source: Path | None = None) -> EmdInfo:
+    """Parse an .emd and build the spec of the ONNX model it points to."""
+    path = Path(path)
+    where = str(source or path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except OSError as exc:
+        raise ModelConfigError(f"{where}: cannot be read: {exc.strerror or exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise ModelConfigError(f"{where}: not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ModelConfigError(f"{where}: an .emd must be a JSON object")
+
+    framework = data.get("Framework")
+    if framework is not None and str(framework).strip().lower() != "onnx":
+        raise ModelConfigError(f"{where}: Framework {framework!r} is not supported; roiclass supports {SUPPORTED}")
+    model_file = data.get("ModelFile")
+    if not isinstance(model_file, str) or not model_file:
+        raise ModelConfigError(f"{where}: ModelFile (the model's file name, relative to the .emd) is missing")
+    onnx_path = (path.parent / model_file).resolve()
+    if onnx_path.suffix.lower() != ".onnx":
+        raise ModelConfigError(f"{where}: ModelFile {model_file!r} is not supported; roiclass supports {SUPPORTED}")
+
+    bands = data.get("ExtractBands")
+    extract = None
+    if bands is not None:
+        if not isinstance(bands, list) or not bands or not all(
+            isinstance(b, int) and not isinstance(b, bool) and b >= 1 for b in bands
+        ):
+            raise ModelConfigError(f"{where}: ExtractBands must be a list of 1-based band numbers (>= 1), got {bands!r}")
+        extract = tuple(b - 1 for b in bands)
+
+    classes, values = None, ()
+    raw = data.get("Classes")
+    if raw is not None:
+        if not isinstance(raw, list) or not raw:
+            raise ModelConfigError(f"{where}: Classes must be a non-empty list of {{Value, Name, Color}}")
+        names, vals = [], []
+        for i, item in enumerate(raw):
+            if not isinstance(item, dict) or not isinstance(item.get("Name"), str):
+                raise ModelConfigError(f"{where}: Classes[{i}] must be an object with a string Name")
+            value = item.get("Value", i)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ModelConfigError(f"{where}: Classes[{i}].Value must be an integer, got {value!r}")
+            names.append(item["Name"])
+            vals.append(value)
+        classes, values = tuple(names), tuple(vals)
+
+    mean = std = None
+    normalization = "unit"
+    rng = data.get("DataRange")
+    if rng is not None:
+        if (
+            not isinstance(rng, list) or len(rng) != 2
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in rng)
+            or rng[1] <= rng[0]
+        ):
+            raise ModelConfigError(f"{where}: DataRange must be [min, max] with min < max, got {rng!r}")
+        lo, hi = float(rng[0]), float(rng[1])
+        mean, std, normalization = (lo,), (hi - lo,), "custom"
+
+    spec = build_spec(
+        onnx_path,
+        name=name or path.stem,
+        version="1",
+        where=where,
+        fmt=fmt,
+        source=source or path,
+        classes=classes,
+        width=_int(data, "ImageWidth", where),
+        height=_int(data, "ImageHeight", where),
+        extract_bands=extract,
+        normalization=normalization,
+        mean=mean,
+        std=std,
+    )
+    return EmdInfo(spec, values or tuple(range(len(spec.classes))))
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def default_cache_dir() -> Path:
+    return Path(tempfile.gettempdir()) / "roiclass-dlpk"
+
+
+def extract_dlpk(path: Path, cache_dir: Path | None = None) -> Path:
+    """Unzip a .dlpk once into cache_dir/<stem>-<sha>/ and return that folder.
+
+    Keyed by content hash, so a changed package gets a new folder; extracted
+    to a temporary folder first, then renamed, so readers never see half.
+    """
+    path = Path(path)
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    target = cache / f"{path.stem}-{_sha256(path)[:16]}"
+    if target.is_dir():
+        return target
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=cache))
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for member in zf.namelist():
+                dest = (tmp / member).resolve()
+                # Refuse entries that would land outside the folder ("zip slip").
+                if not dest.is_relative_to(tmp.resolve()):
+                    raise ModelConfigError(f"{path}: entry {member!r} points outside the package")
+            zf.extractall(tmp)
+        try:
+            os.rename(tmp, target)
+        except OSError:
+            if not target.is_dir():  # someone else won the race otherwise
+                raise
+    except zipfile.BadZipFile as exc:
+        raise ModelConfigError(f"{path}: not a valid .dlpk (zip) file: {exc}") from exc
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def read_dlpk(path: Path, cache_dir: Path | None = None) -> EmdInfo:
+    """Extract a .dlpk and read the one .emd inside it."""
+    path = Path(path)
+    folder = extract_dlpk(path, cache_dir)
+    emds = sorted(folder.rglob("*.emd"))
+    if len(emds) != 1:
+        found = ", ".join(str(e.relative_to(folder)) for e in emds) or "none"
+        raise ModelConfigError(f"{path}: a .dlpk must hold exactly one .emd; found {found}")
+    return read_emd(emds[0], name=path.stem, fmt="dlpk", source=path)

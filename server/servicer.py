@@ -1,0 +1,141 @@
+"""ObjectClassifier servicer: protobuf -> ClassifyRequest -> engine -> protobuf.
+
+Errors are raised as roiclass.server.errors exceptions; the interceptor maps
+them to statuses. In a stream each frame's error becomes that frame's
+google.rpc.Status and the stream goes on.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import AsyncIterator
+
+from roiclass.server.domain import ClassifyRequest, RequestLimits, confidences_to_proto, rect_to_proto
+from roiclass.server.errors import Unimplemented
+from roiclass.server.interceptor import status_from_exception
+from roiclass.server.model_info import model_infos
+from roiclass.v1 import classifier_pb2 as pb
+from roiclass.v1 import classifier_pb2_grpc as pb_grpc
+
+log = logging.getLogger(__name__)
+
+
+class ObjectClassifierServicer(pb_grpc.ObjectClassifierServicer):
+    def __init__(self, engine, manager, limits: RequestLimits, stream_window: int = 64,
+                 heatmaps=None, observe_frame=None):
+        self._engine = engine
+        self._manager = manager
+        self._limits = limits
+        self._stream_window = stream_window
+        self._heatmaps = heatmaps  # HeatmapService or None (then UNIMPLEMENTED)
+        self._observe_frame = observe_frame  # (model, code name, seconds) for stream frames
+
+    async def ClassifyObject(self, request: pb.ClassifyObjectRequest, context) -> pb.ClassifyObjectResponse:
+        return await self._classify(request, context)
+
+    async def ClassifyObjectStream(
+        self, request_iterator: AsyncIterator[pb.ClassifyObjectRequest], context
+    ) -> AsyncIterator[pb.ClassifyObjectStreamResponse]:
+        # Frames are pipelined: each starts as soon as it arrives; responses
+        # leave in request order. The window bounds the frames in flight.
+        pending: asyncio.Queue = asyncio.Queue(maxsize=self._stream_window)
+
+        async def read_frames() -> None:
+            async for request in request_iterator:
+                await pending.put(asyncio.ensure_future(self._frame(request, context)))
+            await pending.put(None)
+
+        reader = asyncio.ensure_future(read_frames())
+        try:
+            while True:
+                getter = asyncio.ensure_future(pending.get())
+                done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    getter.cancel()
+                    reader.result()  # the reader failed: re-raise its error
+                    continue  # the reader ended normally: its None is queued
+                task = getter.result()
+                if task is None:
+                    break
+                yield await task
+        finally:
+            reader.cancel()
+            while not pending.empty():
+                task = pending.get_nowait()
+                if task is not None:
+                    task.cancel()
+
+    async def _frame(self, request: pb.ClassifyObjectRequest, context) -> pb.ClassifyObjectStreamResponse:
+        started = time.perf_counter()
+        try:
+            response = await self._classify(request, context)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one bad frame must not end the stream
+            self._note_frame(request, getattr(exc, "code", None), started)
+            return pb.ClassifyObjectStreamResponse(
+                request_id=request.request_id, error=status_from_exception(exc, "ClassifyObjectStream")
+            )
+        self._note_frame(request, None, started)
+        return pb.ClassifyObjectStreamResponse(request_id=request.request_id, response=response)
+
+    def _note_frame(self, request, code, started: float) -> None:
+        if self._observe_frame is not None:
+            name = "OK" if code is None else getattr(code, "name", "INTERNAL")
+            self._observe_frame(request.model, name, time.perf_counter() - started)
+
+    async def _classify(self, request: pb.ClassifyObjectRequest, context) -> pb.ClassifyObjectResponse:
+        t0 = time.perf_counter_ns()
+        req = ClassifyRequest.from_proto(request, self._limits)
+        if req.heatmap is not None and self._heatmaps is None:
+            raise Unimplemented("create_relevance_heatmap is not implemented by this server")
+        model = self._engine.resolve(req.model or self._manager.default_model, req.model_version)
+        remaining = context.time_remaining()
+        deadline = None if remaining is None else time.monotonic() + remaining
+        cancelled = False
+        future = self._engine.classify(
+            model, req.image.array, req.image.pixel_format, req.rois_array,
+            deadline=deadline, is_cancelled=lambda: cancelled,
+        )
+        try:
+            out = await asyncio.wrap_future(future)
+        except asyncio.CancelledError:
+            cancelled = True  # the client went away: the engine drops the jobs
+            future.cancel()
+            raise
+        heatmaps = None
+        if req.heatmap is not None:
+            heatmaps = await self._heatmaps.compute(model, req, out.probabilities, deadline)
+        spec = model.spec
+        top_k = spec.top_k if req.top_k is None else req.top_k
+        min_conf = spec.min_confidence if req.min_confidence is None else req.min_confidence
+        results = []
+        for i, rect in enumerate(req.rects):
+            entries, best, score = confidences_to_proto(out.probabilities[i], spec.classes, top_k, min_conf)
+            result = pb.RoiResult(
+                roi_id=req.roi_ids[i], aligned_roi=rect_to_proto(rect), confidences=entries,
+                class_index=best, class_name=spec.classes[best], score=score,
+            )
+            if heatmaps is not None:
+                result.heatmap.CopyFrom(heatmaps[i])
+            results.append(result)
+        total_us = (time.perf_counter_ns() - t0) // 1000
+        return pb.ClassifyObjectResponse(
+            model=model.name, model_version=model.version, results=results, request_id=req.request_id,
+            timing=pb.Timing(queue_us=out.queue_us, preprocess_us=out.preprocess_us,
+                             inference_us=out.inference_us, total_us=total_us),
+        )
+
+    async def ListModels(self, request: pb.ListModelsRequest, context) -> pb.ListModelsResponse:
+        return pb.ListModelsResponse(models=model_infos(self._manager.statuses()),
+                                     default_model=self._manager.default_model)
+
+    async def GetModel(self, request: pb.GetModelRequest, context) -> pb.ModelInfo:
+        infos = model_infos(self._manager.statuses(), name=request.name, version=request.version)
+        return infos[0]
+
+    async def ReloadModels(self, request: pb.ReloadModelsRequest, context) -> pb.ListModelsResponse:
+        await asyncio.get_running_loop().run_in_executor(None, self._manager.reload)
+        return await self.ListModels(pb.ListModelsRequest(), context)
+

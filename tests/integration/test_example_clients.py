@@ -1,0 +1,158 @@
+"""The Node.js and C++ example clients against the live server.
+
+Each program is run as a user would run it: it reads a PPM of a known image
+(Chelsea the cat), classifies one rotated ROI, streams 10 frames, and in
+`--bad-request` mode prints the status its gRPC library reports. Missing
+toolchains skip these tests with the install command, unless
+ROICLASS_REQUIRE_CLIENTS=1 (set by .ci/run), where a skip is a failure.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.clients
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+NODE_DIR = REPO_ROOT / "examples" / "nodejs"
+CPP_DIR = REPO_ROOT / "examples" / "cpp"
+CPP_BUILD_DIR = CPP_DIR / "build"  # git-ignored; reused between test runs
+CPP_PROGRAM = CPP_BUILD_DIR / "roiclass_classify"
+
+APT_INSTALL = (
+    "sudo apt-get install -y libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev cmake g++ pkg-config"
+)
+NODE_INSTALL = "sudo apt-get install -y nodejs npm && npm ci --prefix examples/nodejs"
+
+# ImageNet classes 281..285: tabby, tiger cat, Persian, Siamese, Egyptian cat.
+CAT_CLASSES = range(281, 286)
+STREAM_FRAMES = 10
+RUN_TIMEOUT_S = 120
+
+
+def _unavailable(what: str, install: str) -> None:
+    """Skips (or fails in CI) naming what is missing and how to install it."""
+    message = f"{what} missing; install with: {install}"
+    if os.environ.get("ROICLASS_REQUIRE_CLIENTS") == "1":
+        pytest.fail(f"ROICLASS_REQUIRE_CLIENTS=1 but {message}")
+    pytest.skip(message)
+
+
+def _run(cmd: list[str], timeout: float, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def _tail(proc: subprocess.CompletedProcess) -> str:
+    return (proc.stdout + proc.stderr)[-4000:]
+
+
+@pytest.fixture(scope="session")
+def cat_ppm(tmp_path_factory, chelsea) -> Path:
+    """skimage's Chelsea as a binary PPM (P6), which both programs read."""
+    pixels = np.ascontiguousarray(chelsea, dtype=np.uint8)
+    height, width, _ = pixels.shape
+    path = tmp_path_factory.mktemp("images") / "chelsea.ppm"
+    path.write_bytes(b"P6\n# chelsea\n%d %d\n255\n" % (width, height) + pixels.tobytes())
+    return path
+
+
+@pytest.fixture(scope="session")
+def node_program() -> list[str]:
+    node = shutil.which("node")
+    if node is None:
+        _unavailable("Node.js (`node`)", NODE_INSTALL)
+    if not (NODE_DIR / "node_modules" / "@grpc" / "grpc-js").is_dir():
+        npm = shutil.which("npm")
+        if npm is None:
+            _unavailable("npm (to install examples/nodejs dependencies)", NODE_INSTALL)
+        # Like building the C++ example: install the locked dependencies once.
+        proc = _run([npm, "ci", "--no-audit", "--no-fund"], timeout=300, cwd=NODE_DIR)
+        if proc.returncode != 0:
+            _unavailable(f"examples/nodejs/node_modules (`npm ci` failed: {_tail(proc)})", NODE_INSTALL)
+    return [node, str(NODE_DIR / "classify.js")]
+
+
+def _cpp_toolchain_missing() -> list[str]:
+    missing = [tool for tool in ("cmake", "protoc", "grpc_cpp_plugin", "c++") if shutil.which(tool) is None]
+    pkg_config = shutil.which("pkg-config")
+    has_grpcpp = Path("/usr/include/grpcpp/grpcpp.h").is_file() or (
+        pkg_config is not None and _run([pkg_config, "--exists", "grpc++"], timeout=30).returncode == 0
+    )
+    if not has_grpcpp:
+        missing.append("gRPC C++ headers (grpcpp/grpcpp.h)")
+    return missing
+
+
+def _cmake_build() -> subprocess.CompletedProcess:
+    configure = _run(["cmake", "-S", str(CPP_DIR), "-B", str(CPP_BUILD_DIR)], timeout=300)
+    if configure.returncode != 0:
+        return configure
+    # -j2: CI and dev machines have 2 cores.
+    return _run(["cmake", "--build", str(CPP_BUILD_DIR), "-j", "2"], timeout=600)
+
+
+@pytest.fixture(scope="session")
+def cpp_program() -> list[str]:
+    missing = _cpp_toolchain_missing()
+    if missing:
+        _unavailable(", ".join(missing), APT_INSTALL)
+    CPP_BUILD_DIR.mkdir(parents=True, exist_ok=True)
+    # Another test run may build the same directory right now.
+    with open(CPP_BUILD_DIR / ".build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        proc = _cmake_build()  # incremental: a no-op when nothing changed
+        if proc.returncode != 0:
+            # A cache from another checkout path or toolchain: start clean once.
+            for entry in CPP_BUILD_DIR.iterdir():
+                if entry.name != ".build.lock":
+                    shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+            proc = _cmake_build()
+    assert proc.returncode == 0, f"building examples/cpp failed:\n{_tail(proc)}"
+    return [str(CPP_PROGRAM)]
+
+
+@pytest.fixture(params=["nodejs", "cpp"])
+def program(request) -> list[str]:
+    return request.getfixturevalue(f"{request.param}_program")
+
+
+def test_classifies_roi_and_streams_ten_frames_in_order(program, server, cat_ppm):
+    proc = _run([*program, "--address", server.address, "--image", str(cat_ppm)], timeout=RUN_TIMEOUT_S)
+    assert proc.returncode == 0, _tail(proc)
+    out = proc.stdout
+
+    single = re.search(r"^ClassifyObject: request_id=single-0 ", out, re.M)
+    assert single, out
+    top = re.search(r"^  roi roi-0: class_index=(\d+) class_name=\"([^\"]*)\" score=([\d.]+)$", out, re.M)
+    assert top, out
+    assert int(top.group(1)) in CAT_CLASSES, f"expected a cat (ImageNet 281..285):\n{out}"
+    # The top classes are listed, best first.
+    listed = re.findall(r"^    (\d+) \"[^\"]*\" ([\d.]+)$", out, re.M)
+    assert len(listed) == 5, out
+    assert int(listed[0][0]) == int(top.group(1))
+    scores = [float(score) for _, score in listed]
+    assert scores == sorted(scores, reverse=True), out
+
+    assert f"ClassifyObjectStream: {STREAM_FRAMES} responses" in out, out
+    frames = re.findall(r"^  frame (\d+): request_id=(\S+) class_index=(\d+) ", out, re.M)
+    assert [(int(i), rid) for i, rid, _ in frames] == [(i, f"frame-{i}") for i in range(STREAM_FRAMES)], out
+    assert all(int(cls) in CAT_CLASSES for _, _, cls in frames), out
+
+
+def test_bad_request_reports_invalid_argument_naming_the_field(program, server, cat_ppm):
+    proc = _run(
+        [*program, "--address", server.address, "--image", str(cat_ppm), "--bad-request"],
+        timeout=RUN_TIMEOUT_S,
+    )
+    assert proc.returncode == 0, _tail(proc)
+    match = re.search(r"^bad request: code=(\w+) \((\d+)\) message=(.*)$", proc.stdout, re.M)
+    assert match, proc.stdout
+    assert match.group(1) == "INVALID_ARGUMENT" and match.group(2) == "3", proc.stdout
+    assert "rois[0].rect.width" in match.group(3), proc.stdout
