@@ -85,6 +85,8 @@ def extensions():
     return cythonize(
         [ext],
         compile_time_env={"HAVE_OPENMP": bool(compile_omp)},
+        # the kernel's .pxd files (cimported as top-level _interp, _kernel, ...)
+        include_path=[str(HERE / "ext")],
         compiler_directives={"language_level": 3},
     )
 

@@ -52,22 +52,26 @@ def build_request(
     *,
     model: str | None = None,
     model_version: str | None = None,
-    top_k: int = 0,
-    min_confidence: float = 0.0,
+    top_k: int | None = None,
+    min_confidence: float | None = None,
     channel_order: str | None = None,
     heatmap: bool = False,
     heatmap_options: Any = None,
     request_id: str = "",
 ) -> pb.ClassifyObjectRequest:
     """The ClassifyObjectRequest that Classifier.classify sends (see there)."""
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0:
-        raise InvalidInputError("top_k", f"must be an integer >= 0 (0 = all classes), got {top_k!r}")
-    if (
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0):
+        raise InvalidInputError(
+            "top_k", f"must be an integer >= 0 (0 = all classes) or None (model default), got {top_k!r}"
+        )
+    if min_confidence is not None and (
         isinstance(min_confidence, bool)
         or not isinstance(min_confidence, (int, float))
         or not (0.0 <= min_confidence <= 1.0)
     ):
-        raise InvalidInputError("min_confidence", f"must be a number in 0..1, got {min_confidence!r}")
+        raise InvalidInputError(
+            "min_confidence", f"must be a number in 0..1 or None (model default), got {min_confidence!r}"
+        )
     for name, value in (("model", model), ("model_version", model_version), ("request_id", request_id)):
         if value is not None and not isinstance(value, str):
             raise InvalidInputError(name, f"must be a string, got {type(value).__name__}")
@@ -76,11 +80,14 @@ def build_request(
         model_version=model_version or "",
         image=to_image_proto(image, channel_order),
         rois=[to_roi_proto(roi, i) for i, roi in enumerate(_roi_list(rois))],
-        top_k=top_k,
-        min_confidence=min_confidence,
         create_relevance_heatmap=bool(heatmap),
         request_id=request_id or "",
     )
+    # Optional fields: left unset, the server uses the model's defaults.
+    if top_k is not None:
+        request.top_k = top_k
+    if min_confidence is not None:
+        request.min_confidence = min_confidence
     if heatmap_options is not None:
         request.heatmap_options.CopyFrom(to_heatmap_options_proto(heatmap_options))
     return request
@@ -147,6 +154,16 @@ class Classifier:
     def __repr__(self) -> str:
         return f"Classifier({self.address!r}, timeout={self.timeout!r})"
 
+    def wait_until_ready(self, timeout: float = 10.0) -> None:
+        """Blocks until the channel is connected (e.g. right after starting a
+        server); raises ClassifierError(UNAVAILABLE) after `timeout` seconds."""
+        try:
+            grpc.channel_ready_future(self.channel).result(timeout=timeout)
+        except grpc.FutureTimeoutError:
+            raise ClassifierError(
+                grpc.StatusCode.UNAVAILABLE, f"no server reachable at {self.address} after {timeout:g} s"
+            ) from None
+
     # ---------------------------------------------------------------- calls
 
     def classify(
@@ -155,8 +172,8 @@ class Classifier:
         rois: Any = None,
         model: str | None = None,
         model_version: str | None = None,
-        top_k: int = 0,
-        min_confidence: float = 0.0,
+        top_k: int | None = None,
+        min_confidence: float | None = None,
         channel_order: str | None = None,
         heatmap: bool = False,
         heatmap_options: Any = None,
@@ -170,7 +187,8 @@ class Classifier:
         rois: Roi objects or (x, y, width, height[, angle]) tuples; None = the
         whole image. channel_order: what a colour array holds: "RGB", "BGR",
         "RGBA", "BGRA" or "GRAY" (None = RGB/RGBA/GRAY by channel count).
-        top_k: classes returned per ROI (0 = all). heatmap: also compute an
+        top_k: classes returned per ROI (0 = all), min_confidence: leave out
+        classes below it (0..1); None = the model's configured default. heatmap: also compute an
         occlusion relevance heatmap per ROI (HeatmapOptions to tune it).
         timeout: seconds, None = the constructor's.
         """
@@ -194,8 +212,8 @@ class Classifier:
         *,
         model: str | None = None,
         model_version: str | None = None,
-        top_k: int = 0,
-        min_confidence: float = 0.0,
+        top_k: int | None = None,
+        min_confidence: float | None = None,
         channel_order: str | None = None,
         heatmap: bool = False,
         heatmap_options: Any = None,
@@ -299,6 +317,7 @@ def _stream_results(call: Any, pending: queue.Queue, stop: threading.Event) -> I
         while True:
             kind, payload = _next_pending(call, pending)
             if kind == "end":
+                _finish(call)
                 return
             if kind == "raise":
                 raise payload
@@ -321,6 +340,17 @@ def _stream_results(call: Any, pending: queue.Queue, stop: threading.Event) -> I
         stop.set()
         if not call.done():  # the caller stopped early or we failed: end the RPC
             call.cancel()
+
+
+def _finish(call: Any) -> None:
+    """Waits for the call's final status after the last answer; raises if it failed."""
+    try:
+        extra = next(call)
+    except StopIteration:
+        return
+    except grpc.RpcError as error:
+        raise ClassifierError.from_rpc_error(error) from None
+    logger.warning("ignoring an answer past the last frame (request_id %r)", extra.request_id)
 
 
 def _next_pending(call: Any, pending: queue.Queue) -> tuple[str, Any]:

@@ -88,8 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     classify.add_argument("--model", default="", help="model name (default: the server's default model)")
     classify.add_argument("--version", default="", help="model version (default: the latest ready one)")
-    classify.add_argument("--top-k", type=_non_negative_int, default=5, metavar="K", help="classes per ROI, 0 = all (default 5)")
-    classify.add_argument("--min-confidence", type=_confidence, default=0.0, metavar="C", help="hide classes below C (0..1)")
+    classify.add_argument(
+        "--top-k", type=_non_negative_int, metavar="K", help="classes per ROI, 0 = all (default: the model's)"
+    )
+    classify.add_argument(
+        "--min-confidence", type=_confidence, metavar="C", help="hide classes below C, 0..1 (default: the model's)"
+    )
     classify.add_argument("--json", action="store_true", help="print JSON instead of a table")
     classify.add_argument(
         "--heatmap", metavar="OUT.png",

@@ -117,7 +117,8 @@ def _pixel_bytes(array: np.ndarray) -> tuple[bytes, int]:
     inner = array.strides[1:]
     packed_inside = inner[0] == pixel_bytes and (array.ndim == 2 or inner[1] == array.itemsize)
     stride = array.strides[0]
-    if packed_inside and stride >= row and height * stride <= _MAX_STRIDE_OVERHEAD * height * row:
+    aligned = stride % array.itemsize == 0  # the server wants even strides for GRAY16
+    if packed_inside and aligned and stride >= row and height * stride <= _MAX_STRIDE_OVERHEAD * height * row:
         span = (height - 1) * stride + row
         # One flat view from the first pixel to the last, then a single copy.
         flat = np.lib.stride_tricks.as_strided(array.view(np.uint8), shape=(span,), strides=(1,))

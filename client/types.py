@@ -76,7 +76,9 @@ class HeatmapOptions:
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or value < 0:
                 raise InvalidInputError(f"heatmap_options.{name}", f"must be an integer >= 0, got {value!r}")
-        return pb.HeatmapOptions(patch_size=self.patch_size, stride=self.stride, max_side=self.max_side)
+        # Only non-zero fields are set: an explicit 0 is invalid in the proto (unset = model default).
+        fields = {name: getattr(self, name) for name in ("patch_size", "stride", "max_side")}
+        return pb.HeatmapOptions(**{name: int(value) for name, value in fields.items() if value})
 
 
 @dataclass(frozen=True)

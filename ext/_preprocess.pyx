@@ -1,3 +1,313 @@
-# placeholder, replaced by the kernel
-def _placeholder():
-    return 0
+# cython: boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False, nonecheck=False, language_level=3
+"""Fused rotated-ROI crop + resample + channel map + normalization, written
+straight into a slice of the batch tensor. Every check happens here, before
+the GIL is released; the kernels (_kernel.pxd, _interp.pxd) never allocate.
+"""
+import numpy as np
+
+cimport numpy as cnp
+from cython.parallel cimport prange
+from libc.math cimport isfinite, fabs
+from libc.stdint cimport uint8_t, uint16_t
+
+from _geometry cimport roi_to_affine, RESIZE_STRETCH, RESIZE_LETTERBOX, RESIZE_CENTER_CROP
+from _interp cimport src_t, dst_t, BORDER_CONSTANT, BORDER_REPLICATE
+from _kernel cimport Params, warp_band, MAX_OUT_CHANNELS
+
+cnp.import_array()
+
+cdef extern from *:
+    """
+    #ifdef _OPENMP
+    #include <omp.h>
+    #define ROICLASS_HAVE_OPENMP 1
+    static int roiclass_max_threads(void) { return omp_get_max_threads(); }
+    #else
+    #define ROICLASS_HAVE_OPENMP 0
+    static int roiclass_max_threads(void) { return 1; }
+    #endif
+    """
+    int ROICLASS_HAVE_OPENMP
+    int roiclass_max_threads() noexcept nogil
+
+
+
+def have_openmp():
+    """Whether this build runs prange with OpenMP (else num_threads is ignored).
+    (A function: the name HAVE_OPENMP is a Cython compile-time constant here.)"""
+    return bool(ROICLASS_HAVE_OPENMP)
+
+LUMA_RGB = -1
+LUMA_BGR = -2
+RESIZE_MODES = ("stretch", "letterbox", "center_crop")
+BORDER_MODES = ("constant", "replicate")
+LAYOUTS = ("NCHW", "NHWC")
+# Coordinates beyond this are rejected: no image is that large, and it keeps
+# every intermediate well inside int range.
+MAX_COORD = 1 << 24
+
+_BT601 = (0.299, 0.587, 0.114)
+
+
+def max_threads():
+    """Threads num_threads=0 means (1 in a build without OpenMP)."""
+    return roiclass_max_threads()
+
+
+cdef int _choice(str field, object value, tuple allowed) except -1:
+    if not isinstance(value, str) or value not in allowed:
+        raise ValueError(f"{field} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
+    return allowed.index(value)
+
+
+cdef _check_image(image):
+    if not isinstance(image, np.ndarray):
+        raise TypeError(f"image must be a numpy.ndarray, got {type(image).__name__}")
+    if image.dtype != np.uint8 and image.dtype != np.uint16:
+        raise TypeError(f"image.dtype must be uint8 or uint16 (native byte order), got {image.dtype}")
+    if image.ndim not in (2, 3):
+        raise ValueError(f"image must have shape (H, W) or (H, W, C), got {image.shape}")
+    cdef Py_ssize_t isz = image.itemsize
+    cdef Py_ssize_t C = image.shape[2] if image.ndim == 3 else 1
+    if C not in (1, 3, 4):
+        raise ValueError(f"image channels must be 1, 3 or 4, got {C}")
+    if image.shape[0] < 1 or image.shape[1] < 1:
+        raise ValueError(f"image must not be empty, got shape {image.shape}")
+    if (image.ndim == 3 and image.strides[2] != isz) or image.strides[1] != C * isz:
+        raise ValueError(f"image pixels within a row must be contiguous, got strides {image.strides}")
+    if image.strides[0] < image.shape[1] * C * isz:
+        raise ValueError(f"image row stride {image.strides[0]} is smaller than a row "
+                         f"({image.shape[1]} x {C} x {isz} = {image.shape[1] * C * isz} bytes)")
+    return C
+
+
+cdef _check_out(out, Py_ssize_t n, int nhwc):
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
+    if out.dtype != np.float32 and out.dtype != np.float16:
+        raise TypeError(f"out.dtype must be float32 or float16 (native byte order), got {out.dtype}")
+    if out.ndim != 4:
+        raise ValueError(f"out must be 4-D (N, C, H, W) or (N, H, W, C), got shape {out.shape}")
+    if not out.flags.c_contiguous:
+        raise ValueError("out must be C-contiguous (a slice batch[k:k+N] of a C-contiguous batch is)")
+    if not out.flags.writeable:
+        raise ValueError("out must be writeable")
+    if out.shape[0] != n:
+        raise ValueError(f"out.shape[0] must equal the number of ROIs ({n}), got {out.shape[0]}")
+    cout, oh, ow = (out.shape[3], out.shape[1], out.shape[2]) if nhwc else out.shape[1:]
+    if cout < 1 or cout > MAX_OUT_CHANNELS:
+        raise ValueError(f"out channels must be 1..{MAX_OUT_CHANNELS}, got {cout}")
+    if oh < 1 or ow < 1:
+        raise ValueError(f"out height and width must be >= 1, got {oh} x {ow}")
+    return cout, oh, ow
+
+
+def default_channel_map(int c_in, int c_out):
+    """The channel map used when none is given (see preprocess_rois)."""
+    if c_in == c_out:
+        return list(range(c_in))
+    if c_in == 1:
+        return [0] * c_out
+    if c_out == 1:
+        return [LUMA_RGB]
+    if c_in == 4 and c_out == 3:
+        return [0, 1, 2]
+    raise ValueError(f"channel_map is required to map {c_in} source channels to {c_out}")
+
+
+cdef _fill_channels(Params* P, channel_map, mean, std):
+    cdef int k, c, cin = P.C, cout = P.cout
+    cmap = default_channel_map(cin, cout) if channel_map is None else list(channel_map)
+    if len(cmap) != cout:
+        raise ValueError(f"channel_map must have one entry per output channel ({cout}), got {len(cmap)}")
+    means = _per_channel("mean", mean, 0.0, cout)
+    P.pick = 1
+    stds = _per_channel("std", std, 1.0, cout)
+    for k in range(cout):
+        m = cmap[k]
+        if not isinstance(m, (int, np.integer)) or not (-2 <= m < cin):
+            raise ValueError(f"channel_map[{k}] must be a source channel 0..{cin - 1}, "
+                             f"LUMA_RGB (-1) or LUMA_BGR (-2), got {m!r}")
+        if m < 0 and cin < 3:
+            raise ValueError(f"channel_map[{k}] = {m}: luma needs 3 or 4 source channels, image has {cin}")
+        if m < 0:
+            P.pick = 0
+        if stds[k] == 0.0 or not isfinite(stds[k]):
+            raise ValueError(f"std[{k}] must be finite and non-zero, got {stds[k]}")
+        for c in range(4):
+            P.wmat[k][c] = 0.0
+        P.cmap[k] = m
+        if m >= 0:
+            P.wmat[k][m] = 1.0
+        else:
+            for c in range(3):
+                P.wmat[k][c if m == LUMA_RGB else 2 - c] = _BT601[c]
+        P.mean[k] = means[k]
+        P.inv_std[k] = 1.0 / stds[k]
+
+
+cdef list _per_channel(str field, value, double default, int n):
+    if value is None:
+        return [default] * n
+    arr = np.asarray(value, dtype=np.float64).reshape(-1)
+    if arr.size == 1:
+        arr = np.repeat(arr, n)
+    if arr.size != n:
+        raise ValueError(f"{field} must have one value per output channel ({n}), got {arr.size}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{field} must be finite, got {arr.tolist()}")
+    return arr.tolist()
+
+
+cdef _check_rois(rois, int ncols, str what):
+    try:
+        arr = np.ascontiguousarray(rois, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{what} must be an array-like of numbers: {exc}") from None
+    if ncols == 5 and arr.ndim == 2 and arr.shape[0] == 0:
+        arr = arr.reshape(0, 5)
+    if arr.ndim != 2 or arr.shape[1] != ncols:
+        raise ValueError(f"{what} must have shape (N, {ncols}), got {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        bad = int(np.argwhere(~np.isfinite(arr))[0, 0])
+        raise ValueError(f"{what}[{bad}] must be finite, got {arr[bad].tolist()}")
+    if arr.size and float(np.abs(arr).max()) > MAX_COORD:
+        bad = int(np.argwhere(np.abs(arr) > MAX_COORD)[0, 0])
+        raise ValueError(f"{what}[{bad}] values must be within +-{MAX_COORD}, got {arr[bad].tolist()}")
+    if ncols == 5 and arr.shape[0] and (np.any(arr[:, 3] <= 0) or np.any(arr[:, 4] <= 0)):
+        bad = int(np.argwhere((arr[:, 3] <= 0) | (arr[:, 4] <= 0))[0, 0])
+        raise ValueError(f"{what}[{bad}] width and height must be > 0, got {arr[bad].tolist()}")
+    return arr
+
+
+cdef void _unit(const src_t* img, dst_t* out, const Params* P, const double* geo, int from_rois,
+                int mode, double crop, Py_ssize_t n, int v0, int v1) noexcept nogil:
+    cdef double A[6]
+    cdef int box[4]
+    cdef int i
+    if from_rois:
+        roi_to_affine(geo + 5 * n, P.out_w, P.out_h, mode, crop, A, box)
+    else:
+        for i in range(6):
+            A[i] = geo[6 * n + i]
+        box[0] = 0; box[1] = 0; box[2] = P.out_w; box[3] = P.out_h
+    warp_band(img, out + n * (<Py_ssize_t>P.cout * P.out_h * P.out_w), P, A, box, v0, v1)
+
+
+cdef void _run(const src_t* img, dst_t* out, const Params* P, const double* geo, int from_rois,
+               int mode, double crop, Py_ssize_t n_rois, int band, int nthreads) noexcept nogil:
+    cdef Py_ssize_t bands = (P.out_h + band - 1) // band
+    cdef Py_ssize_t unit, n
+    cdef int b
+    for unit in prange(n_rois * bands, num_threads=nthreads, schedule="dynamic"):
+        n = unit // bands
+        b = <int>(unit % bands)
+        _unit(img, out, P, geo, from_rois, mode, crop, n, b * band, min(P.out_h, (b + 1) * band))
+
+
+cdef _dispatch(image, out, Params* P, geo_arr, int from_rois, int mode, double crop, int num_threads):
+    cdef Py_ssize_t n = geo_arr.shape[0]
+    cdef int nthreads, band, per_roi
+    cdef const double* geo = <const double*>cnp.PyArray_DATA(geo_arr)
+    cdef const void* src = cnp.PyArray_DATA(image)
+    cdef void* dst = cnp.PyArray_DATA(out)
+    cdef int u8 = image.dtype == np.uint8, f32 = out.dtype == np.float32
+    if n == 0:
+        return
+    if num_threads < 0:
+        raise ValueError(f"num_threads must be >= 0 (0 = all cores), got {num_threads}")
+    nthreads = roiclass_max_threads() if num_threads == 0 else num_threads
+    if not ROICLASS_HAVE_OPENMP:
+        nthreads = 1
+    # Few ROIs and several threads: split each ROI into row bands.
+    per_roi = 1 if (nthreads == 1 or n >= 2 * nthreads) else min(P.out_h, (4 * nthreads + n - 1) // n)
+    band = (P.out_h + per_roi - 1) // per_roi
+    with nogil:
+        if u8 and f32:
+            _run(<const uint8_t*>src, <float*>dst, P, geo, from_rois, mode, crop, n, band, nthreads)
+        elif u8:
+            _run(<const uint8_t*>src, <uint16_t*>dst, P, geo, from_rois, mode, crop, n, band, nthreads)
+        elif f32:
+            _run(<const uint16_t*>src, <float*>dst, P, geo, from_rois, mode, crop, n, band, nthreads)
+        else:
+            _run(<const uint16_t*>src, <uint16_t*>dst, P, geo, from_rois, mode, crop, n, band, nthreads)
+
+
+cdef _setup(Params* P, image, out, Py_ssize_t n, layout, channel_map, mean, std, border, fill, antialias):
+    P.nhwc = _choice("layout", layout, LAYOUTS)
+    P.C = _check_image(image)
+    P.cout, P.out_h, P.out_w = _check_out(out, n, P.nhwc)
+    P.H, P.W = image.shape[0], image.shape[1]
+    P.stride = image.strides[0]
+    P.border = _choice("border", border, BORDER_MODES)
+    if not isinstance(fill, (int, float, np.integer, np.floating)) or not isfinite(fill):
+        raise ValueError(f"fill must be a finite number (source units), got {fill!r}")
+    P.fill = fill
+    P.antialias = bool(antialias)
+    _fill_channels(P, channel_map, mean, std)
+
+
+def preprocess_rois(image, rois, out, *, layout="NCHW", channel_map=None, mean=None, std=None,
+                    resize="stretch", crop_fraction=1.0, border="constant", fill=0.0,
+                    antialias=True, int num_threads=1):
+    """Cut N rotated ROIs out of `image`, resample each to out's size, map
+    channels, normalize ((x - mean) / std, source units) and write out[n].
+
+    See ext/README.md for the geometry and every option. Raises TypeError or
+    ValueError, naming the argument, before any work is done.
+    """
+    cdef Params P
+    arr = _check_rois(rois, 5, "rois")
+    cdef int mode = _choice("resize", resize, RESIZE_MODES)
+    if not isinstance(crop_fraction, (int, float, np.integer, np.floating)) \
+            or not (0.0 < crop_fraction <= 1.0):
+        raise ValueError(f"crop_fraction must be in (0, 1], got {crop_fraction!r}")
+    _setup(&P, image, out, arr.shape[0], layout, channel_map, mean, std, border, fill, antialias)
+    _dispatch(image, out, &P, arr, 1, mode, crop_fraction, num_threads)
+
+
+def warp_affine(image, matrices, out, *, layout="NCHW", channel_map=None, mean=None, std=None,
+                border="constant", fill=0.0, antialias=True, int num_threads=1):
+    """Lower-level entry: out[n] samples the source at matrices[n] @ [u+0.5, v+0.5, 1]
+    (continuous coordinates, matrices (N, 2, 3)). Same options as preprocess_rois."""
+    cdef Params P
+    m = np.asarray(matrices, dtype=np.float64)
+    if m.ndim != 3 or m.shape[1:] != (2, 3):
+        raise ValueError(f"matrices must have shape (N, 2, 3), got {m.shape}")
+    arr = _check_rois(m.reshape(m.shape[0], 6), 6, "matrices")
+    _setup(&P, image, out, arr.shape[0], layout, channel_map, mean, std, border, fill, antialias)
+    _dispatch(image, out, &P, arr, 0, 0, 1.0, num_threads)
+
+
+def roi_affine(roi, int out_width, int out_height, resize="stretch", double crop_fraction=1.0):
+    """(2, 3) float64 A with [sx, sy] = A @ [u + 0.5, v + 0.5, 1]: output pixel
+    centres to continuous source coordinates (pixel (i, j) covers [i, i+1))."""
+    cdef double r[5]
+    cdef double A[6]
+    cdef int box[4]
+    mode = _choice("resize", resize, RESIZE_MODES)
+    arr = _check_rois(np.asarray(roi, dtype=np.float64).reshape(1, -1), 5, "roi")
+    if out_width < 1 or out_height < 1:
+        raise ValueError(f"out_width and out_height must be >= 1, got {out_width} x {out_height}")
+    if not (0.0 < crop_fraction <= 1.0):
+        raise ValueError(f"crop_fraction must be in (0, 1], got {crop_fraction!r}")
+    for i in range(5):
+        r[i] = arr[0, i]
+    roi_to_affine(r, out_width, out_height, mode, crop_fraction, A, box)
+    return np.array([[A[0], A[1], A[2]], [A[3], A[4], A[5]]], dtype=np.float64)
+
+
+def roi_content_box(roi, int out_width, int out_height, resize="stretch", double crop_fraction=1.0):
+    """(x0, y0, x1, y1): the output pixels that show the ROI (letterbox leaves
+    the rest as fill; the other modes return the whole output)."""
+    cdef double r[5]
+    cdef double A[6]
+    cdef int box[4]
+    mode = _choice("resize", resize, RESIZE_MODES)
+    arr = _check_rois(np.asarray(roi, dtype=np.float64).reshape(1, -1), 5, "roi")
+    if out_width < 1 or out_height < 1:
+        raise ValueError(f"out_width and out_height must be >= 1, got {out_width} x {out_height}")
+    for i in range(5):
+        r[i] = arr[0, i]
+    roi_to_affine(r, out_width, out_height, mode, crop_fraction, A, box)
+    return (box[0], box[1], box[2], box[3])

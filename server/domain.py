@@ -24,9 +24,9 @@ class RequestLimits:
 
 @dataclass(frozen=True)
 class HeatmapRequest:
-    patch_size: int  # 0 = model default
-    stride: int
-    max_side: int
+    patch_size: int | None  # None = the model's default; 0 is invalid
+    stride: int | None
+    max_side: int | None
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,8 @@ class ClassifyRequest:
         heatmap = None
         if msg.create_relevance_heatmap:
             opts = msg.heatmap_options
-            heatmap = HeatmapRequest(opts.patch_size, opts.stride, opts.max_side)
+            heatmap = HeatmapRequest(*(getattr(opts, f) if opts.HasField(f) else None
+                                       for f in ("patch_size", "stride", "max_side")))
         return cls(
             model=msg.model,
             model_version=msg.model_version,

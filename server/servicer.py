@@ -91,6 +91,8 @@ class ObjectClassifierServicer(pb_grpc.ObjectClassifierServicer):
         if req.heatmap is not None and self._heatmaps is None:
             raise Unimplemented("create_relevance_heatmap is not implemented by this server")
         model = self._engine.resolve(req.model or self._manager.default_model, req.model_version)
+        if req.heatmap is not None:
+            self._heatmaps.validate(model.spec, req.heatmap)  # bad options fail before any work
         remaining = context.time_remaining()
         deadline = None if remaining is None else time.monotonic() + remaining
         cancelled = False

@@ -215,6 +215,8 @@ int RunStream(ObjectClassifier::Stub& stub, const Args& args, const PpmImage& im
     if (r.has_error()) {
       std::printf("  frame %zu: request_id=%s error code=%s message=%s\n", i, r.request_id().c_str(),
                   StatusName(r.error().code()), r.error().message().c_str());
+    } else if (r.response().results_size() == 0) {
+      std::printf("  frame %zu: request_id=%s no results\n", i, r.request_id().c_str());
     } else {
       const auto& top = r.response().results(0);
       std::printf("  frame %zu: request_id=%s class_index=%u class_name=\"%s\" score=%.4f\n", i,

@@ -204,6 +204,8 @@ async function main() {
     if (r.outcome === 'error') {
       console.log(`  frame ${i}: request_id=${r.request_id} error code=${statusName(r.error.code)} ` +
                   `message=${r.error.message}`);
+    } else if (r.response.results.length === 0) {
+      console.log(`  frame ${i}: request_id=${r.request_id} no results`);
     } else {
       const top = r.response.results[0];
       console.log(`  frame ${i}: request_id=${r.request_id} class_index=${top.class_index} ` +

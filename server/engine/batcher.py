@@ -21,7 +21,7 @@ from roiclass.server.engine.config import InferenceOutput
 
 class Job:
     __slots__ = ("future", "image", "kargs", "rois", "tensors", "probs", "remaining", "lock",
-                 "deadline", "is_cancelled", "submit_t", "queue_s", "pre_s", "inf_s", "done")
+                 "deadline", "is_cancelled", "submit_t", "queue_s", "pre_s", "inf_s", "done", "queue")
 
     def __init__(self, n: int, num_classes: int, deadline: float | None,
                  is_cancelled: Callable[[], bool] | None):
@@ -40,6 +40,7 @@ class Job:
         self.pre_s = 0.0
         self.inf_s = 0.0
         self.done = False
+        self.queue = None  # the WorkQueue once queued, told when the job ends
 
     def drop_reason(self, now: float) -> errors.RoiclassError | None:
         """Why this job must not run any more (deadline, cancellation), else None."""
@@ -56,6 +57,8 @@ class Job:
             if self.done:
                 return False
             self.done = True
+        if self.queue is not None:
+            self.queue.job_done()
         try:
             self.future.set_exception(exc)
         except InvalidStateError:  # the caller cancelled the future
@@ -76,6 +79,8 @@ class Job:
             if self.remaining:
                 return
             self.done = True
+        if self.queue is not None:
+            self.queue.job_done()
         out = InferenceOutput(self.probs, int(self.queue_s * 1e6), int(self.pre_s * 1e6),
                               int(self.inf_s * 1e6))
         try:
@@ -104,7 +109,16 @@ class WorkQueue:
         self.max_batch = max_batch
         self.max_delay_s = max_delay_s
         self.depth = 0  # items queued
+        self.active = 0  # batches taken and not yet finished
         self.closed = False
+        # Jobs queued or running, and the most seen at once lately (~1-2 s): a batch
+        # is held open only while fewer are outstanding than that peak, i.e. while
+        # more requests are expected. A lone client pays no batching delay; N
+        # closed-loop clients get their batch of N as soon as the Nth arrives.
+        self.outstanding = 0
+        self._peak = 0
+        self._peak_prev = 0
+        self._peak_t = 0.0
         self.cond = threading.Condition()
         self._chunks: deque[Chunk] = deque()
         self._on_drop = on_drop
@@ -117,7 +131,14 @@ class WorkQueue:
                 raise errors.ResourceExhausted(
                     f"queue full: {self.depth} items waiting, {n} more would exceed "
                     f"max_queue_size={self.max_items}; retry later")
-            self._chunks.append(Chunk(job, 0, n, time.monotonic()))
+            now = time.monotonic()
+            self.outstanding += 1
+            if now - self._peak_t > 1.0:
+                self._peak_prev, self._peak, self._peak_t = self._peak, 0, now
+            if self.outstanding > self._peak:
+                self._peak = self.outstanding
+            job.queue = self
+            self._chunks.append(Chunk(job, 0, n, now))
             self.depth += n
             self.cond.notify()
 
@@ -150,7 +171,7 @@ class WorkQueue:
                 if self.depth >= self.max_batch or self.max_batch == 1 or self.closed:
                     break
                 remaining = self._chunks[0].enq_t + self.max_delay_s - time.monotonic()
-                if remaining <= 0:
+                if remaining <= 0 or self.outstanding >= max(self._peak, self._peak_prev):
                     break
                 cond.wait(remaining)
             batch: list[Chunk] = []
@@ -183,4 +204,21 @@ class WorkQueue:
                     room = 0
             if chunks:
                 cond.notify()  # another idle worker may start on the rest
+            if batch:
+                self.active += 1
             return batch
+
+    def job_done(self) -> None:
+        with self.cond:
+            self.outstanding -= 1
+
+    def finished(self) -> None:
+        """A worker finished the batch take() gave it."""
+        with self.cond:
+            self.active -= 1
+            if not self.active and not self.depth:
+                self.cond.notify_all()
+
+    def idle(self) -> bool:
+        with self.cond:
+            return not self.depth and not self.active

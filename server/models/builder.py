@@ -204,6 +204,8 @@ def read_classes_file(path: Path, where: str) -> tuple[str, ...]:
         lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
     except OSError as exc:
         raise ModelConfigError(f"{where}: classes file {path} cannot be read: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ModelConfigError(f"{where}: classes file {path} is not UTF-8 text: {exc}") from exc
     names = [line.strip() for line in lines]
     while names and not names[-1]:
         names.pop()

@@ -80,7 +80,7 @@ def _check(table: dict, schema: dict, where: str, prefix: str = "") -> dict:
             continue
         kind, allowed = rule if isinstance(rule, tuple) else (rule, None)
         if not _type_ok(value, kind):
-            raise ModelConfigError(f"{where}: {path} must be a {kind}, got {value!r}")
+            raise ModelConfigError(f"{where}: {path} must be of type {kind}, got {value!r}")
         if allowed is not None:
             # Case-insensitive; stored spelled as in the allowed list.
             probe = value.upper() if allowed[0].isupper() else value.lower()
@@ -115,7 +115,7 @@ def read_config(path: Path) -> dict[str, Any]:
             data = tomllib.load(f)
     except OSError as exc:
         raise ModelConfigError(f"{where}: cannot be read: {exc.strerror or exc}") from exc
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ModelConfigError(f"{where}: not valid TOML: {exc}") from exc
     return _check(data, SCHEMA, where)
 

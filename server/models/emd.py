@@ -9,7 +9,8 @@ Mapping to ModelSpec:
                      as given (not Value); Value of index i is EmdInfo.class_values[i]
   DataRange [lo, hi] source values lo..hi -> 0..1: mean = lo, std = hi - lo
                      (no DataRange: 0..255 -> 0..1, "unit")
-The model name is the .emd (or .dlpk) file's stem, the version "1". Whether
+The model name is the .emd (or .dlpk) file's stem (in a repository: the
+model folder's name), the version "1". Whether
 outputs are logits is found by running the model once (.emd does not say).
 """
 from __future__ import annotations
@@ -136,6 +137,9 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+_extracted: dict[tuple, Path] = {}
+
+
 def default_cache_dir() -> Path:
     return Path(tempfile.gettempdir()) / "roiclass-dlpk"
 
@@ -148,8 +152,15 @@ def extract_dlpk(path: Path, cache_dir: Path | None = None) -> Path:
     """
     path = Path(path)
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    st = path.stat()
+    # Hashing a big package on every repository poll is wasteful: remember it.
+    stamp = (str(path.resolve()), st.st_size, st.st_mtime_ns, str(cache))
+    known = _extracted.get(stamp)
+    if known is not None and known.is_dir():
+        return known
     target = cache / f"{path.stem}-{_sha256(path)[:16]}"
     if target.is_dir():
+        _extracted[stamp] = target
         return target
     cache.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=cache))
@@ -171,10 +182,11 @@ def extract_dlpk(path: Path, cache_dir: Path | None = None) -> Path:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+    _extracted[stamp] = target
     return target
 
 
-def read_dlpk(path: Path, cache_dir: Path | None = None) -> EmdInfo:
+def read_dlpk(path: Path, cache_dir: Path | None = None, name: str | None = None) -> EmdInfo:
     """Extract a .dlpk and read the one .emd inside it."""
     path = Path(path)
     folder = extract_dlpk(path, cache_dir)
@@ -182,4 +194,4 @@ def read_dlpk(path: Path, cache_dir: Path | None = None) -> EmdInfo:
     if len(emds) != 1:
         found = ", ".join(str(e.relative_to(folder)) for e in emds) or "none"
         raise ModelConfigError(f"{path}: a .dlpk must hold exactly one .emd; found {found}")
-    return read_emd(emds[0], name=path.stem, fmt="dlpk", source=path)
+    return read_emd(emds[0], name=name or path.stem, fmt="dlpk", source=path)

@@ -33,8 +33,7 @@ SUPPORTED_PATHS = "a model folder, a config.toml, an Esri .emd or .dlpk, or an .
 FOREIGN = {
     ".pt": "PyTorch", ".pth": "PyTorch", ".torchscript": "PyTorch", ".pb": "TensorFlow",
     ".h5": "Keras", ".keras": "Keras", ".tflite": "TensorFlow Lite", ".plan": "TensorRT",
-    ".engine": "TensorRT", ".pkl": "pickle", ".caffemodel": "Caffe", ".mlmodel": "Core ML",
-    ".xml": "OpenVINO", ".params": "MXNet",
+    ".engine": "TensorRT", ".caffemodel": "Caffe", ".mlmodel": "Core ML", ".params": "MXNet",
 }
 
 
@@ -84,14 +83,24 @@ def _versions(model_dir: Path) -> tuple[dict[str, Path], list[LoadFailure]]:
     if (model_dir / MODEL_FILE).is_file():
         found["1"] = model_dir
     for sub in sorted(p for p in model_dir.iterdir() if p.is_dir() and not _hidden(p)):
-        has_model = any(f.suffix.lower() == ".onnx" or f.suffix.lower() in FOREIGN for f in sub.iterdir() if f.is_file())
+        suffixes = {f.suffix.lower() for f in sub.iterdir() if f.is_file()}
+        has_model = ".onnx" in suffixes or bool(suffixes & FOREIGN.keys())
         if not has_model:
             continue
         if sub.name in found:
-            failures.append(LoadFailure(model_dir.name, sub.name, f"{model_dir}: version {sub.name} is both {MODEL_FILE} and folder {sub.name}/", sub))
+            reason = f"{model_dir}: version {sub.name} is both {MODEL_FILE} and folder {sub.name}/"
+            failures.append(LoadFailure(model_dir.name, sub.name, reason, sub))
             continue
         found[sub.name] = sub
     return dict(sorted(found.items(), key=lambda kv: version_key(kv[0]))), failures
+
+
+def _reason(exc: Exception) -> str:
+    """Our errors explain themselves; anything else is a bug worth a traceback."""
+    if isinstance(exc, (ModelConfigError, OSError)):
+        return str(exc)
+    log.exception("unexpected error while reading a model")
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _bare_spec(onnx: Path, name: str, version: str, classes_file: Path | None) -> ModelSpec:
@@ -114,12 +123,12 @@ def load_model_dir(model_dir: Path, config: Path | None = None, dlpk_cache: Path
             if special:
                 if len(special) > 1:
                     raise ModelConfigError(f"{model_dir}: several Esri models ({', '.join(p.name for p in special)}); keep one")
-                return _one(lambda: _esri(special[0], dlpk_cache), special[0].stem, special[0])
+                return _one(lambda: _esri(special[0], dlpk_cache, model_dir.name), model_dir.name, special[0])
         versions, out = _versions(model_dir)
         if not versions and not out:
             raise ModelConfigError(_foreign(model_dir) or f"{model_dir}: no {MODEL_FILE} and no version folder holding one")
-    except (ModelConfigError, OSError) as exc:
-        return [LoadFailure(name, "", str(exc), config or model_dir)]
+    except Exception as exc:  # noqa: BLE001 - a broken model must not stop the others
+        return [LoadFailure(name, "", _reason(exc), config or model_dir)]
     for version, folder in versions.items():
         try:
             onnx = _onnx_in(folder)
@@ -128,22 +137,22 @@ def load_model_dir(model_dir: Path, config: Path | None = None, dlpk_cache: Path
             else:
                 classes = next((p for p in (folder / CLASSES_FILE, model_dir / CLASSES_FILE) if p.is_file()), None)
                 out.append(_bare_spec(onnx, name, version, classes))
-        except (ModelConfigError, OSError) as exc:
-            out.append(LoadFailure(name, version, str(exc), config or folder))
+        except Exception as exc:  # noqa: BLE001
+            out.append(LoadFailure(name, version, _reason(exc), config or folder))
     return out
 
 
-def _esri(path: Path, dlpk_cache: Path | None) -> ModelSpec:
+def _esri(path: Path, dlpk_cache: Path | None, name: str | None = None) -> ModelSpec:
     if path.suffix.lower() == ".dlpk":
-        return read_dlpk(path, dlpk_cache).spec
-    return read_emd(path).spec
+        return read_dlpk(path, dlpk_cache, name=name).spec
+    return read_emd(path, name=name).spec
 
 
 def _one(make, name: str, source: Path) -> Loaded:
     try:
         return [make()]
-    except (ModelConfigError, OSError) as exc:
-        return [LoadFailure(name, "1", str(exc), source)]
+    except Exception as exc:  # noqa: BLE001
+        return [LoadFailure(name, "1", _reason(exc), source)]
 
 
 def load_model_path(path: Path, dlpk_cache: Path | None = None) -> Loaded:
@@ -160,9 +169,11 @@ def load_model_path(path: Path, dlpk_cache: Path | None = None) -> Loaded:
         return _one(lambda: _esri(path, dlpk_cache), path.stem, path)
     if suffix == ".onnx":
         classes = path.parent / CLASSES_FILE
-        return _one(lambda: _bare_spec(path, path.stem, "1", classes if classes.is_file() else None), path.stem, path)
+        found = classes if classes.is_file() else None
+        return _one(lambda: _bare_spec(path, path.stem, "1", found), path.stem, path)
     if suffix in FOREIGN:
-        reason = f"{path.name} is a {FOREIGN[suffix]} model; roiclass runs ONNX models only ({SUPPORTED_PATHS}; Esri: {EMD_SUPPORTED})"
+        reason = (f"{path.name} is a {FOREIGN[suffix]} model; roiclass runs ONNX models only "
+                  f"({SUPPORTED_PATHS}; Esri: {EMD_SUPPORTED})")
     else:
         reason = f"{path.name}: unsupported model path; expected {SUPPORTED_PATHS}"
     return [LoadFailure(path.stem, "", reason, path)]
@@ -194,7 +205,8 @@ def load_repository(root: Path, dlpk_cache: Path | None = None) -> Loaded:
             first = claimed.setdefault(item.name, entry)
             if first != entry:
                 src = item.source if isinstance(item, LoadFailure) else item.source or item.onnx_path
-                item = LoadFailure(item.name, item.version, f"{entry}: model name {item.name!r} is already used by {first}", src)
+                reason = f"{entry}: model name {item.name!r} is already used by {first}"
+                item = LoadFailure(item.name, item.version, reason, src)
             out.append(item)
     return out
 

@@ -118,7 +118,7 @@ def cpp_program() -> list[str]:
     return [str(CPP_PROGRAM)]
 
 
-@pytest.fixture(params=["nodejs", "cpp"])
+@pytest.fixture(params=["node", "cpp"])
 def program(request) -> list[str]:
     return request.getfixturevalue(f"{request.param}_program")
 

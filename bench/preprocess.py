@@ -1,0 +1,159 @@
+"""Benchmark: roiclass.ext.preprocess_rois against OpenCV and Pillow pipelines.
+
+    .venv/bin/python bench/preprocess.py [--repeats 7] [--out bench/results/preprocess.json]
+
+Four cases (see bench/README.md), each timed single-threaded and with all
+threads; medians of several repeats, reported per ROI, plus ratios. The
+frame is BGR (as cameras deliver it) and the model wants RGB, ImageNet
+normalization, NCHW float32: every pipeline does the same work.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from roiclass.ext import HAVE_OPENMP, max_threads, preprocess_rois, roi_affine
+
+MEAN = np.array([123.675, 116.28, 103.53], np.float32)  # ImageNet, RGB, 0..255
+STD = np.array([58.395, 57.12, 57.375], np.float32)
+SIDE = 224
+
+
+def frame(gray: bool) -> np.ndarray:
+    """A 2448x2048 frame with texture (a smooth field plus noise)."""
+    rng = np.random.default_rng(1)
+    yy, xx = np.mgrid[0:2048, 0:2448].astype(np.float32)
+    base = 127 + 60 * np.sin(xx / 37.0) * np.cos(yy / 23.0)
+    if gray:
+        return np.clip(base + rng.normal(0, 20, base.shape), 0, 255).astype(np.uint8)
+    chans = [base + rng.normal(0, 20, base.shape) for _ in range(3)]
+    return np.clip(np.stack(chans, -1), 0, 255).astype(np.uint8)
+
+
+def cases():
+    rng = np.random.default_rng(2)
+    many = [[rng.uniform(300, 2000), rng.uniform(300, 1700), rng.uniform(0, 360),
+             rng.uniform(140, 160), rng.uniform(140, 160)] for _ in range(64)]
+    return {
+        "1_one_224_roi_30deg_rgb8": dict(gray=False, rois=[[1100, 900, 30, SIDE, SIDE]]),
+        "2_64_rois_150px_rgb8": dict(gray=False, rois=many),
+        "3_1200x1000_roi_to_224_antialiased": dict(gray=False, rois=[[700, 300, 15, 1200, 1000]], area=True),
+        "4_gray8_into_3ch_model": dict(gray=True, rois=[[1100, 900, 30, SIDE, SIDE]]),
+    }
+
+
+def index_matrix(roi, w, h):
+    """OpenCV's WARP_INVERSE_MAP matrix: pixel indices, centres at integers."""
+    a = roi_affine(roi, w, h)
+    m = a.copy()
+    m[:, 2] += 0.5 * (a[:, 0] + a[:, 1]) - 0.5
+    return m
+
+
+def run_kernel(img, rois, batch, gray, threads):
+    cmap = [0, 0, 0] if gray else [2, 1, 0]
+    preprocess_rois(img, rois, batch, channel_map=cmap, mean=MEAN, std=STD, num_threads=threads)
+
+
+def run_opencv(img, rois, batch, gray, area):
+    for k, roi in enumerate(rois):
+        if area:  # full-size rotated crop, then INTER_AREA
+            w, h = int(round(roi[3])), int(round(roi[4]))
+            big = cv2.warpAffine(img, index_matrix(roi, w, h), (w, h),
+                                 flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT)
+            patch = cv2.resize(big, (SIDE, SIDE), interpolation=cv2.INTER_AREA)
+        else:
+            patch = cv2.warpAffine(img, index_matrix(roi, SIDE, SIDE), (SIDE, SIDE),
+                                   flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT)
+        patch = cv2.cvtColor(patch, cv2.COLOR_GRAY2RGB if gray else cv2.COLOR_BGR2RGB)
+        x = patch.astype(np.float32)
+        x -= MEAN
+        x *= 1.0 / STD
+        batch[k] = x.transpose(2, 0, 1)
+
+
+def run_pillow(pil, rois, batch, gray, area):
+    for k, roi in enumerate(rois):
+        w, h = (int(round(roi[3])), int(round(roi[4]))) if area else (SIDE, SIDE)
+        a = roi_affine(roi, w, h)  # Pillow's AFFINE samples at pixel centres too
+        patch = pil.transform((w, h), Image.Transform.AFFINE, data=tuple(a.ravel()),
+                              resample=Image.Resampling.BILINEAR)
+        if area:
+            patch = patch.resize((SIDE, SIDE), Image.Resampling.BOX)
+        x = np.asarray(patch.convert("RGB"), dtype=np.float32)
+        if not gray:
+            x = x[:, :, ::-1]  # BGR frame
+        batch[k] = ((x - MEAN) / STD).transpose(2, 0, 1)
+
+
+def median_time(fn, repeats):
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "preprocess.json")
+    args = ap.parse_args()
+    frames = {False: frame(False), True: frame(True)}
+    # BGR bytes wrapped as "RGB"; run_pillow swaps the channels back
+    pils = {g: Image.fromarray(f) for g, f in frames.items()}
+    all_threads = os.cpu_count() or 1
+    results = {}
+    for name, case in cases().items():
+        img, rois, gray, area = frames[case["gray"]], case["rois"], case["gray"], case.get("area", False)
+        n = len(rois)
+        batch = np.empty((n, 3, SIDE, SIDE), np.float32)
+        ref = np.empty_like(batch)
+        row = {"rois": n}
+        for label, threads in (("1t", 1), ("all", all_threads)):
+            cv2.setNumThreads(threads)
+            row[f"kernel_{label}_ms"] = 1e3 * median_time(
+                lambda: run_kernel(img, rois, batch, gray, threads), args.repeats) / n
+            row[f"opencv_{label}_ms"] = 1e3 * median_time(
+                lambda: run_opencv(img, rois, ref, gray, area), args.repeats) / n
+        row["pillow_ms"] = 1e3 * median_time(
+            lambda: run_pillow(pils[gray], rois, ref, gray, area), max(3, args.repeats // 2)) / n
+        run_kernel(img, rois, batch, gray, 1)
+        run_opencv(img, rois, ref, gray, area)
+        # sanity: both compute the same tensor (in normalized units * 255 / std-ish)
+        row["max_abs_diff_vs_opencv"] = float(np.abs(batch - ref).max())
+        for label in ("1t", "all"):
+            row[f"speedup_vs_opencv_{label}"] = row[f"opencv_{label}_ms"] / row[f"kernel_{label}_ms"]
+        row["speedup_vs_pillow_1t"] = row["pillow_ms"] / row["kernel_1t_ms"]
+        results[name] = row
+        print(f"{name:38s} kernel {row['kernel_1t_ms']:.3f}/{row['kernel_all_ms']:.3f} ms  "
+              f"opencv {row['opencv_1t_ms']:.3f}/{row['opencv_all_ms']:.3f} ms  pillow {row['pillow_ms']:.3f} ms  "
+              f"x{row['speedup_vs_opencv_1t']:.2f} / x{row['speedup_vs_opencv_all']:.2f} vs cv2, "
+              f"x{row['speedup_vs_pillow_1t']:.1f} vs PIL  (diff {row['max_abs_diff_vs_opencv']:.3f})")
+    report = {
+        "machine": {"cpu_count": all_threads, "platform": platform.platform(),
+                    "processor": platform.processor(), "python": platform.python_version()},
+        "versions": {"numpy": np.__version__, "opencv": cv2.__version__, "pillow": Image.__version__},
+        "kernel": {"have_openmp": HAVE_OPENMP, "max_threads": max_threads()},
+        "repeats": args.repeats,
+        "unit": "milliseconds per ROI (median over repeats)",
+        "cases": results,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
