@@ -104,6 +104,7 @@ setup(
         "roiclass.server",
         "roiclass.server.engine",
         "roiclass.server.models",
+        "roiclass.server.heatmap",
         "roiclass.client",
         "roiclass.ext",
         "roiclass.models",

@@ -83,7 +83,7 @@ class RoiClassifier(Model):
             InferOutput("class_index", list(top.shape), "INT64", top.astype(np.int64)),
             InferOutput("score", list(scores.shape), "FP32", scores),
         ]
-        return InferResponse(response_id="", model_name=self.name, infer_outputs=outputs, use_binary_outputs=True)
+        return InferResponse(response_id="", model_name=self.name, infer_outputs=outputs)
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 from .classifier import DEFAULT_ADDRESS, Classifier
 from .errors import ClassifierError, InvalidInputError
-from .types import ClassifyResult, ModelList, Roi, to_jsonable
+from .types import ClassifyResult, HeatmapOptions, ModelList, Roi, to_jsonable
 
 EXIT_SERVER_ERROR = 1
 EXIT_USAGE = 2
@@ -99,6 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--heatmap", metavar="OUT.png",
         help="also compute relevance heatmaps and draw them over the ROI crops (OUT-<i>.png for several ROIs)",
     )
+    classify.add_argument("--heatmap-patch-size", type=_non_negative_int, default=0, metavar="PX",
+                          help="occluding patch side in model input pixels (default: the model's)")
+    classify.add_argument("--heatmap-stride", type=_non_negative_int, default=0, metavar="PX",
+                          help="step between patches in model input pixels (default: the model's)")
     connection(classify)
 
     models = commands.add_parser("models", help="list the server's models")
@@ -151,6 +155,7 @@ def _classify(args: argparse.Namespace) -> int:
             top_k=args.top_k,
             min_confidence=args.min_confidence,
             heatmap=bool(args.heatmap),
+            heatmap_options=HeatmapOptions(args.heatmap_patch_size, args.heatmap_stride) if args.heatmap else None,
         )
     written = _write_heatmaps(path, result, args.heatmap) if args.heatmap else []
     if args.json:

@@ -11,7 +11,7 @@ import numpy as np
 from roiclass.server import errors
 from roiclass.server.engine.config import EngineConfig, InstanceStatus, ModelVersionStatus
 from roiclass.server.engine.devices import SessionFactory, parse_devices
-from roiclass.server.engine.model import FAILED, READY, UNLOADED, EngineContext, LoadedModel
+from roiclass.server.engine.model import READY, UNLOADED, EngineContext, LoadedModel
 from roiclass.server.metrics import Metrics
 from roiclass.server.models.spec import ModelSpec
 
@@ -45,12 +45,14 @@ class Engine:
     def load(self, spec: ModelSpec) -> None:
         """Blocking; never raises for a broken model (see status()). A reload of a
         loaded version swaps once the new one is READY; a failed reload keeps the old."""
-        model = LoadedModel(spec, self._ctx)
         with self._lock:
             versions = self._models.setdefault(spec.name, {})
             old = versions.get(spec.version)
             serving = old is not None and old.state == READY
+            model = LoadedModel(spec, self._ctx, publish=not serving)
             if not serving:
+                if old is not None:
+                    old.publish_metrics(False)
                 versions[spec.version] = model
         model.load()
         if not serving:
@@ -60,6 +62,8 @@ class Engine:
         if model.state == READY:
             with self._lock:
                 self._models[spec.name][spec.version] = model
+                old.publish_metrics(False)
+                model.publish_metrics(True)
             old.unload()
         else:
             old.reason = f"reload failed ({model.reason}); the previous load still serves"

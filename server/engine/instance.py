@@ -1,7 +1,6 @@
 """One model instance: an ONNX Runtime session, its reused batch tensor, its run."""
 from __future__ import annotations
 
-import logging
 import threading
 
 import numpy as np
@@ -9,7 +8,6 @@ import onnxruntime as ort
 
 from roiclass.server.engine.devices import CPU, Placement
 
-log = logging.getLogger(__name__)
 
 
 class DeviceFault(RuntimeError):

@@ -10,13 +10,13 @@ from typing import Callable
 
 import numpy as np
 
+from roiclass.ext import preprocess_rois
 from roiclass.server import errors
 from roiclass.server.engine import channels
 from roiclass.server.engine.batcher import Chunk, Job, WorkQueue
 from roiclass.server.engine.config import EngineConfig, InferenceOutput
 from roiclass.server.engine.devices import CPU, SessionFactory
 from roiclass.server.engine.instance import Instance, is_device_error
-from roiclass.ext import preprocess_rois
 from roiclass.server.metrics import Metrics
 from roiclass.server.models.spec import ModelSpec
 
@@ -38,7 +38,7 @@ class EngineContext:
 class LoadedModel:
     """A model version; the handle Engine.resolve returns (.spec, .name, .version)."""
 
-    def __init__(self, spec: ModelSpec, ctx: EngineContext):
+    def __init__(self, spec: ModelSpec, ctx: EngineContext, publish: bool = True):
         self.spec = spec
         self.name = spec.name
         self.version = spec.version
@@ -63,6 +63,9 @@ class LoadedModel:
         self._fail_lock = threading.Lock()
         self._cnt_lock = threading.Lock()
         self._poison: Callable[[np.ndarray], bool] | None = None
+        # Whether this object owns the (model, version) gauges: a reload of a
+        # serving version only takes them over once it replaces the old one.
+        self._publish = publish
         self.queue = WorkQueue(max(1, spec.max_queue_size), 1, spec.max_queue_delay_us / 1e6,
                                self._dropped)
         labels = (self.name, self.version)
@@ -118,9 +121,21 @@ class LoadedModel:
                 new.append(Instance(len(self.instances) + len(new), sess, place,
                                     (self.max_batch,) + self.item_shape, self.dtype))
         self.instances.extend(new)
-        for inst in new:
+        if self._publish:
+            self._track(new)
+
+    def _track(self, instances: list[Instance]) -> None:
+        for inst in instances:
             self._m.track_instance(self.name, self.version, inst.device, inst.index,
                                    lambda i=inst: i.busy_s, lambda i=inst: i.healthy)
+
+    def publish_metrics(self, on: bool) -> None:
+        """Takes over (True) or leaves (False) the version's gauges; see Engine.load."""
+        self._publish = on
+        if on:
+            self._track(self.instances)
+            self._m.track_queue_depth(self.name, self.version, lambda: self.queue.depth)
+            self._set_state(self.state)
 
     def _read_io(self, sess) -> None:
         """Input name/shape/dtype from the ONNX model, checked against the spec."""
@@ -193,7 +208,7 @@ class LoadedModel:
                                  name=f"roiclass-{self.name}-{self.version}-{inst.index}")
             self._threads.append(t)
             t.start()
-        if len(self._threads) == len(instances):  # first start only
+        if len(self._threads) == len(instances) and self._publish:  # first start only
             self._m.track_queue_depth(self.name, self.version, lambda: self.queue.depth)
 
     # -- submission ------------------------------------------------------------
@@ -438,12 +453,14 @@ class LoadedModel:
 
     def _close_instances(self) -> None:
         for inst in self.instances:
-            self._m.forget_instance(self.name, self.version, inst.device, inst.index)
+            if self._publish:
+                self._m.forget_instance(self.name, self.version, inst.device, inst.index)
             inst.close()
 
     def _set_state(self, state: str) -> None:
         self.state = state
-        self._m.set_model_state(self.name, self.version, state)
+        if self._publish:
+            self._m.set_model_state(self.name, self.version, state)
 
 
 def _item_error(exc: BaseException, c: Chunk) -> errors.RoiclassError:

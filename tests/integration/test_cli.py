@@ -1,4 +1,9 @@
-"""The `roiclass` command against a real server."""
+"""The `roiclass` command against a real server.
+
+Two tests run the real console entry (`python -m roiclass.client.cli`) in a
+subprocess; the rest call cli.main() in-process, which is the same code
+without a second of interpreter start-up each.
+"""
 from __future__ import annotations
 
 import json
@@ -9,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from roiclass.client.cli import main
 from tests.conftest import CAT_CLASSES, png_bytes
 
 
@@ -46,35 +52,47 @@ def test_classify_json_parses(server, chelsea_png):
     assert data["timing"]["total_us"] > 0
 
 
-def test_classify_heatmap_png(server, chelsea_png, tmp_path):
+def test_classify_heatmap_png(server, chelsea_png, tmp_path, capsys):
     out = tmp_path / "heat.png"
-    done = _roiclass("classify", str(chelsea_png), "--roi", "140,20,200,200,10", "--heatmap", str(out),
-                     "--server", server.address, "--timeout", "60")
-    assert done.returncode == 0, done.stderr
-    assert f"heatmap written to {out}" in done.stdout
+    code = main(["classify", str(chelsea_png), "--roi", "140,20,200,200,10", "--heatmap", str(out),
+                 "--heatmap-patch-size", "112", "--heatmap-stride", "56", "--server", server.address, "--timeout", "60"])
+    assert code == 0, capsys.readouterr().err
+    assert f"heatmap written to {out}" in capsys.readouterr().out
     with Image.open(out) as picture:
         pixels = np.asarray(picture.convert("RGB"))
     assert min(pixels.shape[:2]) >= 128 and pixels.std() > 10
 
 
-def test_models_and_health(server):
-    table = _roiclass("models", "--server", server.address)
-    assert table.returncode == 0, table.stderr
-    assert table.stdout.splitlines()[1].startswith("* ")
-    listed = json.loads(_roiclass("models", "--json", "--server", server.address).stdout)
+def test_classify_heatmap_json_for_two_rois(server, chelsea_png, tmp_path, capsys):
+    out = tmp_path / "heat.png"
+    code = main(["classify", str(chelsea_png), "--roi", "140,20,200,200", "--roi", "0,0,100,100", "--json",
+                 "--heatmap", str(out), "--heatmap-patch-size", "112", "--heatmap-stride", "56",
+                 "--server", server.address, "--timeout", "60"])
+    assert code == 0
+    data = json.loads(capsys.readouterr().out)
+    paths = [r["heatmap"]["path"] for r in data["results"]]
+    assert paths == [str(tmp_path / "heat-0.png"), str(tmp_path / "heat-1.png")]
+    assert all((tmp_path / f"heat-{i}.png").stat().st_size > 0 for i in range(2))
+    grid = np.asarray(data["results"][0]["heatmap"]["relevance"])
+    assert grid.ndim == 2 and grid.max() > 0 and "image" not in data["results"][0]["heatmap"]
+
+
+def test_models_and_health(server, capsys):
+    assert main(["models", "--server", server.address]) == 0
+    assert capsys.readouterr().out.splitlines()[1].startswith("* ")
+    assert main(["models", "--json", "--server", server.address]) == 0
+    listed = json.loads(capsys.readouterr().out)
     default = listed["default_model"]
     assert default in [m["name"] for m in listed["models"]]
-    healthy = _roiclass("health", "--server", server.address)
-    assert (healthy.returncode, healthy.stdout.strip()) == (0, "SERVING")
-    assert _roiclass("health", "--model", default, "--server", server.address).returncode == 0
+    assert main(["health", "--server", server.address]) == 0
+    assert capsys.readouterr().out.strip() == "SERVING"
+    assert main(["health", "--model", default, "--server", server.address]) == 0
 
 
-def test_server_errors_exit_1(server, chelsea_png):
-    done = _roiclass("classify", str(chelsea_png), "--model", "no-such-model", "--server", server.address)
-    assert done.returncode == 1
-    assert done.stderr.startswith("error: NOT_FOUND: ")
-    done = _roiclass("classify", str(chelsea_png), "--roi", "1000,1000,5,5", "--server", server.address)
-    assert done.returncode == 1
-    assert done.stderr.startswith("error: INVALID_ARGUMENT: rois[0]")
-    unknown = _roiclass("health", "--model", "no-such-model", "--server", server.address)
-    assert unknown.returncode == 1 and "NOT_FOUND" in unknown.stderr
+def test_server_errors_exit_1(server, chelsea_png, capsys):
+    assert main(["classify", str(chelsea_png), "--model", "no-such-model", "--server", server.address]) == 1
+    assert capsys.readouterr().err.startswith("error: NOT_FOUND: ")
+    assert main(["classify", str(chelsea_png), "--roi", "1000,1000,5,5", "--server", server.address]) == 1
+    assert capsys.readouterr().err.startswith("error: INVALID_ARGUMENT: rois[0]")
+    assert main(["health", "--model", "no-such-model", "--server", server.address]) == 1
+    assert "NOT_FOUND" in capsys.readouterr().err

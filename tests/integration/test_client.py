@@ -153,13 +153,16 @@ def test_models_api_and_health(classifier):
 
 def test_heatmap(classifier, chelsea):
     result = classifier.classify(
-        chelsea, rois=[(140, 20, 200, 200)], heatmap=True, heatmap_options=HeatmapOptions(max_side=64)
+        chelsea, rois=[(140, 20, 200, 200)], heatmap=True,
+        heatmap_options=HeatmapOptions(patch_size=112, stride=56, max_side=64),  # a few occlusions: fast
     )
     heatmap = result.results[0].heatmap
     if heatmap is None:
         pytest.fail("heatmap requested but none returned")
     assert heatmap.image.dtype == np.uint8 and max(heatmap.image.shape) <= 64
     assert heatmap.relevance.dtype == np.float32 and heatmap.relevance.ndim == 2
+    assert 2 <= heatmap.relevance.shape[0] <= 5 and 2 <= heatmap.relevance.shape[1] <= 5  # a coarse grid
+    assert (heatmap.patch_size, heatmap.stride) == (112, 56)
     # The image is the grid resampled to the ROI's size: its peak is near 255, not always on it.
     assert heatmap.image.max() > 200 and heatmap.scale == pytest.approx(float(heatmap.relevance.max()))
 

@@ -105,9 +105,3 @@ def test_oversized_message_is_resource_exhausted(stub):
     assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert stub.ClassifyObject(request(raw_image(SMALL)), timeout=30).results
 
-
-def test_heatmap_flag_without_support_is_unimplemented_not_empty(stub, server):
-    if server.app.servicer._heatmaps is not None:
-        pytest.skip("heatmaps are implemented: tests/integration/test_heatmap.py covers them")
-    err = _call_error(stub, request(raw_image(SMALL), create_relevance_heatmap=True))
-    assert err.code() == grpc.StatusCode.UNIMPLEMENTED

@@ -3,6 +3,7 @@ costs in engine runs, and how bad options are refused."""
 from __future__ import annotations
 
 import math
+import time
 
 import grpc
 import numpy as np
@@ -158,3 +159,21 @@ def test_python_client_and_cli_get_and_draw_the_heatmap(quadrant_server, tmp_pat
     h, w = picture.shape[:2]
     # The colour map is bright where the relevance is high: top-left vs bottom-right.
     assert picture[: h // 2, : w // 2].sum(axis=2).mean() > picture[h // 2:, w // 2:].sum(axis=2).mean() + 30
+
+
+def test_a_heatmap_past_its_deadline_stops_queueing_work(server, stub, chelsea):
+    rois = [roi(10 * i, 5 * i, 240, 200) for i in range(8)]
+    version = stub.ClassifyObject(request(raw_image(chelsea), rois[:1]), timeout=60).model_version
+    before = _counters(server, version)
+    with pytest.raises(grpc.RpcError) as info:  # 8 x 169 occlusions: ~10 s of work on 2 cores
+        stub.ClassifyObject(request(raw_image(chelsea), rois, create_relevance_heatmap=True), timeout=0.5)
+    assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    items = before["items"]
+    for _ in range(100):  # until the engine is idle again
+        time.sleep(0.3)
+        now = _counters(server, version)["items"]
+        if now == items:
+            break
+        items = now
+    assert items - before["items"] < 8 * 169 // 2, "the occlusions kept running after the deadline"
+    assert stub.ClassifyObject(request(raw_image(chelsea)), timeout=60).results[0].class_index in CAT_CLASSES

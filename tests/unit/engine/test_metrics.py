@@ -43,3 +43,17 @@ def test_two_metrics_objects_do_not_share_a_registry():
     a.observe_request("m", "1", "OK", 0.1)
     assert b"roiclass_requests_total{" in a.render()
     assert b"roiclass_requests_total{" not in b.render()
+
+
+def test_reloading_a_serving_version_keeps_its_gauges(make_engine, tiny_onnx, chelsea):
+    eng = make_engine()
+    eng.load(make_spec(tiny_onnx))
+    eng.load(make_spec(tiny_onnx))  # same version again: swap once the new one is READY
+    text = eng.metrics.render().decode()
+    assert 'roiclass_model_state{model="tiny",state="READY",version="1"} 1.0' in text
+    assert 'roiclass_model_state{model="tiny",state="UNLOADED",version="1"} 0.0' in text
+    assert ('roiclass_instance_healthy{device="cpu",instance="0",model="tiny",version="1"} 1.0'
+            in text)
+    assert [s.state for s in eng.status()] == ["READY"]
+    out = eng.classify(eng.resolve("tiny"), chelsea, "RGB8", rois_grid(1)).result(timeout=10)
+    assert out.probabilities.shape == (1, 3)
