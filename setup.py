@@ -112,7 +112,7 @@ setup(
     package_data={
         "roiclass.v1": ["*.proto", "*.pyi"],
         "roiclass.ext": ["*.pxd", "*.pyx"],
-        "roiclass.models": ["**/*.onnx", "**/*.toml", "**/*.txt", "**/*.png", "**/*.jpg"],
+        "roiclass.models": ["**/*.onnx", "**/*.toml", "**/*.txt", "**/*.png", "**/*.jpg", "**/*.md"],
     },
     ext_modules=extensions(),
     cmdclass={"generate_protos": GenerateProtos, "build_py": BuildPy},

@@ -32,55 +32,63 @@ def make_session(spec: ModelSpec, providers: list[str] | None = None):
     return ort.InferenceSession(str(spec.onnx_path), providers=providers or ["CPUExecutionProvider"])
 
 
-def _batch_sizes(session) -> tuple[int, ...]:
-    dim = session.get_inputs()[0].shape[0]
-    return (dim,) if isinstance(dim, int) and dim > 0 else BATCH_SIZES
+class RawBench:
+    """One session, measured repeat by repeat (so that its repeats can be
+    interleaved with the servers'), then summarized."""
 
+    def __init__(self, spec: ModelSpec, providers: list[str] | None = None, max_batch: int = 64):
+        self.spec = spec
+        self.session = make_session(spec, providers)
+        self.name = self.session.get_inputs()[0].name
+        dim = self.session.get_inputs()[0].shape[0]
+        # A fixed batch dimension allows that size only; else up to the
+        # model's max batch size, the largest batch the server may form.
+        self.sizes = (dim,) if isinstance(dim, int) and dim > 0 else tuple(n for n in BATCH_SIZES if n <= max_batch)
+        dtype = np.float16 if spec.input_dtype == "float16" else np.float32
+        rng = np.random.default_rng(0)
+        self.inputs = {n: rng.standard_normal(input_shape(spec, n)).astype(dtype) for n in self.sizes}
+        for x in self.inputs.values():
+            for _ in range(2):  # warm-up: first runs allocate
+                self.session.run(None, {self.name: x})
+        self.rates: dict[int, list[float]] = {n: [] for n in self.sizes}
+        self.b1_times: list[float] = []
 
-def measure_raw(spec: ModelSpec, duration: float, repeats: int,
-                providers: list[str] | None = None) -> dict[str, Any]:
-    """Per batch size: median ROIs/s over repeats; best = the ceiling; batch-1
-    latency percentiles over every batch-1 run."""
-    session = make_session(spec, providers)
-    name = session.get_inputs()[0].name
-    dtype = np.float16 if spec.input_dtype == "float16" else np.float32
-    rng = np.random.default_rng(0)
-    per_batch: dict[str, Any] = {}
-    b1_times: list[float] = []
-    for n in _batch_sizes(session):
-        x = rng.standard_normal(input_shape(spec, n)).astype(dtype)
-        for _ in range(3):  # warm-up: first runs allocate
-            session.run(None, {name: x})
-        rates = []
-        for _ in range(repeats):
+    def run_once(self, duration: float) -> None:
+        """One repeat: `duration` seconds per batch size (at least one run)."""
+        for n, x in self.inputs.items():
             runs, t0 = 0, time.perf_counter()
             end = t0 + duration
             while True:
                 s = time.perf_counter()
-                session.run(None, {name: x})
+                self.session.run(None, {self.name: x})
                 e = time.perf_counter()
                 runs += 1
                 if n == 1:
-                    b1_times.append(e - s)
+                    self.b1_times.append(e - s)
                 if e >= end:
                     break
-            rates.append(runs * n / (e - t0))
-        per_batch[str(n)] = round(float(np.median(rates)), 2)
-        log.info("raw ORT %s batch %d: %.1f ROIs/s", spec.name, n, per_batch[str(n)])
-    best = max(per_batch, key=per_batch.get)
-    out = {
-        "providers": session.get_providers(),
-        "rois_per_s_by_batch": per_batch,
-        "ceiling_rois_per_s": per_batch[best],
-        "ceiling_batch": int(best),
-    }
-    if b1_times:
-        t = np.asarray(b1_times) * 1e3
-        out.update(batch1_p50_ms=round(float(np.percentile(t, 50)), 4),
-                   batch1_p90_ms=round(float(np.percentile(t, 90)), 4),
-                   batch1_p99_ms=round(float(np.percentile(t, 99)), 4),
-                   batch1_cdf_ms=[round(float(v), 4) for v in np.percentile(t, np.linspace(0, 100, 201))])
-    return out
+            self.rates[n].append(runs * n / (e - t0))
+        log.info("raw ORT %s: %s", self.spec.name,
+                 ", ".join(f"b{n} {r[-1]:.0f}/s" for n, r in self.rates.items()))
+
+    def summary(self) -> dict[str, Any]:
+        """Per batch size: median ROIs/s over repeats; the best is the
+        ceiling; batch-1 latency percentiles over every batch-1 run."""
+        per_batch = {str(n): round(float(np.median(r)), 2) for n, r in self.rates.items() if r}
+        best = max(per_batch, key=per_batch.get)
+        out = {
+            "providers": self.session.get_providers(),
+            "rois_per_s_by_batch": per_batch,
+            "ceiling_rois_per_s": per_batch[best],
+            "ceiling_batch": int(best),
+        }
+        if self.b1_times:
+            t = np.asarray(self.b1_times) * 1e3
+            out.update(batch1_p50_ms=round(float(np.percentile(t, 50)), 4),
+                       batch1_p90_ms=round(float(np.percentile(t, 90)), 4),
+                       batch1_p99_ms=round(float(np.percentile(t, 99)), 4),
+                       batch1_cdf_ms=[round(float(v), 4) for v in np.percentile(t, np.linspace(0, 100, 201))])
+        return out
 
 
 def measure_preprocess(spec: ModelSpec, image: np.ndarray, rois: np.ndarray, runs: int = 300) -> dict[str, Any]:

@@ -21,6 +21,7 @@ import asyncio
 import datetime as dt
 import json
 import logging
+import os
 import subprocess
 import sys
 import time
@@ -133,7 +134,7 @@ async def _measure_point(point: Point, targets: dict, args, warmup: float) -> _l
 
 
 async def measure_servers(model: str, servers: dict, plan: list[Point], image, rois, args, v2,
-                          profiler: Profiler) -> tuple[dict, dict]:
+                          profiler: Profiler, raw: _raw.RawBench) -> tuple[dict, dict]:
     targets = {}
     if "roiclass" in servers:
         targets["roiclass"] = _clients.RoiclassTarget(servers["roiclass"].port, model, image, rois)
@@ -143,6 +144,7 @@ async def measure_servers(model: str, servers: dict, plan: list[Point], image, r
         top1 = {name: await t.top1() for name, t in targets.items()}
         samples: dict[Point, list[_load.Sample]] = {p: [] for p in plan}
         for rep in range(args.repeats):
+            raw.run_once(args.raw_duration)  # the servers sit idle meanwhile
             for point in plan:
                 spy = None
                 if rep == 0 and (model, point.system, point.mode, point.concurrency) in PROFILE_POINTS:
@@ -175,8 +177,7 @@ def run_model(name: str, folder: Path, args, v2, profiler: Profiler) -> dict:
                  "input": f"{spec.channels}x{spec.input_height}x{spec.input_width} {spec.layout}",
                  "max_batch_size": spec.max_batch_size, "max_queue_delay_us": spec.max_queue_delay_us,
                  "image": list(image.shape), "rois_per_request": len(rois)}
-    log.info("%s: raw ONNX Runtime", name)
-    out["raw"] = _raw.measure_raw(spec, args.raw_duration, args.repeats, _raw_providers(args))
+    raw = _raw.RawBench(spec, _raw_providers(args), max_batch=spec.max_batch_size)
     out["preprocess"] = _raw.measure_preprocess(spec, image, rois)
     plan = [Point("roiclass", "unary", c) for c in UNARY_CONCURRENCY]
     plan += [Point("roiclass", "stream", s) for s in STREAMS]
@@ -189,10 +190,11 @@ def run_model(name: str, folder: Path, args, v2, profiler: Profiler) -> dict:
         latencies = _clients.sync_client_latencies(servers["roiclass"].port, spec.name, image, rois,
                                                    args.duration, args.warmup)
         sync = _load.Sample(args.duration, len(rois), latencies)
-        top1, points = asyncio.run(measure_servers(spec.name, servers, plan, image, rois, args, v2, profiler))
+        top1, points = asyncio.run(measure_servers(spec.name, servers, plan, image, rois, args, v2, profiler, raw))
     finally:
         for server in servers.values():
             server.stop()
+    out["raw"] = raw.summary()
     out["top1"] = top1
     out["python_client_sync_c1"] = _load.summarize([sync])
     out["points"] = [{**asdict(p), **summary} for p, summary in points.items()]
@@ -247,9 +249,12 @@ def main(argv: list[str] | None = None) -> int:
         "load": "one asyncio process, grpc.aio stubs, closed loop; unary: N calls in flight; "
                 "stream: N streams x stream_window frames in flight",
         "models": {},
+        # Other work on the machine skews every figure: recorded to judge a run by.
+        "load_average_start": [round(v, 2) for v in os.getloadavg()],
     }
     for name, folder in model_folders(args.models.split(",")).items():
         results["models"][name] = run_model(name, folder, args, v2, profiler)
+    results["load_average_end"] = [round(v, 2) for v in os.getloadavg()]
     results["targets"] = _report.targets(results)
     results["elapsed_s"] = round(time.monotonic() - started, 1)
     if profiler.files:

@@ -22,6 +22,9 @@ from .types import ClassifyResult, HeatmapOptions, ModelList, Roi, to_jsonable
 
 EXIT_SERVER_ERROR = 1
 EXIT_USAGE = 2
+DEFAULT_TIMEOUT_S = 10.0
+# Occlusion heatmaps run the model once per patch position: far slower on CPU.
+HEATMAP_TIMEOUT_S = 300.0
 
 
 def parse_roi(text: str) -> Roi:
@@ -78,7 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     def connection(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--server", default=DEFAULT_ADDRESS, metavar="HOST:PORT", help=f"default {DEFAULT_ADDRESS}")
-        sub.add_argument("--timeout", type=_seconds, default=10.0, metavar="S", help="seconds per call (default 10)")
+        sub.add_argument(
+            "--timeout", type=_seconds, metavar="S",
+            help=f"seconds per call (default {DEFAULT_TIMEOUT_S:g}, {HEATMAP_TIMEOUT_S:g} with --heatmap)",
+        )
 
     classify = commands.add_parser("classify", help="classify ROIs of an image file")
     classify.add_argument("image", metavar="IMAGE", help="PNG, JPEG, BMP or TIFF file")
@@ -124,6 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return serve_main(argv[1:])
     args = build_parser().parse_args(argv)
+    if args.timeout is None:
+        args.timeout = HEATMAP_TIMEOUT_S if getattr(args, "heatmap", None) else DEFAULT_TIMEOUT_S
     handler = {"classify": _classify, "models": _models, "health": _health}[args.command]
     try:
         return handler(args)
@@ -190,7 +198,9 @@ def _write_heatmaps(image_path: Path, result: ClassifyResult, out: str) -> list[
     for i, roi_result in enumerate(result.results):
         if roi_result.heatmap is None or roi_result.heatmap.image.size == 0:
             continue
-        target = out_path if len(result.results) == 1 else out_path.with_name(f"{out_path.stem}-{i}{out_path.suffix or '.png'}")
+        target = out_path
+        if len(result.results) > 1:
+            target = out_path.with_name(f"{out_path.stem}-{i}{out_path.suffix or '.png'}")
         picture = render_heatmap(image, roi_result.aligned_roi, roi_result.heatmap.image)
         try:
             picture.save(target)
@@ -243,7 +253,8 @@ def format_models(models: ModelList) -> str:
         marker = "*" if model.name == models.default_model else " "
         size = f"{model.input_width}x{model.input_height}x{model.channels}"
         lines.append(
-            f"{marker} {model.name:<28} {versions:<22} {size:<12} {len(model.classes):>7}  {model.format:<9} {','.join(devices)}"
+            f"{marker} {model.name:<28} {versions:<22} {size:<12} {len(model.classes):>7}  "
+            f"{model.format:<9} {','.join(devices)}"
         )
     if not models.models:
         lines.append("  (no models)")

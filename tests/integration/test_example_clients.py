@@ -111,8 +111,10 @@ def cpp_program() -> list[str]:
         if proc.returncode != 0:
             # A cache from another checkout path or toolchain: start clean once.
             for entry in CPP_BUILD_DIR.iterdir():
-                if entry.name != ".build.lock":
-                    shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+                if entry.is_dir():
+                    shutil.rmtree(entry)
+                elif entry.name != ".build.lock":
+                    entry.unlink()
             proc = _cmake_build()
     assert proc.returncode == 0, f"building examples/cpp failed:\n{_tail(proc)}"
     return [str(CPP_PROGRAM)]

@@ -28,6 +28,7 @@ def test_classify_arguments():
     assert (args.heatmap, args.timeout) == ("h.png", 2.5)
     defaults = build_parser().parse_args(["classify", "x.png"])
     assert defaults.server == "127.0.0.1:50051" and defaults.top_k is None and defaults.roi == []
+    assert defaults.timeout is None  # main() picks 10 s, or 300 s with --heatmap
 
 
 @pytest.mark.parametrize(
