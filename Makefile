@@ -1,30 +1,30 @@
-# Two commands: `make serve` and `make test`. Both create .venv when needed.
+# Two commands: `make serve` and `make test`. Both create .venv when needed
+# and (re)install the package when its build inputs changed: the Cython
+# kernel and the stubs are built by `pip install -e .` (setup.py).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 ARGS ?=
+BUILD_INPUTS := pyproject.toml setup.py $(wildcard ext/*.pyx ext/*.pxd protos/roiclass/v1/*.proto)
 
 .PHONY: serve test install dev bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install --upgrade pip setuptools wheel
+	$(PIP) install --upgrade pip
 
-$(VENV)/.installed: $(PY) pyproject.toml setup.py
+$(VENV)/.installed: $(PY) $(BUILD_INPUTS)
 	$(PIP) install -e .
 	touch $@
 
-$(VENV)/.installed-dev: $(PY) pyproject.toml setup.py
+$(VENV)/.installed-dev: $(PY) $(BUILD_INPUTS)
 	$(PIP) install -e '.[dev]'
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed
-	# rebuild the extension and stubs when sources changed since the install
-	$(PY) setup.py -q build_ext --inplace generate_protos
 
 dev: $(VENV)/.installed-dev
-	$(PY) setup.py -q build_ext --inplace generate_protos
 
 serve: install
 	$(VENV)/bin/roiclass serve $(ARGS)
@@ -33,7 +33,7 @@ test: dev
 	$(PY) -m pytest $(ARGS)
 
 bench: dev
-	$(PY) bench/run_all.py
+	$(PY) bench/run_all.py $(ARGS)
 
 clean:
 	rm -rf build *.egg-info ext/_preprocess.c ext/*.so protos/roiclass/v1/*_pb2*.py* .pytest_cache

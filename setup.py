@@ -91,6 +91,12 @@ def extensions():
     )
 
 
+# Each built-in model folder is a data-only package of roiclass.models.
+MODEL_PACKAGES = sorted(
+    f"roiclass.models.{d.name}" for d in (HERE / "models").iterdir() if d.is_dir() and d.name.isidentifier()
+)
+MODEL_FILES = ["*.toml", "*.txt", "*.png", "*.jpg", "*.md", "*/*.onnx"]
+
 setup(
     package_dir={
         "roiclass.v1": "protos/roiclass/v1",
@@ -108,12 +114,14 @@ setup(
         "roiclass.client",
         "roiclass.ext",
         "roiclass.models",
+        *MODEL_PACKAGES,
     ],
     package_data={
         "roiclass.v1": ["*.proto", "*.pyi"],
         "roiclass.ext": ["*.pxd", "*.pyx"],
-        "roiclass.models": ["**/*.onnx", "**/*.toml", "**/*.txt", "**/*.png", "**/*.jpg", "**/*.md"],
+        **{pkg: MODEL_FILES for pkg in MODEL_PACKAGES},
     },
+    exclude_package_data={"roiclass.ext": ["*.c", "*.html"]},
     ext_modules=extensions(),
     cmdclass={"generate_protos": GenerateProtos, "build_py": BuildPy},
     zip_safe=False,

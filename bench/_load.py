@@ -6,7 +6,9 @@ per worker would spend the client's core on GIL hand-offs, and asyncio keeps
 the client to one core, leaving the other to the server.
 
 Every measurement runs `warmup` seconds (discarded) and then `duration`
-seconds; a call counts when it completes inside the measured window.
+seconds; a call counts when it completes inside the measured window (also
+when it started during the warm-up: with hundreds of frames in flight a
+call can take longer than the window).
 """
 from __future__ import annotations
 
@@ -33,6 +35,10 @@ class Sample:
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
     first_error: str = ""
+    # CPU seconds per wall second of this (client) process and of the server
+    # process during the run: who is busy, independent of other load.
+    client_cpu: float = float("nan")
+    server_cpu: float = float("nan")
 
     @property
     def calls(self) -> int:
@@ -59,9 +65,14 @@ class _Window:
         self.t0 = now + warmup
         self.t1 = self.t0 + duration
         self.sample = sample
+        self.start = (now, time.process_time())
+
+    def close(self) -> None:
+        wall, cpu = self.start
+        self.sample.client_cpu = (time.process_time() - cpu) / (time.perf_counter() - wall)
 
     def done(self, started: float, ended: float) -> None:
-        if started >= self.t0 and ended <= self.t1:
+        if self.t0 <= ended <= self.t1:
             self.sample.latencies.append(ended - started)
 
     def error(self, exc: BaseException | str) -> None:
@@ -91,6 +102,7 @@ async def run_unary(call: Callable[[], Awaitable[Any]], concurrency: int, durati
             window.done(started, time.perf_counter())
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
+    window.close()
     return sample
 
 
@@ -135,6 +147,7 @@ async def run_streams(open_stream: Callable[[], Any], request: Any, is_error: Ca
             call.cancel()
 
     await asyncio.gather(*(one_stream() for _ in range(streams)))
+    window.close()
     return sample
 
 
@@ -148,6 +161,10 @@ def summarize(samples: list[Sample]) -> dict[str, Any]:
         "calls": [s.calls for s in samples],
         "rois_per_s_repeats": [round(s.rois_per_s, 2) for s in samples],
     }
+    for who in ("client", "server"):
+        values = [getattr(s, f"{who}_cpu") for s in samples]
+        if all(np.isfinite(values)):
+            out[f"{who}_cores"] = round(float(np.median(values)), 3)
     if samples and samples[0].errors:
         out["first_error"] = samples[0].first_error
     if not good:

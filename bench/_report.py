@@ -68,13 +68,16 @@ def summary_text(results: dict) -> str:
     lines = []
     for name, m in results["models"].items():
         raw = m["raw"]
-        lines.append(f"== {name}: raw ORT ceiling {raw['ceiling_rois_per_s']:.0f} ROIs/s (batch {raw['ceiling_batch']}),"
+        lines.append(f"== {name}: raw ORT ceiling {raw['ceiling_rois_per_s']:.0f} ROIs/s (batch {raw['ceiling_batch']}, {raw.get('ceiling_config')}),"
                      f" batch-1 p50 {raw.get('batch1_p50_ms', float('nan')):.3f} ms,"
                      f" preprocessing {m['preprocess']['preprocess_ms']:.3f} ms; top-1 {m.get('top1')}")
-        lines.append(f"   {'system':9} {'mode':6} {'N':>3} {'ROIs/s':>9} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} err")
+        lines.append(f"   {'system':9} {'mode':6} {'N':>3} {'ROIs/s':>9} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8}"
+                     f" {'srv cores':>9} {'cli cores':>9} err")
         for p in m["points"]:
             lines.append(f"   {p['system']:9} {p['mode']:6} {p['concurrency']:>3} {p['rois_per_s']:>9.1f} "
-                         f"{_ms(p['p50_ms'])} {_ms(p['p90_ms'])} {_ms(p['p99_ms'])} {p['errors']}")
+                         f"{_ms(p['p50_ms'])} {_ms(p['p90_ms'])} {_ms(p['p99_ms'])}"
+                         f" {p.get('server_cores', float('nan')):9.2f} {p.get('client_cores', float('nan')):9.2f}"
+                         f" {p['errors']}")
         s = m.get("python_client_sync_c1")
         if s:
             lines.append(f"   Classifier (sync Python client) c=1: {s['rois_per_s']:.1f} ROIs/s, p50 {_ms(s['p50_ms'])} ms")
@@ -111,7 +114,7 @@ def plot(results: dict, stem: Path) -> list[Path]:
             ax.plot([p["concurrency"] for p in streams], [p["rois_per_s"] for p in streams], "D--",
                     label=f"roiclass streams ({window} frames in flight each)")
         ax.axhline(m["raw"]["ceiling_rois_per_s"], color="k", ls=":",
-                   label=f"raw ONNX Runtime ceiling (batch {m['raw']['ceiling_batch']})")
+                   label=f"raw ONNX Runtime ceiling (batch {m['raw']['ceiling_batch']}, {m['raw'].get('ceiling_config')})")
         ax.set(xscale="log", yscale="log", xlabel="concurrency (calls or streams in flight)", ylabel="ROIs/s",
                title=f"{name}: throughput")
         ax.set_xticks([1, 4, 8, 16, 64], ["1", "4", "8", "16", "64"])

@@ -153,13 +153,17 @@ async def measure_servers(model: str, servers: dict, plan: list[Point], image, r
                                          args.duration + args.warmup)
                 # A longer warm-up the first time a point runs (connections, batch tensors).
                 warmup = args.warmup * (2 if rep == 0 else 1)
+                server = servers[point.system]
+                cpu0, wall0 = server.cpu_seconds(), time.perf_counter()
                 sample = await _measure_point(point, targets, args, warmup)
+                sample.server_cpu = (server.cpu_seconds() - cpu0) / (time.perf_counter() - wall0)
                 if spy is not None:
                     await asyncio.get_running_loop().run_in_executor(None, spy.wait)
                 samples[point].append(sample)
-                log.info("%s rep %d %s %s x%d: %.1f ROIs/s p50 %.2f ms p99 %.2f ms errors %d", model, rep,
-                         point.system, point.mode, point.concurrency, sample.rois_per_s,
-                         sample.percentile_ms(50), sample.percentile_ms(99), sample.errors)
+                log.info("%s rep %d %s %s x%d: %.1f ROIs/s p50 %.2f ms p99 %.2f ms errors %d, cores: "
+                         "server %.2f client %.2f", model, rep, point.system, point.mode, point.concurrency,
+                         sample.rois_per_s, sample.percentile_ms(50), sample.percentile_ms(99), sample.errors,
+                         sample.server_cpu, sample.client_cpu)
                 for server in servers.values():
                     server.check_alive()
     finally:

@@ -2,140 +2,21 @@
 """The per-ROI band kernel: sample, map channels, normalize, store.
 
 One call fills output rows [v0, v1) of one ROI; the batch entry point in
-_preprocess.pyx spreads (ROI, band) units over threads. No allocation here.
+_preprocess.pyx spreads (ROI, band) units over threads. No allocation here:
+the chunk buffers live on the stack.
 """
 from libc.math cimport floor, hypot, fabs
-from libc.stdint cimport uint8_t, uint16_t
 
-from _interp cimport (src_t, dst_t, bilinear, float_to_half, clampc)
+from _interp cimport src_t, dst_t, bilinear, clampc
+from _params cimport Params, store, put
+from _area cimport area_row, supersample_row
+from _simd cimport bilerp4
 
 cdef enum:
-    MAX_IN_CHANNELS = 4
-    MAX_OUT_CHANNELS = 64
-    # Beyond this many source pixels per output pixel and axis, the footprint
-    # is supersampled with this many evenly spaced taps instead of one per pixel.
-    MAX_CELLS = 64
-
-
-ctypedef struct Params:
-    Py_ssize_t stride      # source row stride, bytes
-    int H, W, C            # source size and channels
-    int out_h, out_w, cout
-    int nhwc
-    int border
-    int antialias
-    float fill
-    # out_k = (sum_c wmat[k][c] * sample_c - mean_k) * inv_std_k; when no
-    # output channel is a luma mix (pick), out_k = (sample[cmap_k] - mean_k) * inv_std_k
-    int pick
-    int cmap[MAX_OUT_CHANNELS]
-    float wmat[MAX_OUT_CHANNELS][MAX_IN_CHANNELS]
-    float mean[MAX_OUT_CHANNELS]
-    float inv_std[MAX_OUT_CHANNELS]
-
-
-cdef inline void store(const Params* P, dst_t* dst, Py_ssize_t cstride, const float* s) noexcept nogil:
-    cdef int k
-    cdef float acc
-    if P.pick:
-        for k in range(P.cout):
-            acc = (s[P.cmap[k]] - P.mean[k]) * P.inv_std[k]
-            if dst_t is float:
-                dst[k * cstride] = acc
-            else:
-                dst[k * cstride] = float_to_half(acc)
-        return
-    for k in range(P.cout):
-        acc = P.wmat[k][0] * s[0]
-        if P.C > 1:
-            acc = acc + P.wmat[k][1] * s[1] + P.wmat[k][2] * s[2]
-            if P.C > 3:
-                acc = acc + P.wmat[k][3] * s[3]
-        acc = (acc - P.mean[k]) * P.inv_std[k]
-        if dst_t is float:
-            dst[k * cstride] = acc
-        else:
-            dst[k * cstride] = float_to_half(acc)
-
-
-cdef inline int pair_taps(int n, double* pos, double* wgt) noexcept nogil:
-    """Merge neighbouring cells into one linear tap placed between them
-    (w_i p_i + w_j p_j = (w_i + w_j) lerp(p_i, p_j, w_j / (w_i + w_j))):
-    exact for axis-aligned ROIs, and a quarter of the taps in 2-D."""
-    cdef int i, m = 0
-    cdef double w
-    i = 0
-    while i < n:
-        if i + 1 < n:
-            w = wgt[i] + wgt[i + 1]
-            pos[m] = pos[i] + (pos[i + 1] - pos[i]) * (wgt[i + 1] / w)
-            wgt[m] = w
-            i += 2
-        else:
-            pos[m] = pos[i]
-            wgt[m] = wgt[i]
-            i += 1
-        m += 1
-    return m
-
-
-cdef inline int cells(double lo, double length, int area, double* pos, double* wgt) noexcept nogil:
-    """Split the footprint [lo, lo+length] of one output pixel along one axis
-    into cells at integer coordinates (source pixel edges when the axis is
-    aligned with the image), one tap per cell at the pixel centre, weighted
-    by the covered length: exact INTER_AREA for axis-aligned ROIs."""
-    cdef int n = 0, i
-    cdef double hi, end = lo + length, edge
-    if not area:
-        pos[0] = lo + 0.5 * length
-        wgt[0] = 1.0
-        return 1
-    if length > MAX_CELLS:
-        for i in range(MAX_CELLS):
-            pos[i] = lo + (i + 0.5) * length / MAX_CELLS
-            wgt[i] = 1.0 / MAX_CELLS
-        return pair_taps(MAX_CELLS, pos, wgt)
-    while lo < end and n < MAX_CELLS + 2:
-        edge = floor(lo)
-        hi = edge + 1.0
-        if hi > end:
-            hi = end
-        pos[n] = edge + 0.5
-        wgt[n] = (hi - lo) / length
-        n += 1
-        lo = hi
-    return pair_taps(n, pos, wgt)
-
-
-cdef inline void area_sample(const src_t* img, const Params* P, const double* A,
-                             double s1, double s2, int area1, int area2,
-                             int u, int v, float* out) noexcept nogil:
-    """Weighted taps over the footprint of output pixel (u, v), in the ROI
-    frame (e1, e2 = unit output axes on the image; A is orthogonal)."""
-    cdef double e1x = A[0] / s1, e1y = A[3] / s1, e2x = A[1] / s2, e2y = A[4] / s2
-    cdef double o1 = A[2] * e1x + A[5] * e1y, o2 = A[2] * e2x + A[5] * e2y
-    cdef double p1[MAX_CELLS + 2]
-    cdef double w1[MAX_CELLS + 2]
-    cdef double p2[MAX_CELLS + 2]
-    cdef double w2[MAX_CELLS + 2]
-    cdef float tap[4]
-    cdef float acc[4]
-    cdef int n1, n2, i, j, c
-    cdef float w
-    n1 = cells(u * s1 + o1, s1, area1, p1, w1)
-    n2 = cells(v * s2 + o2, s2, area2, p2, w2)
-    for c in range(P.C):
-        acc[c] = 0.0
-    for j in range(n2):
-        for i in range(n1):
-            bilinear(img, P.stride, P.H, P.W, P.C,
-                     p1[i] * e1x + p2[j] * e2x - 0.5, p1[i] * e1y + p2[j] * e2y - 0.5,
-                     P.border, P.fill, tap)
-            w = <float>(w1[i] * w2[j])
-            for c in range(P.C):
-                acc[c] += w * tap[c]
-    for c in range(P.C):
-        out[c] = acc[c]
+    # Interior pixels are done CHUNK at a time in three simple loops
+    # (coordinates, per-channel samples, per-channel stores) that the
+    # compiler can pipeline and vectorize.
+    CHUNK = 64
 
 
 cdef inline void span(double x0, double a, double hi, double* ua, double* ub) noexcept nogil:
@@ -150,8 +31,58 @@ cdef inline void span(double x0, double a, double hi, double* ua, double* ub) no
         ub[0] = -1.0
 
 
-cdef inline int inside(const Params* P, double x, double y) noexcept nogil:
-    return 0.0 <= x and x < P.W - 1 and 0.0 <= y and y < P.H - 1
+cdef inline int inside(const Params* P, double x, double y, int C) noexcept nogil:
+    return 0.0 <= x and x < P.W - 1 - (C == 3) and 0.0 <= y and y < P.H - 1
+
+
+cdef inline void interior_chunk(const src_t* img, dst_t* dst, const Params* P, double bx, double by,
+                                double a0, double a3, int u0, int n, Py_ssize_t cstride,
+                                Py_ssize_t pstride, int C) noexcept nogil:
+    """n <= CHUNK pixels from u0 whose four taps are all inside the image."""
+    cdef Py_ssize_t off[CHUNK]
+    cdef float wx[CHUNK]
+    cdef float wy[CHUNK]
+    cdef float px[CHUNK][4]
+    cdef int i, k, m, ix, iy
+    cdef double x, y
+    cdef float t, b, mean, inv
+    cdef const src_t* q0
+    cdef Py_ssize_t stride = P.stride
+    cdef dst_t* d
+    for i in range(n):
+        x = bx + a0 * (u0 + i)
+        y = by + a3 * (u0 + i)
+        # x, y >= 0 here, so truncation is floor; the clamps only guard memory
+        ix = min(max(<int>x, 0), P.W - 2 - (C == 3))
+        iy = min(max(<int>y, 0), P.H - 2)
+        wx[i] = <float>(x - ix)
+        wy[i] = <float>(y - iy)
+        off[i] = iy * stride + ix * C * <Py_ssize_t>sizeof(src_t)
+    for i in range(n):
+        q0 = <const src_t*>(<const char*>img + off[i])
+        if C == 1:
+            t = q0[0] + wx[i] * (<float>q0[1] - <float>q0[0])
+            q0 = <const src_t*>(<const char*>q0 + stride)
+            b = q0[0] + wx[i] * (<float>q0[1] - <float>q0[0])
+            px[i][0] = t + wy[i] * (b - t)
+        else:
+            bilerp4(q0, <const src_t*>(<const char*>q0 + stride), C, wx[i], wy[i], px[i])
+    for k in range(P.cout):
+        mean = P.mean[k]
+        inv = P.inv_std[k]
+        d = dst + u0 * pstride + k * cstride
+        if P.pick:
+            m = P.cmap[k]
+            for i in range(n):
+                put(d + i * pstride, (px[i][m] - mean) * inv)
+        else:
+            for i in range(n):
+                t = P.wmat[k][0] * px[i][0]
+                if C > 1:
+                    t = t + P.wmat[k][1] * px[i][1] + P.wmat[k][2] * px[i][2]
+                if C > 3:
+                    t = t + P.wmat[k][3] * px[i][3]
+                put(d + i * pstride, (t - mean) * inv)
 
 
 cdef inline void bilinear_row(const src_t* img, dst_t* dst, const Params* P, const double* A,
@@ -159,52 +90,35 @@ cdef inline void bilinear_row(const src_t* img, dst_t* dst, const Params* P, con
                               Py_ssize_t pstride, int C) noexcept nogil:
     """One output row inside the content box. C is a literal at every call
     site so that the compiler specializes the channel loops."""
-    cdef int u, ua, ub, ix, iy, c
-    cdef double x, y, lo = box[0], hi = box[2] - 1, a0 = A[0], a3 = A[3]
-    cdef float fx, fy, t, b
+    cdef int u, ua, ub
+    cdef double lo = box[0], hi = box[2] - 1, a0 = A[0], a3 = A[3]
     cdef float s[4]
-    cdef const src_t* p0
-    cdef const src_t* p1
-    cdef Py_ssize_t stride = P.stride
     # the span where all four taps are inside: no border checks there
-    if P.W >= 2 and P.H >= 2:
-        span(bx, a0, P.W - 1.000001, &lo, &hi)
+    # (3-channel taps read one channel past the pixel: keep off the last column)
+    if P.W >= 3 and P.H >= 2:
+        span(bx, a0, P.W - 1.000001 - (C == 3), &lo, &hi)
         span(by, a3, P.H - 1.000001, &lo, &hi)
     else:
         hi = -1.0
+    ua = box[0]
+    ub = box[0]
     if hi >= lo:
-        ua = <int>clampc(floor(lo)) + 1
-        ub = <int>clampc(floor(hi))
-        ua = max(ua, box[0])
-        ub = min(ub, box[2] - 1)
-        while ua <= ub and not inside(P, bx + a0 * ua, by + a3 * ua):
+        ua = max(<int>clampc(floor(lo)) + 1, box[0])
+        ub = min(<int>clampc(floor(hi)), box[2] - 1)
+        while ua <= ub and not inside(P, bx + a0 * ua, by + a3 * ua, C):
             ua += 1
-        while ub >= ua and not inside(P, bx + a0 * ub, by + a3 * ub):
+        while ub >= ua and not inside(P, bx + a0 * ub, by + a3 * ub, C):
             ub -= 1
-        ub += 1
-    else:
-        ua = box[0]
-        ub = box[0]
+        ub = max(ub + 1, ua)
     for u in range(box[0], ua):
-        bilinear(img, stride, P.H, P.W, C, bx + a0 * u, by + a3 * u, P.border, P.fill, s)
+        bilinear(img, P.stride, P.H, P.W, C, bx + a0 * u, by + a3 * u, P.border, P.fill, s)
         store(P, dst + u * pstride, cstride, s)
-    for u in range(ua, ub):
-        x = bx + a0 * u
-        y = by + a3 * u
-        # x, y >= 0 here, so truncation is floor; the clamps only guard memory
-        ix = min(max(<int>x, 0), P.W - 2)
-        iy = min(max(<int>y, 0), P.H - 2)
-        fx = <float>(x - ix)
-        fy = <float>(y - iy)
-        p0 = <const src_t*>(<const char*>img + iy * stride) + ix * C
-        p1 = <const src_t*>(<const char*>img + (iy + 1) * stride) + ix * C
-        for c in range(C):
-            t = p0[c] + fx * (<float>p0[c + C] - <float>p0[c])
-            b = p1[c] + fx * (<float>p1[c + C] - <float>p1[c])
-            s[c] = t + fy * (b - t)
-        store(P, dst + u * pstride, cstride, s)
-    for u in range(max(ua, ub), box[2]):
-        bilinear(img, stride, P.H, P.W, C, bx + a0 * u, by + a3 * u, P.border, P.fill, s)
+    u = ua
+    while u < ub:
+        interior_chunk(img, dst, P, bx, by, a0, a3, u, min(<int>CHUNK, ub - u), cstride, pstride, C)
+        u += CHUNK
+    for u in range(ub, box[2]):
+        bilinear(img, P.stride, P.H, P.W, C, bx + a0 * u, by + a3 * u, P.border, P.fill, s)
         store(P, dst + u * pstride, cstride, s)
 
 
@@ -213,15 +127,17 @@ cdef inline void warp_band(const src_t* img, dst_t* out, const Params* P,
     """Rows [v0, v1) of one ROI. A maps output pixel centres to continuous
     source coordinates; out points at this ROI's slice of the batch."""
     cdef int u, v, c
-    cdef float s[4]
     cdef float f[4]
     cdef double s1 = hypot(A[0], A[3]), s2 = hypot(A[1], A[4])
     cdef int area1 = 0, area2 = 0
+    # axis-aligned ROIs (0/90/180/270 degrees) get exact area averaging
+    cdef int aligned = (A[1] == 0.0 and A[3] == 0.0) or (A[0] == 0.0 and A[4] == 0.0)
     cdef Py_ssize_t cstride, pstride
     # index-convention offsets: x_idx = A0 u + A1 v + (A2 + (A0 + A1)/2 - 1/2)
     cdef double bx = A[2] + 0.5 * (A[0] + A[1]) - 0.5
     cdef double by = A[5] + 0.5 * (A[3] + A[4]) - 0.5
     cdef dst_t* dst
+    # area sampling needs orthogonal output axes (always true for ROIs)
     if P.antialias and fabs(A[0] * A[1] + A[3] * A[4]) <= 1e-9 * s1 * s2:
         area1 = s1 > 2.0
         area2 = s2 > 2.0
@@ -243,10 +159,20 @@ cdef inline void warp_band(const src_t* img, dst_t* out, const Params* P,
             store(P, dst + u * pstride, cstride, f)
         for u in range(box[2], P.out_w):
             store(P, dst + u * pstride, cstride, f)
-        if area1 or area2:
-            for u in range(box[0], box[2]):
-                area_sample(img, P, A, s1, s2, area1, area2, u, v, s)
-                store(P, dst + u * pstride, cstride, s)
+        if (area1 or area2) and not aligned:
+            if P.C == 3:
+                supersample_row(img, dst, P, A, box, s1, s2, area1, area2, v, cstride, pstride, 3)
+            elif P.C == 1:
+                supersample_row(img, dst, P, A, box, s1, s2, area1, area2, v, cstride, pstride, 1)
+            else:
+                supersample_row(img, dst, P, A, box, s1, s2, area1, area2, v, cstride, pstride, 4)
+        elif area1 or area2:
+            if P.C == 3:
+                area_row(img, dst, P, A, box, s1, s2, area1, area2, v, cstride, pstride, 3)
+            elif P.C == 1:
+                area_row(img, dst, P, A, box, s1, s2, area1, area2, v, cstride, pstride, 1)
+            else:
+                area_row(img, dst, P, A, box, s1, s2, area1, area2, v, cstride, pstride, 4)
         elif P.C == 3:
             bilinear_row(img, dst, P, A, box, bx + A[1] * v, by + A[4] * v, cstride, pstride, 3)
         elif P.C == 1:

@@ -12,7 +12,8 @@ from libc.stdint cimport uint8_t, uint16_t
 
 from _geometry cimport roi_to_affine, RESIZE_STRETCH, RESIZE_LETTERBOX, RESIZE_CENTER_CROP
 from _interp cimport src_t, dst_t, BORDER_CONSTANT, BORDER_REPLICATE
-from _kernel cimport Params, warp_band, MAX_OUT_CHANNELS
+from _kernel cimport warp_band
+from _params cimport Params, MAX_OUT_CHANNELS
 
 cnp.import_array()
 

@@ -118,14 +118,16 @@ def _per_channel(values: tuple[float, ...], n: int) -> np.ndarray:
 
 
 def occlude(base: np.ndarray, params: HeatmapParams, fill: np.ndarray, layout: str,
-            start: int, stop: int) -> np.ndarray:
+            start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
     """Occluded copies number start..stop-1 of the flat (ROI, occlusion) index.
 
     base: (N, *item) preprocessed ROIs; item k of ROI r is index r * occlusions + k,
-    occlusion k hides the patch at (xs[k % len(xs)], ys[k // len(xs)])."""
+    occlusion k hides the patch at (xs[k % len(xs)], ys[k // len(xs)]).
+    out: an optional buffer of at least stop - start items to reuse."""
     n_occ, nx, p = params.occlusions, len(params.xs), params.patch
     idx = np.arange(start, stop)
-    out = base[idx // n_occ].copy()  # one copy per occlusion, then the patch is painted in
+    # One copy per occlusion, then the patch is painted in.
+    out = np.take(base, idx // n_occ, axis=0, out=None if out is None else out[:stop - start])
     fill = fill.astype(base.dtype)
     for j, k in enumerate(idx % n_occ):
         x, y = params.xs[k % nx], params.ys[k // nx]

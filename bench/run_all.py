@@ -1,0 +1,59 @@
+"""Every benchmark, one after the other (`make bench`):
+
+    .venv/bin/python bench/run_all.py            # all, commit-ready results in bench/results/
+    .venv/bin/python bench/run_all.py --quick    # smoke run of each
+
+bench/preprocess.py (preprocessing kernel vs OpenCV / Pillow), bench/heatmap.py
+(when present) and bench/serving.py (raw ONNX Runtime vs roiclass vs KServe).
+Each runs in its own process, so one failing does not stop the others; the
+exit code is non-zero when any failed. The benchmarks run one at a time: on
+a small machine two at once would measure each other.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+
+# (script, arguments for a full run, arguments for a smoke run)
+BENCHMARKS = (
+    ("preprocess.py", [], ["--repeats", "2", "--out", str(BENCH / "results" / "preprocess-quick.json")]),
+    ("heatmap.py", [], ["--quick", "--tag", "quick"]),
+    ("serving.py", [], ["--quick"]),
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="a short smoke run of each benchmark")
+    p.add_argument("--only", default="", help="comma list of scripts to run (e.g. serving.py)")
+    args = p.parse_args(argv)
+    only = {s.strip() for s in args.only.split(",") if s.strip()}
+    failed = []
+    for script, full, quick in BENCHMARKS:
+        if only and script not in only:
+            continue
+        path = BENCH / script
+        if not path.exists():  # written by another engineer, maybe not yet
+            print(f"== {script}: absent, skipped", flush=True)
+            continue
+        cmd = [sys.executable, str(path), *(quick if args.quick else full)]
+        print(f"== {script}: {' '.join(cmd[1:])}", flush=True)
+        started = time.monotonic()
+        rc = subprocess.run(cmd, cwd=BENCH.parent, env=os.environ.copy()).returncode
+        print(f"== {script}: exit {rc} after {time.monotonic() - started:.0f} s", flush=True)
+        if rc:
+            failed.append(script)
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+/* Bilinear taps of 3- or 4-channel pixels, all channels at once.
+ *
+ * SSE2 (part of every x86-64 CPU) when the compiler targets it, plain C
+ * otherwise. Callers guarantee that 4 channels' worth of bytes can be read
+ * from each tap (for 3-channel pixels that is one byte past the pixel: the
+ * kernel keeps these taps away from the very end of the buffer).
+ */
+#ifndef ROICLASS_SIMD_H
+#define ROICLASS_SIMD_H
+
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__GNUC__) || defined(__clang__)
+#define rc_prefetch(p) __builtin_prefetch((const void*)(p))
+#else
+#define rc_prefetch(p) ((void)(p))
+#endif
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+
+static inline __m128 rc_load4_u8(const uint8_t* p) {
+    int32_t v;
+    __m128i z = _mm_setzero_si128();
+    memcpy(&v, p, 4);
+    return _mm_cvtepi32_ps(_mm_unpacklo_epi16(_mm_unpacklo_epi8(_mm_cvtsi32_si128(v), z), z));
+}
+
+static inline __m128 rc_load4_u16(const uint16_t* p) {
+    __m128i z = _mm_setzero_si128();
+    return _mm_cvtepi32_ps(_mm_unpacklo_epi16(_mm_loadl_epi64((const __m128i*)p), z));
+}
+
+#define RC_BILERP(load, q0, q1, C, fx, fy, res)                                 \
+    do {                                                                        \
+        __m128 a_ = load(q0), b_ = load((q0) + (C));                            \
+        __m128 c_ = load(q1), d_ = load((q1) + (C));                            \
+        __m128 vx_ = _mm_set1_ps(fx);                                           \
+        __m128 t_ = _mm_add_ps(a_, _mm_mul_ps(vx_, _mm_sub_ps(b_, a_)));        \
+        __m128 u_ = _mm_add_ps(c_, _mm_mul_ps(vx_, _mm_sub_ps(d_, c_)));        \
+        res = _mm_add_ps(t_, _mm_mul_ps(_mm_set1_ps(fy), _mm_sub_ps(u_, t_)));  \
+    } while (0)
+
+/* out[0..3] = bilinear sample of the 4 channels starting at q0 (row iy) / q1 (row iy+1) */
+static inline void rc_bilerp4_u8(const uint8_t* q0, const uint8_t* q1, int C, float fx, float fy, float* out) {
+    __m128 r;
+    RC_BILERP(rc_load4_u8, q0, q1, C, fx, fy, r);
+    _mm_storeu_ps(out, r);
+}
+
+static inline void rc_bilerp4_u16(const uint16_t* q0, const uint16_t* q1, int C, float fx, float fy, float* out) {
+    __m128 r;
+    RC_BILERP(rc_load4_u16, q0, q1, C, fx, fy, r);
+    _mm_storeu_ps(out, r);
+}
+
+/* acc[0..3] += w * bilinear sample */
+static inline void rc_bilerp4_acc_u8(const uint8_t* q0, const uint8_t* q1, int C, float fx, float fy,
+                                     float w, float* acc) {
+    __m128 r;
+    RC_BILERP(rc_load4_u8, q0, q1, C, fx, fy, r);
+    _mm_storeu_ps(acc, _mm_add_ps(_mm_loadu_ps(acc), _mm_mul_ps(_mm_set1_ps(w), r)));
+}
+
+static inline void rc_bilerp4_acc_u16(const uint16_t* q0, const uint16_t* q1, int C, float fx, float fy,
+                                      float w, float* acc) {
+    __m128 r;
+    RC_BILERP(rc_load4_u16, q0, q1, C, fx, fy, r);
+    _mm_storeu_ps(acc, _mm_add_ps(_mm_loadu_ps(acc), _mm_mul_ps(_mm_set1_ps(w), r)));
+}
+
+#else /* portable fallback, same arithmetic */
+
+#define RC_SCALAR(T, name, ACC)                                                          \
+static inline void name(const T* q0, const T* q1, int C, float fx, float fy, float w,    \
+                        float* out) {                                                    \
+    for (int c = 0; c < 4; c++) {                                                        \
+        float t = q0[c] + fx * ((float)q0[c + C] - (float)q0[c]);                        \
+        float u = q1[c] + fx * ((float)q1[c + C] - (float)q1[c]);                        \
+        float r = t + fy * (u - t);                                                      \
+        if (ACC) out[c] += w * r; else out[c] = r;                                       \
+    }                                                                                    \
+}
+RC_SCALAR(uint8_t, rc_bilerp4w_u8, 0)
+RC_SCALAR(uint16_t, rc_bilerp4w_u16, 0)
+RC_SCALAR(uint8_t, rc_bilerp4_acc_u8, 1)
+RC_SCALAR(uint16_t, rc_bilerp4_acc_u16, 1)
+#define rc_bilerp4_u8(q0, q1, C, fx, fy, out) rc_bilerp4w_u8(q0, q1, C, fx, fy, 0.0f, out)
+#define rc_bilerp4_u16(q0, q1, C, fx, fy, out) rc_bilerp4w_u16(q0, q1, C, fx, fy, 0.0f, out)
+
+#endif
+#endif /* ROICLASS_SIMD_H */

@@ -1,0 +1,31 @@
+# cython: language_level=3
+"""SIMD bilinear taps of 3-/4-channel pixels (_simd.h: SSE2 or plain C)."""
+from libc.stdint cimport uint8_t, uint16_t
+
+from _interp cimport src_t
+
+cdef extern from "_simd.h" nogil:
+    void rc_prefetch(const void* p)
+    void rc_bilerp4_u8(const uint8_t* q0, const uint8_t* q1, int C, float fx, float fy, float* out)
+    void rc_bilerp4_u16(const uint16_t* q0, const uint16_t* q1, int C, float fx, float fy, float* out)
+    void rc_bilerp4_acc_u8(const uint8_t* q0, const uint8_t* q1, int C, float fx, float fy,
+                           float w, float* acc)
+    void rc_bilerp4_acc_u16(const uint16_t* q0, const uint16_t* q1, int C, float fx, float fy,
+                            float w, float* acc)
+
+
+cdef inline void bilerp4(const src_t* q0, const src_t* q1, int C, float fx, float fy,
+                         float* out) noexcept nogil:
+    """out[0..3] = the pixel's channels interpolated; reads 4 channels per tap."""
+    if src_t is uint8_t:
+        rc_bilerp4_u8(q0, q1, C, fx, fy, out)
+    else:
+        rc_bilerp4_u16(q0, q1, C, fx, fy, out)
+
+
+cdef inline void bilerp4_acc(const src_t* q0, const src_t* q1, int C, float fx, float fy,
+                             float w, float* acc) noexcept nogil:
+    if src_t is uint8_t:
+        rc_bilerp4_acc_u8(q0, q1, C, fx, fy, w, acc)
+    else:
+        rc_bilerp4_acc_u16(q0, q1, C, fx, fy, w, acc)
