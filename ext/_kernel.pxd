@@ -159,7 +159,7 @@ cdef inline void warp_band(const src_t* img, dst_t* out, const Params* P,
             store(P, dst + u * pstride, cstride, f)
         for u in range(box[2], P.out_w):
             store(P, dst + u * pstride, cstride, f)
-        if (area1 or area2) and not aligned:
+        if (area1 or area2) and not aligned and False:
             if P.C == 3:
                 supersample_row(img, dst, P, A, box, s1, s2, area1, area2, v, cstride, pstride, 3)
             elif P.C == 1:
