@@ -3,7 +3,6 @@ serving results dict (see serving.py)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 EFF, TINY = "efficientnet_lite0", "tiny_cnn"
 LATENCY_SLACK_MS = 1.5
@@ -139,3 +138,35 @@ def plot(results: dict, stem: Path) -> list[Path]:
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return [path]
+
+
+def markdown(results: dict) -> str:
+    """The results as Markdown tables, for bench/README.md."""
+    lines = []
+    for name, m in results["models"].items():
+        raw = m["raw"]
+        lines += [f"**{name}** ({m['input']}, max batch {m['max_batch_size']}): raw ONNX Runtime ceiling "
+                  f"{raw['ceiling_rois_per_s']:.0f} ROIs/s (batch {raw['ceiling_batch']}, {raw.get('ceiling_config')}), "
+                  f"batch-1 p50 {raw.get('batch1_p50_ms', float('nan')):.2f} ms ({raw.get('batch1_config')}), "
+                  f"preprocessing {m['preprocess']['preprocess_ms']:.2f} ms per request; top-1 class "
+                  f"roiclass {m['top1'].get('roiclass')}, KServe {m['top1'].get('kserve')}.", "",
+                  "| system | load | ROIs/s | p50 ms | p90 ms | p99 ms | server cores | client cores |",
+                  "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        for p in m["points"]:
+            what = f"{p['concurrency']} stream(s)" if p["mode"] == "stream" else f"unary x{p['concurrency']}"
+            lines.append(f"| {p['system']} | {what} | {p['rois_per_s']:.0f} | {_cell(p['p50_ms'])} | "
+                         f"{_cell(p['p90_ms'])} | {_cell(p['p99_ms'])} | {p.get('server_cores', float('nan')):.2f} | "
+                         f"{p.get('client_cores', float('nan')):.2f} |")
+        s = m.get("python_client_sync_c1")
+        if s:
+            lines.append(f"| roiclass, `Classifier` (sync) | unary x1 | {s['rois_per_s']:.0f} | {_cell(s['p50_ms'])} | "
+                         f"{_cell(s['p90_ms'])} | {_cell(s['p99_ms'])} | | |")
+        lines.append("")
+    lines += ["| target | value | bound | ratio | verdict |", "| --- | ---: | ---: | ---: | --- |"]
+    for t in results.get("targets", []):
+        lines.append(f"| {t['target']} | {t['value']} | {t['bound']} | {t['ratio']} | {'met' if t['met'] else 'missed'} |")
+    return "\n".join(lines)
+
+
+def _cell(v: float | None) -> str:
+    return f"{v:.1f}" if v is not None else "-"

@@ -1,6 +1,6 @@
 """Benchmark: roiclass.ext.preprocess_rois against OpenCV and Pillow pipelines.
 
-    .venv/bin/python bench/preprocess.py [--repeats 7] [--out bench/results/preprocess.json]
+    .venv/bin/python bench/preprocess.py [--repeats 15] [--out bench/results/preprocess.json]
 
 Four cases (see bench/README.md), each timed single-threaded and with all
 threads; medians of several repeats, reported per ROI, plus ratios. The
@@ -15,6 +15,7 @@ import os
 import platform
 import statistics
 import time
+import tracemalloc
 from pathlib import Path
 
 import cv2
@@ -47,6 +48,8 @@ def cases():
         "1_one_224_roi_30deg_rgb8": dict(gray=False, rois=[[1100, 900, 30, SIDE, SIDE]]),
         "2_64_rois_150px_rgb8": dict(gray=False, rois=many),
         "3_1200x1000_roi_to_224_antialiased": dict(gray=False, rois=[[700, 300, 15, 1200, 1000]], area=True),
+        # the same, axis-aligned: exact area averaging (equals INTER_AREA)
+        "3b_1200x1000_axis_aligned_to_224": dict(gray=False, rois=[[600, 500, 0, 1200, 1000]], area=True),
         "4_gray8_into_3ch_model": dict(gray=True, rois=[[1100, 900, 30, SIDE, SIDE]]),
     }
 
@@ -95,19 +98,42 @@ def run_pillow(pil, rois, batch, gray, area):
         batch[k] = ((x - MEAN) / STD).transpose(2, 0, 1)
 
 
-def median_time(fn, repeats):
-    fn()  # warm-up
-    times = []
+def interleaved_medians(fns: dict, repeats: int) -> dict:
+    """Median wall time of each fn, repeats interleaved so that a load spike
+    from elsewhere hits every pipeline alike."""
+    for fn in fns.values():
+        fn()  # warm-up
+    times = {name: [] for name in fns}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def heap_bytes_per_call(img, rois, batch, gray) -> int:
+    """Peak Python-heap bytes of one kernel call (argument checks only)."""
+    run_kernel(img, rois, batch, gray, 1)
+    tracemalloc.start()
+    run_kernel(img, rois, batch, gray, 1)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak
+
+
+def machine() -> dict:
+    try:
+        from _machine import describe  # bench/_machine.py, shared by the benchmarks
+
+        return describe()
+    except Exception:  # noqa: BLE001 - the description is optional
+        return {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "preprocess.json")
     args = ap.parse_args()
     frames = {False: frame(False), True: frame(True)}
@@ -123,31 +149,34 @@ def main() -> None:
         row = {"rois": n}
         for label, threads in (("1t", 1), ("all", all_threads)):
             cv2.setNumThreads(threads)
-            row[f"kernel_{label}_ms"] = 1e3 * median_time(
-                lambda: run_kernel(img, rois, batch, gray, threads), args.repeats) / n
-            row[f"opencv_{label}_ms"] = 1e3 * median_time(
-                lambda: run_opencv(img, rois, ref, gray, area), args.repeats) / n
-        row["pillow_ms"] = 1e3 * median_time(
-            lambda: run_pillow(pils[gray], rois, ref, gray, area), max(3, args.repeats // 2)) / n
+            fns = {
+                "kernel": lambda: run_kernel(img, rois, batch, gray, threads),
+                "opencv": lambda: run_opencv(img, rois, ref, gray, area),
+            }
+            if label == "1t":  # Pillow is single-threaded
+                fns["pillow"] = lambda: run_pillow(pils[gray], rois, ref, gray, area)
+            for key, sec in interleaved_medians(fns, args.repeats).items():
+                row[f"{key}_ms" if key == "pillow" else f"{key}_{label}_ms"] = 1e3 * sec / n
         run_kernel(img, rois, batch, gray, 1)
         run_opencv(img, rois, ref, gray, area)
-        # sanity: both compute the same tensor (in normalized units * 255 / std-ish)
+        # sanity: both pipelines compute the same tensor (normalized units)
         row["max_abs_diff_vs_opencv"] = float(np.abs(batch - ref).max())
+        row["python_heap_bytes_per_call"] = heap_bytes_per_call(img, rois, batch, gray)
         for label in ("1t", "all"):
             row[f"speedup_vs_opencv_{label}"] = row[f"opencv_{label}_ms"] / row[f"kernel_{label}_ms"]
         row["speedup_vs_pillow_1t"] = row["pillow_ms"] / row["kernel_1t_ms"]
         results[name] = row
-        print(f"{name:38s} kernel {row['kernel_1t_ms']:.3f}/{row['kernel_all_ms']:.3f} ms  "
+        print(f"{name:36s} kernel {row['kernel_1t_ms']:.3f}/{row['kernel_all_ms']:.3f} ms  "
               f"opencv {row['opencv_1t_ms']:.3f}/{row['opencv_all_ms']:.3f} ms  pillow {row['pillow_ms']:.3f} ms  "
               f"x{row['speedup_vs_opencv_1t']:.2f} / x{row['speedup_vs_opencv_all']:.2f} vs cv2, "
-              f"x{row['speedup_vs_pillow_1t']:.1f} vs PIL  (diff {row['max_abs_diff_vs_opencv']:.3f})")
+              f"x{row['speedup_vs_pillow_1t']:.1f} vs PIL  (diff {row['max_abs_diff_vs_opencv']:.3f})", flush=True)
     report = {
-        "machine": {"cpu_count": all_threads, "platform": platform.platform(),
-                    "processor": platform.processor(), "python": platform.python_version()},
+        "machine": machine(),
+        "load_average_after": os.getloadavg(),
         "versions": {"numpy": np.__version__, "opencv": cv2.__version__, "pillow": Image.__version__},
         "kernel": {"have_openmp": HAVE_OPENMP, "max_threads": max_threads()},
         "repeats": args.repeats,
-        "unit": "milliseconds per ROI (median over repeats)",
+        "unit": "milliseconds per ROI, median of interleaved repeats; _1t one thread, _all all cores",
         "cases": results,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

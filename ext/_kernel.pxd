@@ -10,7 +10,7 @@ from libc.math cimport floor, hypot, fabs
 from _interp cimport src_t, dst_t, bilinear, clampc
 from _params cimport Params, store, put
 from _area cimport area_row, supersample_row
-from _simd cimport bilerp4
+from _simd cimport bilerp_planar
 
 cdef enum:
     # Interior pixels are done CHUNK at a time in three simple loops
@@ -42,8 +42,9 @@ cdef inline void interior_chunk(const src_t* img, dst_t* dst, const Params* P, d
     cdef Py_ssize_t off[CHUNK]
     cdef float wx[CHUNK]
     cdef float wy[CHUNK]
-    cdef float px[CHUNK][4]
-    cdef int i, k, m, ix, iy
+    cdef float smp[4][CHUNK]
+    cdef const float* sk
+    cdef int i, k, ix, iy
     cdef double x, y
     cdef float t, b, mean, inv
     cdef const src_t* q0
@@ -58,30 +59,34 @@ cdef inline void interior_chunk(const src_t* img, dst_t* dst, const Params* P, d
         wx[i] = <float>(x - ix)
         wy[i] = <float>(y - iy)
         off[i] = iy * stride + ix * C * <Py_ssize_t>sizeof(src_t)
-    for i in range(n):
-        q0 = <const src_t*>(<const char*>img + off[i])
-        if C == 1:
+    if C == 1:
+        for i in range(n):
+            q0 = <const src_t*>(<const char*>img + off[i])
             t = q0[0] + wx[i] * (<float>q0[1] - <float>q0[0])
             q0 = <const src_t*>(<const char*>q0 + stride)
             b = q0[0] + wx[i] * (<float>q0[1] - <float>q0[0])
-            px[i][0] = t + wy[i] * (b - t)
-        else:
-            bilerp4(q0, <const src_t*>(<const char*>q0 + stride), C, wx[i], wy[i], px[i])
+            smp[0][i] = t + wy[i] * (b - t)
+    else:
+        bilerp_planar(img, off, stride, C, wx, wy, n, &smp[0][0], CHUNK)
     for k in range(P.cout):
         mean = P.mean[k]
         inv = P.inv_std[k]
         d = dst + u0 * pstride + k * cstride
         if P.pick:
-            m = P.cmap[k]
-            for i in range(n):
-                put(d + i * pstride, (px[i][m] - mean) * inv)
+            sk = smp[P.cmap[k]]
+            if pstride == 1:  # NCHW: contiguous, vectorizes
+                for i in range(n):
+                    put(d + i, (sk[i] - mean) * inv)
+            else:
+                for i in range(n):
+                    put(d + i * pstride, (sk[i] - mean) * inv)
         else:
             for i in range(n):
-                t = P.wmat[k][0] * px[i][0]
+                t = P.wmat[k][0] * smp[0][i]
                 if C > 1:
-                    t = t + P.wmat[k][1] * px[i][1] + P.wmat[k][2] * px[i][2]
+                    t = t + P.wmat[k][1] * smp[1][i] + P.wmat[k][2] * smp[2][i]
                 if C > 3:
-                    t = t + P.wmat[k][3] * px[i][3]
+                    t = t + P.wmat[k][3] * smp[3][i]
                 put(d + i * pstride, (t - mean) * inv)
 
 
@@ -159,7 +164,7 @@ cdef inline void warp_band(const src_t* img, dst_t* out, const Params* P,
             store(P, dst + u * pstride, cstride, f)
         for u in range(box[2], P.out_w):
             store(P, dst + u * pstride, cstride, f)
-        if (area1 or area2) and not aligned and False:
+        if (area1 or area2) and not aligned:
             if P.C == 3:
                 supersample_row(img, dst, P, A, box, s1, s2, area1, area2, v, cstride, pstride, 3)
             elif P.C == 1:

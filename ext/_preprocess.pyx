@@ -46,6 +46,8 @@ LAYOUTS = ("NCHW", "NHWC")
 # Coordinates beyond this are rejected: no image is that large, and it keeps
 # every intermediate well inside int range.
 MAX_COORD = 1 << 24
+# Output pixels per OpenMP thread at least (about 50-100 us of work).
+cdef Py_ssize_t MIN_PIXELS_PER_THREAD = 16384
 
 _BT601 = (0.299, 0.587, 0.114)
 
@@ -218,6 +220,8 @@ cdef _dispatch(image, out, Params* P, geo_arr, int from_rois, int mode, double c
     if num_threads < 0:
         raise ValueError(f"num_threads must be >= 0 (0 = all cores), got {num_threads}")
     nthreads = roiclass_max_threads() if num_threads == 0 else num_threads
+    # a thread needs enough output to amortize waking it (~10-20 us)
+    nthreads = max(1, min(nthreads, (n * P.out_h * P.out_w) // MIN_PIXELS_PER_THREAD))
     if not ROICLASS_HAVE_OPENMP:
         nthreads = 1
     # Few ROIs and several threads: split each ROI into row bands.

@@ -8,8 +8,10 @@
 #ifndef ROICLASS_SIMD_H
 #define ROICLASS_SIMD_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <Python.h>  /* Py_ssize_t */
 
 #if defined(__GNUC__) || defined(__clang__)
 #define rc_prefetch(p) __builtin_prefetch((const void*)(p))
@@ -70,6 +72,42 @@ static inline void rc_bilerp4_acc_u16(const uint16_t* q0, const uint16_t* q1, in
     _mm_storeu_ps(acc, _mm_add_ps(_mm_loadu_ps(acc), _mm_mul_ps(_mm_set1_ps(w), r)));
 }
 
+/* Pass 2 of the interior kernel: n pixels at byte offsets off[i] (row iy,
+ * the next row `stride` bytes further), weights wx/wy; channel c of pixel i
+ * goes to smp[c * ld + i] (planar, so the stores that follow vectorize). */
+#define RC_BILERP_PLANAR(T, load, name)                                                   \
+static inline void name(const char* img, const Py_ssize_t* off, Py_ssize_t stride, int C,  \
+                        const float* wx, const float* wy, int n, float* smp, int ld) {    \
+    int i = 0;                                                                           \
+    for (; i + 4 <= n; i += 4) {                                                         \
+        __m128 r0, r1, r2, r3;                                                           \
+        const T* q;                                                                      \
+        q = (const T*)(img + off[i]);                                                    \
+        RC_BILERP(load, q, (const T*)((const char*)q + stride), C, wx[i], wy[i], r0);    \
+        q = (const T*)(img + off[i + 1]);                                                \
+        RC_BILERP(load, q, (const T*)((const char*)q + stride), C, wx[i + 1], wy[i + 1], r1); \
+        q = (const T*)(img + off[i + 2]);                                                \
+        RC_BILERP(load, q, (const T*)((const char*)q + stride), C, wx[i + 2], wy[i + 2], r2); \
+        q = (const T*)(img + off[i + 3]);                                                \
+        RC_BILERP(load, q, (const T*)((const char*)q + stride), C, wx[i + 3], wy[i + 3], r3); \
+        _MM_TRANSPOSE4_PS(r0, r1, r2, r3);                                               \
+        _mm_storeu_ps(smp + i, r0);                                                      \
+        _mm_storeu_ps(smp + ld + i, r1);                                                 \
+        _mm_storeu_ps(smp + 2 * ld + i, r2);                                             \
+        _mm_storeu_ps(smp + 3 * ld + i, r3);                                             \
+    }                                                                                    \
+    for (; i < n; i++) {                                                                 \
+        float px[4];                                                                     \
+        __m128 r;                                                                        \
+        const T* q = (const T*)(img + off[i]);                                           \
+        RC_BILERP(load, q, (const T*)((const char*)q + stride), C, wx[i], wy[i], r);     \
+        _mm_storeu_ps(px, r);                                                            \
+        for (int c = 0; c < 4; c++) smp[c * ld + i] = px[c];                             \
+    }                                                                                    \
+}
+RC_BILERP_PLANAR(uint8_t, rc_load4_u8, rc_bilerp_planar_u8)
+RC_BILERP_PLANAR(uint16_t, rc_load4_u16, rc_bilerp_planar_u16)
+
 #else /* portable fallback, same arithmetic */
 
 #define RC_SCALAR(T, name, ACC)                                                          \
@@ -89,5 +127,22 @@ RC_SCALAR(uint16_t, rc_bilerp4_acc_u16, 1)
 #define rc_bilerp4_u8(q0, q1, C, fx, fy, out) rc_bilerp4w_u8(q0, q1, C, fx, fy, 0.0f, out)
 #define rc_bilerp4_u16(q0, q1, C, fx, fy, out) rc_bilerp4w_u16(q0, q1, C, fx, fy, 0.0f, out)
 
+#define RC_PLANAR_SCALAR(T, name)                                                         \
+static inline void name(const char* img, const Py_ssize_t* off, Py_ssize_t stride, int C,  \
+                        const float* wx, const float* wy, int n, float* smp, int ld) {    \
+    for (int i = 0; i < n; i++) {                                                        \
+        const T* q0 = (const T*)(img + off[i]);                                          \
+        const T* q1 = (const T*)((const char*)q0 + stride);                              \
+        for (int c = 0; c < 4; c++) {                                                    \
+            float t = q0[c] + wx[i] * ((float)q0[c + C] - (float)q0[c]);                 \
+            float u = q1[c] + wx[i] * ((float)q1[c + C] - (float)q1[c]);                 \
+            smp[c * ld + i] = t + wy[i] * (u - t);                                       \
+        }                                                                                \
+    }                                                                                    \
+}
+RC_PLANAR_SCALAR(uint8_t, rc_bilerp_planar_u8)
+RC_PLANAR_SCALAR(uint16_t, rc_bilerp_planar_u16)
+
 #endif
+
 #endif /* ROICLASS_SIMD_H */

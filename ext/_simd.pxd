@@ -6,6 +6,11 @@ from _interp cimport src_t
 
 cdef extern from "_simd.h" nogil:
     void rc_prefetch(const void* p)
+
+    void rc_bilerp_planar_u8(const char* img, const Py_ssize_t* off, Py_ssize_t stride, int C,
+                             const float* wx, const float* wy, int n, float* smp, int ld)
+    void rc_bilerp_planar_u16(const char* img, const Py_ssize_t* off, Py_ssize_t stride, int C,
+                              const float* wx, const float* wy, int n, float* smp, int ld)
     void rc_bilerp4_u8(const uint8_t* q0, const uint8_t* q1, int C, float fx, float fy, float* out)
     void rc_bilerp4_u16(const uint16_t* q0, const uint16_t* q1, int C, float fx, float fy, float* out)
     void rc_bilerp4_acc_u8(const uint8_t* q0, const uint8_t* q1, int C, float fx, float fy,
@@ -29,3 +34,12 @@ cdef inline void bilerp4_acc(const src_t* q0, const src_t* q1, int C, float fx, 
         rc_bilerp4_acc_u8(q0, q1, C, fx, fy, w, acc)
     else:
         rc_bilerp4_acc_u16(q0, q1, C, fx, fy, w, acc)
+
+
+cdef inline void bilerp_planar(const src_t* img, const Py_ssize_t* off, Py_ssize_t stride, int C,
+                               const float* wx, const float* wy, int n, float* smp, int ld) noexcept nogil:
+    """smp[c * ld + i] = channel c of pixel i (bilinear, 4 channels read)."""
+    if src_t is uint8_t:
+        rc_bilerp_planar_u8(<const char*>img, off, stride, C, wx, wy, n, smp, ld)
+    else:
+        rc_bilerp_planar_u16(<const char*>img, off, stride, C, wx, wy, n, smp, ld)

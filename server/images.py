@@ -72,18 +72,19 @@ def _raw_image(raw: pb.RawImage, max_side: int) -> DecodedImage:
         )
     if depth == 2 and stride % 2:
         raise InvalidArgument.for_field("image.raw.row_stride", f"{stride} must be even for GRAY16")
+    pixels = raw.pixels  # each read of a bytes field may copy it: read once
     needed = stride * (raw.height - 1) + row_bytes
     expected = stride * raw.height
-    if len(raw.pixels) not in range(needed, expected + 1):
+    if not needed <= len(pixels) <= expected:
         raise InvalidArgument.for_field(
             "image.raw.pixels",
-            f"has {len(raw.pixels)} bytes; height * row_stride = {raw.height} * {stride} = {expected} expected",
+            f"has {len(pixels)} bytes; height * row_stride = {raw.height} * {stride} = {expected} expected",
         )
     dtype = np.dtype("<u2") if depth == 2 else np.dtype(np.uint8)
     # A read-only view of the request's bytes: no copy.
     shape = (raw.height, raw.width, channels) if channels > 1 else (raw.height, raw.width)
     strides = (stride, channels * depth, depth) if channels > 1 else (stride, depth)
-    array = np.ndarray(shape=shape, dtype=dtype, buffer=raw.pixels, strides=strides)
+    array = np.ndarray(shape=shape, dtype=dtype, buffer=pixels, strides=strides)
     return DecodedImage(array, name)
 
 

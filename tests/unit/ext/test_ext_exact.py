@@ -129,3 +129,31 @@ def test_writes_only_its_slice_of_the_batch():
     preprocess_rois(img, [[0, 0, 10, 100, 100]] * 2, batch[2:4])
     assert np.all(batch[:2] == -5.0) and np.all(batch[4:] == -5.0)
     assert not np.any(batch[2:4] == -5.0)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize("c", [1, 3, 4])
+@pytest.mark.parametrize("antialias", [False, True])
+def test_rois_at_the_very_end_of_a_tight_buffer(dtype, c, antialias):
+    """The last byte of the buffer is the last pixel's: under an ASan build
+    (ext/README.md) any read past it fails; here the values are checked too."""
+    from ext_reference import affine, warp
+
+    h, w = 41, 67
+    isz = np.dtype(dtype).itemsize
+    stride = w * c * isz + 6
+    img = image(dtype, c, h, w, seed=c)
+    buf = bytearray((h - 1) * stride + w * c * isz)  # no padding after the last row
+    for r in range(h):
+        buf[r * stride:r * stride + w * c * isz] = img[r].tobytes()
+    view = np.ndarray(buffer=bytes(buf), shape=(h, w, c), dtype=dtype, strides=(stride, c * isz, isz))
+    rois = [[w - 10.3, h - 8.6, 0, 10.3, 8.6], [w - 0.5, h - 0.5, 0, 5, 5], [w, h, 180, 12, 9],
+            [w - 3, h - 2, 37, 20, 20], [w - 40, h - 30, 0, 40, 30]]
+    out = np.empty((len(rois), 9, 7, c), np.float32)
+    for border in ("constant", "replicate"):
+        preprocess_rois(view, rois, out, layout="NHWC", border=border, fill=3.0, antialias=antialias)
+        if not antialias:
+            for n, roi in enumerate(rois):
+                a, _ = affine(roi, 7, 9)
+                np.testing.assert_allclose(out[n], warp(img, a, 7, 9, border, 3.0), rtol=1e-5, atol=0.02)
+        assert np.all(np.isfinite(out))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from ext_reference import affine, channels_and_normalize, opencv_matrix, warp
+from ext_reference import affine, area_truth, opencv_matrix, warp
 from skimage.data import chelsea
 
 from roiclass.ext import preprocess_rois, roi_affine, roi_content_box
@@ -120,13 +120,17 @@ def test_axis_aligned_shrink_matches_inter_area(angle):
         assert err.max() <= 2.0, f"angle {angle} size {w}x{h}->{out_w}x{out_h}: {err.max():.2f} levels"
 
 
-def test_antialias_removes_aliasing_of_thin_lines_when_rotated():
-    stripes = np.zeros((600, 600), np.uint8)
-    stripes[:, ::2] = 255  # 1-px lines: any point sampler aliases them
-    roi = [[150, 100, 30, 300, 300]]
+@pytest.mark.parametrize("period", [2, 3, 5])
+@pytest.mark.parametrize("angle", [10, 30])
+def test_antialias_keeps_thin_lines_from_aliasing_when_rotated(period, angle):
+    lines = np.zeros((700, 700), np.uint8)
+    lines[:, ::period] = 255  # 1-px lines: any point sampler aliases them
+    roi = [200, 100, angle, 300, 300]
+    truth = area_truth(lines, roi, 50, 50)
     smooth = np.empty((1, 1, 50, 50), np.float32)
     aliased = np.empty_like(smooth)
-    preprocess_rois(stripes, roi, smooth, antialias=True)
-    preprocess_rois(stripes, roi, aliased, antialias=False)
-    assert abs(float(smooth.mean()) - 127.5) < 4
-    assert smooth.std() < 6 < aliased.std()
+    preprocess_rois(lines, [roi], smooth, antialias=True)
+    preprocess_rois(lines, [roi], aliased, antialias=False)
+    rms = float(np.sqrt(np.mean((smooth[0, 0] - truth) ** 2)))
+    rms_point = float(np.sqrt(np.mean((aliased[0, 0] - truth) ** 2)))
+    assert rms < 4.0 < 40.0 < rms_point, (rms, rms_point)

@@ -46,10 +46,16 @@ def test_eight_python_threads_give_identical_results():
 
 def test_openmp_threads_match_one_thread():
     img = chelsea()
-    for rois in (workload(7), workload(8)[:1]):  # many ROIs, and one ROI split in row bands
+    for rois in (workload(7), workload(8)[:1]):
         one = run(img, rois, num_threads=1)
         assert np.array_equal(run(img, rois, num_threads=4), one)
         assert np.array_equal(run(img, rois, num_threads=0), one)
+    # one large ROI: split into row bands across threads
+    big = [[30.5, 20.25, 33, 300, 250]]
+    outs = [np.empty((1, 3, 256, 256), np.float32) for _ in range(2)]
+    preprocess_rois(img, big, outs[0], num_threads=1)
+    preprocess_rois(img, big, outs[1], num_threads=4)
+    assert np.array_equal(outs[0], outs[1])
     assert max_threads() >= 1 and (HAVE_OPENMP or max_threads() == 1)
 
 
