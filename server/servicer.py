@@ -90,7 +90,7 @@ class ObjectClassifierServicer(pb_grpc.ObjectClassifierServicer):
         req = ClassifyRequest.from_proto(request, self._limits)
         if req.heatmap is not None and self._heatmaps is None:
             raise Unimplemented("create_relevance_heatmap is not implemented by this server")
-        model = self._engine.resolve(req.model or self._manager.default_model, req.model_version)
+        model = self._manager.resolve(req.model or self._manager.default_model, req.model_version)
         if req.heatmap is not None:
             self._heatmaps.validate(model.spec, req.heatmap)  # bad options fail before any work
         remaining = context.time_remaining()

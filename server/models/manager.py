@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .errors import ModelConfigError
+from roiclass.server.errors import NotFound, Unavailable
 from .repository import LoadFailure, load_model_path, load_repository, version_key
 from .spec import ModelSpec
 
@@ -271,6 +272,19 @@ class ModelManager:
             return self._default
         with self._state_lock:
             return self._names[0] if self._names else ""
+
+    def resolve(self, name: str, version: str = ""):
+        """engine.resolve(), except that a model known only by its load failure
+        is UNAVAILABLE with the reason, not NOT_FOUND."""
+        try:
+            return self._engine.resolve(name, version)
+        except NotFound:
+            with self._state_lock:
+                failed = [f for (n, v), f in self._failures.items() if n == name and version in ("", v)]
+            if failed:
+                raise Unavailable(f"model {name!r} version {failed[-1].version} failed to load: "
+                                  f"{failed[-1].reason}") from None
+            raise
 
     def statuses(self) -> list:
         """engine.status() plus the manager's failures (state FAILED)."""
