@@ -158,9 +158,9 @@ cdef inline void supersample_row(const src_t* img, dst_t* dst, const Params* P, 
     cdef Py_ssize_t stride = P.stride
     cdef int inside
     if area1:
-        n1 = min(<int>ceil(s1 * 0.67), <int>MAX_SUPER)
+        n1 = min(<int>ceil(s1 * 0.75), <int>MAX_SUPER)
     if area2:
-        n2 = min(<int>ceil(s2 * 0.67), <int>MAX_SUPER)
+        n2 = min(<int>ceil(s2 * 0.75), <int>MAX_SUPER)
     nt = n1 * n2
     w = <float>(1.0 / nt)
     for b in range(n2):

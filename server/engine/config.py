@@ -8,6 +8,8 @@ import numpy as np
 
 from roiclass.server.models.spec import ModelSpec
 
+SPINNING = ("run", "off", "always")
+
 
 @dataclass(frozen=True)
 class EngineConfig:
@@ -18,15 +20,31 @@ class EngineConfig:
     cpu_threads: int = 0  # intra-op threads per CPU session; 0 = cores // instances (>= 1)
     preprocess_threads: int = 1  # num_threads for roiclass.ext.preprocess_rois
     fault_injection: bool = False  # test hook for runtime failover, off by default
-    # ORT worker threads spin after a run; on a small CPU that steals the cores
-    # the Python workers and gRPC need, so it is off unless asked for.
-    cpu_spinning: bool = False
+    # ORT intra-op threads of CPU sessions: "off" = never spin (a run then uses
+    # ~1 core, but no thread waits on a preempted spinner when other processes
+    # share the CPU: measured faster at batch 1 there); "run" = spin only while a
+    # run is in progress (session.force_spinning_stop: faster for batches >= 4
+    # when the cores are free); "always" = ORT's default (spins after runs too,
+    # stealing the cores the Python workers and gRPC need). True/False mean
+    # "always"/"off". See bench/README.md "## Serving".
+    cpu_spinning: str = "off"
+    # Largest batch cut for CPU instances: -1 = measured at load (the largest size
+    # whose time per item is within 20 % of the best, >= 2; bigger CPU batches are
+    # slower per item), 0 = the model's max_batch_size, n > 0 = at most n.
+    cpu_batch_cap: int = -1
 
     def __post_init__(self) -> None:
         if self.instances_per_device < 1:
             raise ValueError(f"instances_per_device must be >= 1, got {self.instances_per_device}")
         if self.cpu_threads < 0:
             raise ValueError(f"cpu_threads must be >= 0 (0 = automatic), got {self.cpu_threads}")
+        if isinstance(self.cpu_spinning, bool):
+            object.__setattr__(self, "cpu_spinning", "always" if self.cpu_spinning else "off")
+        if self.cpu_spinning not in SPINNING:
+            raise ValueError(f"cpu_spinning {self.cpu_spinning!r}: allowed {', '.join(SPINNING)}")
+        if self.cpu_batch_cap < -1:
+            raise ValueError(f"cpu_batch_cap must be -1 (measured), 0 (model max) or > 0, "
+                             f"got {self.cpu_batch_cap}")
         if self.preprocess_threads < 1:
             raise ValueError(f"preprocess_threads must be >= 1, got {self.preprocess_threads}")
 

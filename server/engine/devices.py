@@ -87,8 +87,11 @@ class SessionFactory:
         opts.inter_op_num_threads = 1
         if device == CPU:
             opts.intra_op_num_threads = self.cpu_threads(cpu_instances)
-            if not self.config.cpu_spinning:
+            spinning = self.config.cpu_spinning
+            if spinning == "off":
                 opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            elif spinning == "run":
+                opts.add_session_config_entry("session.force_spinning_stop", "1")
             sess = ort.InferenceSession(str(onnx_path), opts, providers=[CPU_EP])
             return sess, Placement(CPU, CPU_EP)
         device_id = int(device.split(":")[1])

@@ -17,6 +17,7 @@ from roiclass.server.engine.batcher import Chunk, Job, WorkQueue
 from roiclass.server.engine.config import EngineConfig, InferenceOutput
 from roiclass.server.engine.devices import CPU, SessionFactory
 from roiclass.server.engine.instance import Instance, is_device_error
+from roiclass.server.engine.probe import preferred_batch
 from roiclass.server.metrics import Metrics
 from roiclass.server.models.spec import ModelSpec
 
@@ -48,6 +49,7 @@ class LoadedModel:
         self.item_shape: tuple[int, ...] = ()
         self.dtype = np.dtype(np.float32)
         self.max_batch = 1
+        self.batch_cap = 1  # largest batch the queue cuts (<= max_batch; see EngineConfig)
         self.num_classes = len(spec.classes)
         self.counters = {"batches": 0, "items": 0, "runs": 0, "max_batch": 0, "warmup_runs": 0,
                          "dropped_deadline": 0, "dropped_cancelled": 0, "rejected": 0,
@@ -85,6 +87,7 @@ class LoadedModel:
             self._create_instances(self._ctx.devices)
             for inst in self.instances:
                 self._warm_up(inst)
+            self._set_batch_cap()
             self._start_workers(self.instances)
         except Exception as exc:  # a broken model must not take the server down
             self.reason = f"{type(exc).__name__}: {exc}" if not isinstance(
@@ -175,6 +178,18 @@ class LoadedModel:
             self.num_classes = out.shape[1]
         if self.spec.golden_image is not None and self.spec.golden_class is not None:
             self._check_golden(inst)
+
+    def _set_batch_cap(self) -> None:
+        cap, cfg = self.max_batch, self._cfg.cpu_batch_cap
+        if not self._fixed_batch and all(i.device == CPU for i in self.instances):
+            if cfg > 0:
+                cap = min(cfg, self.max_batch)
+            elif cfg == -1 and self.max_batch > 1:
+                cap, per_item = preferred_batch(self.instances[0].run, self.max_batch)
+                log.info("model %s/%s: CPU batch cap %d of %d (us per item by batch: %s)",
+                         self.name, self.version, cap, self.max_batch,
+                         ", ".join(f"{n}: {1e6 * t:.0f}" for n, t in per_item.items()))
+        self.batch_cap = self.queue.max_batch = cap
 
     def _check_golden(self, inst: Instance) -> None:
         from PIL import Image  # only needed at load

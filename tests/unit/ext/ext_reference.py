@@ -96,7 +96,7 @@ def channels_and_normalize(samples, channel_map, mean, std):
     return (res - np.asarray(mean, np.float64)) / np.asarray(std, np.float64)
 
 
-def area_truth(image, roi, out_w, out_h, k=12):
+def area_truth(image, roi, out_w, out_h, k=12, fill=0.0):
     """Exact-ish area average per output pixel: k x k nearest samples of the
     piecewise-constant image inside each output pixel's footprint."""
     a, _ = affine(roi, out_w, out_h)
@@ -104,5 +104,8 @@ def area_truth(image, roi, out_w, out_h, k=12):
     u, v = np.meshgrid(gu, gv)
     sx = a[0, 0] * u + a[0, 1] * v + a[0, 2]
     sy = a[1, 0] * u + a[1, 1] * v + a[1, 2]
-    vals = image[np.floor(sy).astype(int), np.floor(sx).astype(int)].astype(np.float64)
+    iy, ix = np.floor(sy).astype(int), np.floor(sx).astype(int)
+    inside = (ix >= 0) & (iy >= 0) & (ix < image.shape[1]) & (iy < image.shape[0])
+    vals = image[np.clip(iy, 0, image.shape[0] - 1), np.clip(ix, 0, image.shape[1] - 1)]
+    vals = np.where(inside, vals, fill).astype(np.float64)
     return vals.reshape(out_h, k, out_w, k).mean(axis=(1, 3))

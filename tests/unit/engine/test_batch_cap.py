@@ -1,0 +1,63 @@
+"""CPU batch cap (measured or configured) and the ORT spinning setting."""
+from __future__ import annotations
+
+import time
+
+import pytest
+from conftest import make_spec, rois_grid
+
+from roiclass.server.engine.config import EngineConfig
+from roiclass.server.engine.probe import preferred_batch, probe_sizes
+
+
+def test_probe_sizes_are_powers_of_two_then_the_max():
+    assert probe_sizes(1) == [1]
+    assert probe_sizes(8) == [1, 2, 4, 8]
+    assert probe_sizes(20) == [1, 2, 4, 8, 16, 20]
+
+
+def test_preferred_batch_stops_where_items_get_slower():
+    # 1 ms per item up to 4, then 3 ms per item: the best size is 4.
+    def run(n: int) -> None:
+        time.sleep(n * (0.001 if n <= 4 else 0.003))
+
+    cap, per_item = preferred_batch(run, 32)
+    assert cap == 4
+    assert 8 in per_item and 32 not in per_item  # 8 was clearly slower: probing stopped
+
+
+def test_preferred_batch_keeps_growing_while_items_get_cheaper():
+    cap, per_item = preferred_batch(lambda n: time.sleep(0.004 + 0.0001 * n), 16)
+    assert cap == 16 and sorted(per_item) == [1, 2, 4, 8, 16]
+
+
+def test_configured_cap_limits_batches(make_engine, tiny_onnx, chelsea):
+    eng = make_engine(cpu_batch_cap=3)
+    eng.load(make_spec(tiny_onnx, max_batch_size=16, max_queue_delay_us=20000))
+    model = eng.resolve("tiny")
+    assert model.batch_cap == 3 and model.max_batch == 16
+    out = eng.classify(model, chelsea, "RGB8", rois_grid(10, 1)).result(timeout=10)
+    assert out.probabilities.shape == (10, 3)
+    c = eng.counters("tiny", "1")
+    assert c["max_batch"] == 3 and c["batches"] == 4  # 3 + 3 + 3 + 1
+
+
+def test_measured_cap_is_within_the_model_max(make_engine, tiny_onnx):
+    eng = make_engine()  # cpu_batch_cap=-1: measured at load
+    eng.load(make_spec(tiny_onnx, max_batch_size=8))
+    assert 2 <= eng.resolve("tiny").batch_cap <= 8
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(cpu_batch_cap=-2), "cpu_batch_cap"),
+    (dict(cpu_spinning="sometimes"), "allowed run, off, always"),
+])
+def test_bad_settings_name_the_field(kw, message):
+    with pytest.raises(ValueError, match=message):
+        EngineConfig(**kw)
+
+
+def test_spinning_accepts_the_old_booleans():
+    assert EngineConfig(cpu_spinning=True).cpu_spinning == "always"
+    assert EngineConfig(cpu_spinning=False).cpu_spinning == "off"
+    assert EngineConfig().cpu_spinning == "off"
