@@ -1,0 +1,28 @@
+"""The Python examples run against a live server and print what they promise."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import png_bytes
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "python"
+
+
+def _run(*argv: str) -> str:
+    result = subprocess.run([sys.executable, *argv], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_classify_example_prints_a_cat(server, chelsea, tmp_path):
+    path = tmp_path / "chelsea.png"
+    path.write_bytes(png_bytes(chelsea))
+    out = _run(str(EXAMPLES / "classify.py"), str(path), "--roi", "140,20,200,200", "--server", server.address)
+    assert "cat" in out.lower(), out
+
+
+def test_stream_example_prints_results_in_order(server):
+    out = _run(str(EXAMPLES / "stream.py"), "--server", server.address)
+    assert "cat" in out.lower(), out
