@@ -24,5 +24,7 @@ def test_classify_example_prints_a_cat(server, chelsea, tmp_path):
 
 
 def test_stream_example_prints_results_in_order(server):
-    out = _run(str(EXAMPLES / "stream.py"), "--server", server.address)
-    assert "cat" in out.lower(), out
+    out = _run(str(EXAMPLES / "stream.py"), "--server", server.address, "--frames", "6")
+    lines = [line for line in out.splitlines() if line.startswith("frame-")]
+    assert [line.split(":")[0] for line in lines] == [f"frame-{i}" for i in range(6)], out
+    assert all("cat" in line for line in lines), out
