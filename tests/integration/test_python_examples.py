@@ -24,7 +24,9 @@ def test_classify_example_prints_a_cat(server, chelsea, tmp_path):
 
 
 def test_stream_example_prints_results_in_order(server):
-    out = _run(str(EXAMPLES / "stream.py"), "--server", server.address, "--frames", "6")
+    out = _run(str(EXAMPLES / "stream.py"), "--server", server.address, "--frames", "8")
     lines = [line for line in out.splitlines() if line.startswith("frame-")]
-    assert [line.split(":")[0] for line in lines] == [f"frame-{i}" for i in range(6)], out
-    assert all("cat" in line for line in lines), out
+    assert [line.split(":")[0] for line in lines] == [f"frame-{i}" for i in range(8)], out
+    # Frame 5 is broken on purpose: it fails alone, the stream goes on.
+    assert "error INVALID_ARGUMENT: image.raw.pixels" in lines[5], out
+    assert all("cat" in line for i, line in enumerate(lines) if i != 5), out
