@@ -76,8 +76,10 @@ cdef inline void area_row(const src_t* img, dst_t* dst, const Params* P, const d
     cdef double o1 = A[2] * e1x + A[5] * e1y, o2 = A[2] * e2x + A[5] * e2y
     cdef double p2[MAX_CELLS + 2]
     cdef double w2[MAX_CELLS + 2]
-    cdef double tp[ACHUNK * TAPS]
-    cdef double tw[ACHUNK * TAPS]
+    # cells() writes up to MAX_CELLS + 2 raw cells into the last pixel's slot
+    # before pairing them down to TAPS: room for that overflow
+    cdef double tp[ACHUNK * TAPS + MAX_CELLS]
+    cdef double tw[ACHUNK * TAPS + MAX_CELLS]
     cdef int cnt[ACHUNK]
     cdef float acc[ACHUNK][4]
     cdef double x, y, rx, ry, inv1 = 1.0 / s1

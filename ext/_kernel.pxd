@@ -10,6 +10,7 @@ from libc.math cimport floor, hypot, fabs
 from _interp cimport src_t, dst_t, bilinear, clampc
 from _params cimport Params, store, put
 from _area cimport area_row, supersample_row
+from _separable cimport sep_area_row
 from _simd cimport bilerp_planar
 
 cdef enum:
@@ -172,6 +173,15 @@ cdef inline void warp_band(const src_t* img, dst_t* out, const Params* P,
             else:
                 supersample_row(img, dst, P, A, box, s1, s2, area1, area2, v, cstride, pstride, 4)
         elif area1 or area2:
+            # 0/180 degrees: separable exact area (falls back per row)
+            if P.C == 3:
+                if sep_area_row(img, dst, P, A, box, s1, s2, area1, area2, v, cstride, pstride, 3):
+                    continue
+            elif P.C == 1:
+                if sep_area_row(img, dst, P, A, box, s1, s2, area1, area2, v, cstride, pstride, 1):
+                    continue
+            elif sep_area_row(img, dst, P, A, box, s1, s2, area1, area2, v, cstride, pstride, 4):
+                continue
             if P.C == 3:
                 area_row(img, dst, P, A, box, s1, s2, area1, area2, v, cstride, pstride, 3)
             elif P.C == 1:

@@ -145,4 +145,56 @@ RC_PLANAR_SCALAR(uint16_t, rc_bilerp_planar_u16)
 
 #endif
 
+/* Vertical pass of the separable area path: buf[k] (=, or += when acc)
+ * w0 * r0[k] + w1 * r1[k] for k < m (r1 may be NULL: one row). Plain C for
+ * uint16 and non-SSE2 targets; SSE2 for uint8, 16 bytes per step. */
+#define RC_VACC_C(T, name)                                                                \
+static inline void name(const T* r0, const T* r1, float w0, float w1, float* buf, int m,  \
+                        int acc) {                                                         \
+    for (int k = 0; k < m; k++) {                                                          \
+        float v = w0 * (float)r0[k] + (r1 ? w1 * (float)r1[k] : 0.0f);                     \
+        buf[k] = acc ? buf[k] + v : v;                                                     \
+    }                                                                                      \
+}
+RC_VACC_C(uint16_t, rc_vacc_u16)
+RC_VACC_C(uint8_t, rc_vacc_u8_c)
+
+#if defined(__SSE2__)
+static inline void rc_vacc_u8(const uint8_t* r0, const uint8_t* r1, float w0, float w1, float* buf,
+                              int m, int acc) {
+    const __m128i z = _mm_setzero_si128();
+    const __m128 v0 = _mm_set1_ps(w0), v1 = _mm_set1_ps(w1);
+    int k = 0;
+    for (; k + 16 <= m; k += 16) {
+        __m128i a = _mm_loadu_si128((const __m128i*)(r0 + k));
+        __m128i al = _mm_unpacklo_epi8(a, z), ah = _mm_unpackhi_epi8(a, z);
+        __m128 f0 = _mm_mul_ps(v0, _mm_cvtepi32_ps(_mm_unpacklo_epi16(al, z)));
+        __m128 f1 = _mm_mul_ps(v0, _mm_cvtepi32_ps(_mm_unpackhi_epi16(al, z)));
+        __m128 f2 = _mm_mul_ps(v0, _mm_cvtepi32_ps(_mm_unpacklo_epi16(ah, z)));
+        __m128 f3 = _mm_mul_ps(v0, _mm_cvtepi32_ps(_mm_unpackhi_epi16(ah, z)));
+        if (r1) {
+            __m128i b = _mm_loadu_si128((const __m128i*)(r1 + k));
+            __m128i bl = _mm_unpacklo_epi8(b, z), bh = _mm_unpackhi_epi8(b, z);
+            f0 = _mm_add_ps(f0, _mm_mul_ps(v1, _mm_cvtepi32_ps(_mm_unpacklo_epi16(bl, z))));
+            f1 = _mm_add_ps(f1, _mm_mul_ps(v1, _mm_cvtepi32_ps(_mm_unpackhi_epi16(bl, z))));
+            f2 = _mm_add_ps(f2, _mm_mul_ps(v1, _mm_cvtepi32_ps(_mm_unpacklo_epi16(bh, z))));
+            f3 = _mm_add_ps(f3, _mm_mul_ps(v1, _mm_cvtepi32_ps(_mm_unpackhi_epi16(bh, z))));
+        }
+        if (acc) {
+            f0 = _mm_add_ps(f0, _mm_loadu_ps(buf + k));
+            f1 = _mm_add_ps(f1, _mm_loadu_ps(buf + k + 4));
+            f2 = _mm_add_ps(f2, _mm_loadu_ps(buf + k + 8));
+            f3 = _mm_add_ps(f3, _mm_loadu_ps(buf + k + 12));
+        }
+        _mm_storeu_ps(buf + k, f0);
+        _mm_storeu_ps(buf + k + 4, f1);
+        _mm_storeu_ps(buf + k + 8, f2);
+        _mm_storeu_ps(buf + k + 12, f3);
+    }
+    rc_vacc_u8_c(r0 + k, r1 ? r1 + k : NULL, w0, w1, buf + k, m - k, acc);
+}
+#else
+#define rc_vacc_u8 rc_vacc_u8_c
+#endif
+
 #endif /* ROICLASS_SIMD_H */

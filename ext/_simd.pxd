@@ -15,6 +15,8 @@ cdef extern from "_simd.h" nogil:
     void rc_bilerp4_u16(const uint16_t* q0, const uint16_t* q1, int C, float fx, float fy, float* out)
     void rc_bilerp4_acc_u8(const uint8_t* q0, const uint8_t* q1, int C, float fx, float fy,
                            float w, float* acc)
+    void rc_vacc_u8(const uint8_t* r0, const uint8_t* r1, float w0, float w1, float* buf, int m, int acc)
+    void rc_vacc_u16(const uint16_t* r0, const uint16_t* r1, float w0, float w1, float* buf, int m, int acc)
     void rc_bilerp4_acc_u16(const uint16_t* q0, const uint16_t* q1, int C, float fx, float fy,
                             float w, float* acc)
 
@@ -43,3 +45,12 @@ cdef inline void bilerp_planar(const src_t* img, const Py_ssize_t* off, Py_ssize
         rc_bilerp_planar_u8(<const char*>img, off, stride, C, wx, wy, n, smp, ld)
     else:
         rc_bilerp_planar_u16(<const char*>img, off, stride, C, wx, wy, n, smp, ld)
+
+
+cdef inline void vacc(const src_t* r0, const src_t* r1, float w0, float w1, float* buf, int m,
+                      int acc) noexcept nogil:
+    """buf[k] (= or +=) w0 r0[k] + w1 r1[k], k < m; r1 may be NULL (one row)."""
+    if src_t is uint8_t:
+        rc_vacc_u8(r0, r1, w0, w1, buf, m, acc)
+    else:
+        rc_vacc_u16(r0, r1, w0, w1, buf, m, acc)
