@@ -52,11 +52,17 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--tensorrt-cache", type=Path, help="folder for TensorRT engine caches")
     dev.add_argument("--cpu-threads", type=int, default=0, help="threads per CPU session (0 = cores / instances)")
     dev.add_argument("--preprocess-threads", type=int, default=1, help="threads of the preprocessing kernel")
+    dev.add_argument("--cpu-spinning", choices=("off", "run", "always"), default="off",
+                     help="ONNX Runtime thread spinning on CPU: off (shared hosts), run (while a run is on), always")
+    dev.add_argument("--cpu-batch-cap", type=int, default=-1,
+                     help="largest CPU batch: -1 = measured at load, 0 = the model's max batch, N = N")
     p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     return p
 
 
 def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> ServerConfig:
+    if args.cpu_batch_cap < -1:
+        parser.error("--cpu-batch-cap must be -1 (measured), 0 (model max) or > 0")
     for name in ("max_rois", "max_image_side", "instances_per_device", "stream_window"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
@@ -70,14 +76,18 @@ def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) 
     if args.onnx is not None:
         from roiclass.server.models import spec_from_imgproxy
 
-        extra = (spec_from_imgproxy(args.onnx, args.classes, args.net_size, args.normalization,
-                                    args.layout, args.threshold, name=args.name),)
+        try:
+            extra = (spec_from_imgproxy(args.onnx, args.classes, args.net_size, args.normalization,
+                                        args.layout, args.threshold, name=args.name),)
+        except ValueError as exc:  # ModelConfigError: names the flag and the problem
+            parser.error(str(exc))
     elif args.classes or args.net_size or args.name:
         parser.error("--classes, --net-size and --name describe an --onnx model: give --onnx too")
     engine = EngineConfig(
         devices=args.devices, instances_per_device=args.instances_per_device, tensorrt=args.tensorrt,
         tensorrt_cache_dir=args.tensorrt_cache, cpu_threads=args.cpu_threads,
-        preprocess_threads=args.preprocess_threads,
+        preprocess_threads=args.preprocess_threads, cpu_spinning=args.cpu_spinning,
+        cpu_batch_cap=args.cpu_batch_cap,
     )
     return ServerConfig(
         host=args.host, port=args.port, metrics_port=args.metrics_port,
@@ -108,10 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
-    try:
-        config = config_from_args(args, parser)
-    except Exception as exc:  # noqa: BLE001 - a bad model flag: one clear line, exit 2
-        parser.error(str(exc))
+    config = config_from_args(args, parser)
     asyncio.run(serve(config))
     return 0
 

@@ -101,7 +101,10 @@ def _aligned_rect(index: int, roi: pb.Roi, image: DecodedImage) -> Rect:
         if a.scale < 0:
             raise InvalidArgument.for_field(f"{path}.alignment.scale", f"{a.scale} must be >= 0 (0 means 1)")
         rect = Alignment(a.origin.x, a.origin.y, a.angle, a.scale or 1.0).apply(rect)
-    if not overlaps_image(rect, image.width, image.height):
+    # Common case first: the origin corner strictly inside the image means the
+    # rectangle (of positive size) shares area with it; skip the full test.
+    inside = 0.0 < rect.x < image.width and 0.0 < rect.y < image.height
+    if not inside and not overlaps_image(rect, image.width, image.height):
         raise InvalidArgument.for_field(
             path,
             f"lies entirely outside the {image.width}x{image.height} image "

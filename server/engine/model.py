@@ -48,8 +48,11 @@ class LoadedModel:
         self.instances: list[Instance] = []
         self.item_shape: tuple[int, ...] = ()
         self.dtype = np.dtype(np.float32)
+        # The model's largest batch (the size of each instance's batch tensor) and
+        # the largest the queue cuts: smaller on CPU where big batches are slower
+        # per item (EngineConfig.cpu_batch_cap).
+        self.model_max_batch = 1
         self.max_batch = 1
-        self.batch_cap = 1  # largest batch the queue cuts (<= max_batch; see EngineConfig)
         self.num_classes = len(spec.classes)
         self.counters = {"batches": 0, "items": 0, "runs": 0, "max_batch": 0, "warmup_runs": 0,
                          "dropped_deadline": 0, "dropped_cancelled": 0, "rejected": 0,
@@ -97,9 +100,9 @@ class LoadedModel:
             self._set_state(FAILED)
             return
         self._set_state(READY)
-        log.info("model %s version %s READY on %s (max batch %d) in %.2f s", self.name,
+        log.info("model %s version %s READY on %s (max batch %d of %d) in %.2f s", self.name,
                  self.version, ", ".join(sorted({i.device for i in self.instances})),
-                 self.max_batch, time.monotonic() - t0)
+                 self.max_batch, self.model_max_batch, time.monotonic() - t0)
 
     def _create_instances(self, devices: list[str]) -> None:
         factory, spec = self._ctx.factory, self.spec
@@ -122,7 +125,7 @@ class LoadedModel:
                 if not new and not self.instances:
                     self._read_io(sess)
                 new.append(Instance(len(self.instances) + len(new), sess, place,
-                                    (self.max_batch,) + self.item_shape, self.dtype))
+                                    (self.model_max_batch,) + self.item_shape, self.dtype))
         self.instances.extend(new)
         if self._publish:
             self._track(new)
@@ -162,12 +165,12 @@ class LoadedModel:
         self.item_shape = want
         first = inp.shape[0]
         self._fixed_batch = first if isinstance(first, int) and first > 0 else 0
-        self.max_batch = self._fixed_batch or max(1, spec.max_batch_size)
-        self.queue.max_batch = self.max_batch
+        self.model_max_batch = self._fixed_batch or max(1, spec.max_batch_size)
+        self.max_batch = self.queue.max_batch = self.model_max_batch
 
     def _warm_up(self, inst: Instance) -> None:
         inst.batch[...] = 0
-        for n in sorted({1, self.max_batch}):
+        for n in sorted({1, self.model_max_batch}):
             out = inst.run(self._fixed_batch or n)
             self.counters["warmup_runs"] += 1
             if out.ndim != 2 or out.shape[0] != (self._fixed_batch or n):
@@ -180,16 +183,17 @@ class LoadedModel:
             self._check_golden(inst)
 
     def _set_batch_cap(self) -> None:
-        cap, cfg = self.max_batch, self._cfg.cpu_batch_cap
+        top = self.model_max_batch
+        cap, cfg = top, self._cfg.cpu_batch_cap
         if not self._fixed_batch and all(i.device == CPU for i in self.instances):
             if cfg > 0:
-                cap = min(cfg, self.max_batch)
-            elif cfg == -1 and self.max_batch > 1:
-                cap, per_item = preferred_batch(self.instances[0].run, self.max_batch)
+                cap = min(cfg, top)
+            elif cfg == -1 and top > 1:
+                cap, per_item = preferred_batch(self.instances[0].run, top)
                 log.info("model %s/%s: CPU batch cap %d of %d (us per item by batch: %s)",
-                         self.name, self.version, cap, self.max_batch,
+                         self.name, self.version, cap, top,
                          ", ".join(f"{n}: {1e6 * t:.0f}" for n, t in per_item.items()))
-        self.batch_cap = self.queue.max_batch = cap
+        self.max_batch = self.queue.max_batch = cap
 
     def _check_golden(self, inst: Instance) -> None:
         from PIL import Image  # only needed at load

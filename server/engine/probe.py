@@ -23,8 +23,8 @@ def probe_sizes(max_batch: int) -> list[int]:
 
 
 def preferred_batch(run: Callable[[int], object], max_batch: int, tolerance: float = 0.2,
-                    runs: int = 3, budget_s: float = 1.0) -> tuple[int, dict[int, float]]:
-    """The largest batch size (>= 2) whose time per item is within `tolerance` of the
+                    runs: int = 3, budget_s: float = 1.0, floor: int = 8) -> tuple[int, dict[int, float]]:
+    """The largest batch size (>= floor) whose time per item is within `tolerance` of the
     best measured one, and the per-item seconds by size. Each size takes the fastest of
     `runs` runs (the least disturbed by other processes); sizes stop growing once
     one is clearly slower per item or the time budget is spent."""
@@ -43,6 +43,6 @@ def preferred_batch(run: Callable[[int], object], max_batch: int, tolerance: flo
             break
     best = min(per_item.values())
     cap = max(n for n, t in per_item.items() if t <= best * (1.0 + tolerance))
-    # At least 2: small sizes differ by less than the noise of a shared machine,
-    # and concurrent requests should still share runs.
-    return max(cap, min(2, max_batch)), per_item
+    # At least `floor`: small sizes differ by less than the noise of a shared
+    # machine, and one request's handful of ROIs should still run together.
+    return max(cap, min(floor, max_batch)), per_item

@@ -21,9 +21,15 @@ def test_preferred_batch_stops_where_items_get_slower():
     def run(n: int) -> None:
         time.sleep(n * (0.001 if n <= 4 else 0.003))
 
-    cap, per_item = preferred_batch(run, 32)
+    cap, per_item = preferred_batch(run, 32, floor=1)
     assert cap == 4
     assert 8 in per_item and 32 not in per_item  # 8 was clearly slower: probing stopped
+
+
+def test_preferred_batch_never_goes_below_the_floor():
+    cap, _ = preferred_batch(lambda n: time.sleep(0.001 * n * n), 32, floor=8)
+    assert cap == 8  # batch 1 is fastest per item, but 8 is the floor
+    assert preferred_batch(lambda n: None, 4, floor=8)[0] == 4  # never above the model's max
 
 
 def test_preferred_batch_keeps_growing_while_items_get_cheaper():
@@ -35,7 +41,7 @@ def test_configured_cap_limits_batches(make_engine, tiny_onnx, chelsea):
     eng = make_engine(cpu_batch_cap=3)
     eng.load(make_spec(tiny_onnx, max_batch_size=16, max_queue_delay_us=20000))
     model = eng.resolve("tiny")
-    assert model.batch_cap == 3 and model.max_batch == 16
+    assert model.max_batch == 3 and model.model_max_batch == 16
     out = eng.classify(model, chelsea, "RGB8", rois_grid(10, 1)).result(timeout=10)
     assert out.probabilities.shape == (10, 3)
     c = eng.counters("tiny", "1")
@@ -45,7 +51,12 @@ def test_configured_cap_limits_batches(make_engine, tiny_onnx, chelsea):
 def test_measured_cap_is_within_the_model_max(make_engine, tiny_onnx):
     eng = make_engine()  # cpu_batch_cap=-1: measured at load
     eng.load(make_spec(tiny_onnx, max_batch_size=8))
-    assert 2 <= eng.resolve("tiny").batch_cap <= 8
+    # and with ORT spinning only during runs, the sessions load and serve
+    spinning = make_engine(cpu_spinning="run")
+    spinning.load(make_spec(tiny_onnx, max_batch_size=4))
+    assert spinning.resolve("tiny").max_batch == 4
+    model = eng.resolve("tiny")
+    assert model.max_batch == model.model_max_batch == 8  # the floor is 8
 
 
 @pytest.mark.parametrize("kw, message", [
