@@ -74,12 +74,18 @@ class RoiclassServer:
         self.metrics_port: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
+    def _model_label(self, requested: str) -> str:
+        # Label values come from clients: unknown names share one series, so a
+        # client cannot grow the metrics without bound.
+        name = requested or self.manager.default_model
+        return name if self.manager.knows(name) else "_unknown"
+
     def _observe(self, method: str, model: str, code: str, seconds: float) -> None:
-        if method in ("ClassifyObject",):
-            self.metrics.observe_request(model or self.manager.default_model, "", code, seconds)
+        if method == "ClassifyObject":
+            self.metrics.observe_request(self._model_label(model), "", code, seconds)
 
     def _observe_frame(self, model: str, code: str, seconds: float) -> None:
-        self.metrics.observe_request(model or self.manager.default_model, "", code, seconds)
+        self.metrics.observe_request(self._model_label(model), "", code, seconds)
 
     async def start(self) -> int:
         """Listens at once (health NOT_SERVING), loads the models, then SERVING."""

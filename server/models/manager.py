@@ -273,6 +273,10 @@ class ModelManager:
         with self._state_lock:
             return self._names[0] if self._names else ""
 
+    def knows(self, name: str) -> bool:
+        """Whether `name` is a model of the sources (loaded or failed)."""
+        return name in self._names  # a list swapped whole on reload: safe to read
+
     def resolve(self, name: str, version: str = ""):
         """engine.resolve(), except that a model known only by its load failure
         is UNAVAILABLE with the reason, not NOT_FOUND."""

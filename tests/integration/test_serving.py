@@ -185,7 +185,14 @@ def test_metrics_endpoint_serves_the_documented_names(tiny_server, tiny_stub):
                  "roiclass_preprocess_time_seconds", "roiclass_inference_time_seconds", "roiclass_batch_size",
                  "roiclass_queue_depth", "roiclass_instance_utilization", "roiclass_model_state"):
         assert name in text, name
-    assert 'roiclass_requests_total{code="OK",model="tiny"' in text or 'model="tiny"' in text
+    assert 'model="tiny"' in text
+    # Model names from clients do not become label values unless they exist.
+    with pytest.raises(grpc.RpcError):
+        tiny_stub.ClassifyObject(request(_image(5), model="no-such-model-4711"), timeout=10)
+    text = urllib.request.urlopen(f"http://127.0.0.1:{tiny_server.app.metrics_port}/metrics").read().decode()
+    assert "no-such-model-4711" not in text
+    assert any(line.startswith("roiclass_requests_total{") and 'model="_unknown"' in line
+               and 'code="NOT_FOUND"' in line for line in text.splitlines())
 
 
 def test_hot_reload_under_load_loses_no_request(tiny_server, tiny_stub):
