@@ -75,6 +75,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _wait_ready(server: ServerProcess, is_ready, deadline: float, what: str) -> None:
+    """Polls is_ready() (an RPC; errors count as not yet) until it is true or the deadline passes."""
+    while True:
+        server.check_alive()
+        try:
+            if is_ready():
+                return
+        except grpc.RpcError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{server.name}: {what} in time")
+        time.sleep(0.2)
+
+
 def start_roiclass(model_dir: Path, model_name: str, extra_args: list[str], timeout: float = 180.0) -> ServerProcess:
     """Serves one model folder on a free loopback port; returns once health
     says SERVING for the model (warm-up done)."""
@@ -94,17 +108,10 @@ def start_roiclass(model_dir: Path, model_name: str, extra_args: list[str], time
                 time.sleep(0.1)
         with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
             health = health_pb2_grpc.HealthStub(channel)
-            while True:
-                server.check_alive()
-                try:
-                    status = health.Check(health_pb2.HealthCheckRequest(service=model_name), timeout=2).status
-                    if status == health_pb2.HealthCheckResponse.SERVING:
-                        break
-                except grpc.RpcError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"{server.name}: model {model_name} not SERVING in {timeout:.0f} s")
-                time.sleep(0.2)
+            serving = health_pb2.HealthCheckResponse.SERVING
+            _wait_ready(server, lambda: health.Check(health_pb2.HealthCheckRequest(service=model_name),
+                                                     timeout=2).status == serving,
+                        deadline, f"model {model_name} not SERVING")
     except BaseException:
         server.stop()
         raise
@@ -128,16 +135,8 @@ def start_kserve(python: Path, spec: dict, model_name: str, v2, timeout: float =
     try:
         with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
             stub = pb2_grpc.GRPCInferenceServiceStub(channel)
-            while True:
-                server.check_alive()
-                try:
-                    if stub.ModelReady(pb2.ModelReadyRequest(name=model_name), timeout=2).ready:
-                        break
-                except grpc.RpcError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"{server.name}: model not ready in {timeout:.0f} s")
-                time.sleep(0.2)
+            _wait_ready(server, lambda: stub.ModelReady(pb2.ModelReadyRequest(name=model_name), timeout=2).ready,
+                        deadline, "model not ready")
     except BaseException:
         server.stop()
         raise

@@ -284,12 +284,11 @@ def warp_affine(image, matrices, out, *, layout="NCHW", channel_map=None, mean=N
     _dispatch(image, out, &P, arr, 0, 0, 1.0, num_threads)
 
 
-def roi_affine(roi, int out_width, int out_height, resize="stretch", double crop_fraction=1.0):
-    """(2, 3) float64 A with [sx, sy] = A @ [u + 0.5, v + 0.5, 1]: output pixel
-    centres to continuous source coordinates (pixel (i, j) covers [i, i+1))."""
+cdef int _roi_geometry(roi, int out_width, int out_height, resize, double crop_fraction,
+                       double* A, int* box) except -1:
+    """Checks the arguments, then fills A (output pixel centre -> source) and
+    box (the output pixels that show the ROI)."""
     cdef double r[5]
-    cdef double A[6]
-    cdef int box[4]
     mode = _choice("resize", resize, RESIZE_MODES)
     arr = _check_rois(np.asarray(roi, dtype=np.float64).reshape(1, -1), 5, "roi")
     if out_width < 1 or out_height < 1:
@@ -299,20 +298,22 @@ def roi_affine(roi, int out_width, int out_height, resize="stretch", double crop
     for i in range(5):
         r[i] = arr[0, i]
     roi_to_affine(r, out_width, out_height, mode, crop_fraction, A, box)
+    return 0
+
+
+def roi_affine(roi, int out_width, int out_height, resize="stretch", double crop_fraction=1.0):
+    """(2, 3) float64 A with [sx, sy] = A @ [u + 0.5, v + 0.5, 1]: output pixel
+    centres to continuous source coordinates (pixel (i, j) covers [i, i+1))."""
+    cdef double A[6]
+    cdef int box[4]
+    _roi_geometry(roi, out_width, out_height, resize, crop_fraction, A, box)
     return np.array([[A[0], A[1], A[2]], [A[3], A[4], A[5]]], dtype=np.float64)
 
 
 def roi_content_box(roi, int out_width, int out_height, resize="stretch", double crop_fraction=1.0):
     """(x0, y0, x1, y1): the output pixels that show the ROI (letterbox leaves
     the rest as fill; the other modes return the whole output)."""
-    cdef double r[5]
     cdef double A[6]
     cdef int box[4]
-    mode = _choice("resize", resize, RESIZE_MODES)
-    arr = _check_rois(np.asarray(roi, dtype=np.float64).reshape(1, -1), 5, "roi")
-    if out_width < 1 or out_height < 1:
-        raise ValueError(f"out_width and out_height must be >= 1, got {out_width} x {out_height}")
-    for i in range(5):
-        r[i] = arr[0, i]
-    roi_to_affine(r, out_width, out_height, mode, crop_fraction, A, box)
+    _roi_geometry(roi, out_width, out_height, resize, crop_fraction, A, box)
     return (box[0], box[1], box[2], box[3])

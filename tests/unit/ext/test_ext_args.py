@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from roiclass.ext import preprocess_rois, roi_affine, warp_affine
+from roiclass.ext import preprocess_rois, roi_affine, roi_content_box, warp_affine
 
 IMG = np.zeros((20, 30, 3), np.uint8)
 ROIS = [[1, 2, 3, 10, 10]]
@@ -79,6 +79,14 @@ def test_roi_affine_and_warp_affine_check_their_arguments():
         roi_affine([0, 0, 0, 1, 1], 0, 4)
     with pytest.raises(ValueError, match=r"matrices must have shape \(N, 2, 3\)"):
         warp_affine(IMG, np.eye(3)[None], out())
+
+
+@pytest.mark.parametrize("geometry", [roi_affine, roi_content_box])
+def test_roi_geometry_helpers_check_crop_fraction_alike(geometry):
+    with pytest.raises(ValueError, match=r"crop_fraction must be in \(0, 1\]"):
+        geometry([0, 0, 0, 10, 10], 4, 4, "center_crop", 1.5)
+    with pytest.raises(ValueError, match="resize must be one of"):
+        geometry([0, 0, 0, 1, 1], 4, 4, "zoom")
 
 
 def test_no_rois_is_a_no_op():
