@@ -5,9 +5,10 @@ import logging
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
 from onnx import TensorProto, helper
+
+from tests.onnx_files import save_graph
 from skimage import data
 
 from roiclass.server.engine import Engine, EngineConfig
@@ -52,11 +53,7 @@ def make_onnx(path: Path, *, classes: int = 3, channels: int = 3, size: int = SI
         last = "mwz"
     nodes.append(helper.make_node("Add", [last, "b"], ["logits"]))
     graph = helper.make_graph(nodes, "tiny", [x], [y], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
-    return path
+    return save_graph(graph, path)
 
 
 def make_spec(path: Path, name: str = "tiny", version: str = "1", classes: int = 3,

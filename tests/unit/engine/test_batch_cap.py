@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import make_spec, rois_grid
+from tests.unit.engine.conftest import make_spec, rois_grid
 
 from roiclass.server.engine.config import EngineConfig
 from roiclass.server.engine.probe import preferred_batch, probe_sizes

@@ -4,7 +4,7 @@ from __future__ import annotations
 import threading
 
 import numpy as np
-from conftest import make_onnx, make_spec, rois_grid
+from tests.unit.engine.conftest import make_onnx, make_spec, rois_grid
 
 
 def test_batches_form_under_concurrent_load(make_engine, tmp_path, chelsea):

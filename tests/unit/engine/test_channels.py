@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import make_onnx, make_spec, rois_grid
+from tests.unit.engine.conftest import make_spec, rois_grid
 
 from roiclass.server import errors
 from roiclass.server.engine.channels import channel_map, kernel_args

@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import make_onnx, make_spec, rois_grid
+from tests.unit.engine.conftest import make_onnx, make_spec, rois_grid
 
 from roiclass.server import errors
 

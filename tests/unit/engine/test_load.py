@@ -6,7 +6,7 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import make_onnx, make_spec, rois_grid
+from tests.unit.engine.conftest import make_onnx, make_spec, rois_grid
 from PIL import Image
 
 from roiclass.server import errors

@@ -5,7 +5,7 @@ import re
 import urllib.request
 from pathlib import Path
 
-from conftest import make_spec, rois_grid
+from tests.unit.engine.conftest import make_spec, rois_grid
 
 from roiclass.server.metrics import Metrics
 

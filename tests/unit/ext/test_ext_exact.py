@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from ext_reference import channels_and_normalize
+from tests.unit.ext.ext_reference import channels_and_normalize
 from skimage.data import chelsea
 
 from roiclass.ext import LUMA_BGR, LUMA_RGB, default_channel_map, preprocess_rois
@@ -137,7 +137,7 @@ def test_writes_only_its_slice_of_the_batch():
 def test_rois_at_the_very_end_of_a_tight_buffer(dtype, c, antialias):
     """The last byte of the buffer is the last pixel's: under an ASan build
     (ext/README.md) any read past it fails; here the values are checked too."""
-    from ext_reference import affine, warp
+    from tests.unit.ext.ext_reference import affine, warp
 
     h, w = 41, 67
     isz = np.dtype(dtype).itemsize

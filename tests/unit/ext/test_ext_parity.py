@@ -4,7 +4,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from ext_reference import affine, area_truth, opencv_matrix, warp
+from tests.unit.ext.ext_reference import affine, area_truth, opencv_matrix, warp
 from skimage.data import chelsea
 
 from roiclass.ext import preprocess_rois, roi_affine, roi_content_box

@@ -6,7 +6,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from ext_reference import area_truth
+from tests.unit.ext.ext_reference import area_truth
 
 from roiclass.ext import preprocess_rois
 

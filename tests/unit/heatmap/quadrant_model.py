@@ -11,8 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import onnx
 from onnx import TensorProto, helper, numpy_helper
+
+from tests.onnx_files import save_graph
 
 SIDE = 32
 GAIN = 12.0
@@ -43,13 +44,7 @@ def make_quadrant_model(path: Path, side: int = SIDE, layout: str = "NCHW") -> P
         numpy_helper.from_array(np.array([-GAIN / 2, 0.0], np.float32), "B"),
     ]
     graph = helper.make_graph(nodes, "quadrant", [x], [y], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="roiclass-tests")
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(path))
-    return path
+    return save_graph(graph, path)
 
 
 def make_quadrant_folder(folder: Path, side: int = SIDE, layout: str = "NCHW", resize: str = "stretch",

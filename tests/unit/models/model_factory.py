@@ -9,8 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import onnx
 from onnx import TensorProto, helper, numpy_helper
+
+from tests.onnx_files import save_graph
 
 
 def make_classifier(
@@ -54,10 +55,4 @@ def make_classifier(
     graph = helper.make_graph(
         nodes, "tiny_classifier", [x], [helper.make_tensor_value_info(out_name, TensorProto.FLOAT, out_dims)], inits
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="roiclass-tests")
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(path))
-    return path
+    return save_graph(graph, path)
