@@ -145,29 +145,29 @@ def test_expired_deadline_is_dropped_before_inference(server, stub):
     engine = server.app.engine
     image = _image(3)
     before = engine.counters("efficientnet_lite0", "1")
-    big = stub.ClassifyObject.future(request(image, [roi(1, 1, 40, 30, angle=a) for a in range(192)]), timeout=120)
+    big = stub.ClassifyObject.future(request(image, [roi(1, 1, 40, 30, angle=a % 60) for a in range(384)]), timeout=120)
     while engine.counters("efficientnet_lite0", "1")["items"] == before["items"]:
         pass  # the big call is running
     with pytest.raises(grpc.RpcError) as err:
         stub.ClassifyObject(request(image, [roi(2, 2, 20, 20)]), timeout=0.05)
     assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
-    assert len(big.result().results) == 192
+    assert len(big.result().results) == 384
     after = engine.counters("efficientnet_lite0", "1")
     assert after["dropped_deadline"] - before["dropped_deadline"] == 1
-    assert after["items"] - before["items"] == 192  # the expired item never ran
+    assert after["items"] - before["items"] == 384  # the expired item never ran
 
 
 def test_cancelled_call_is_dropped_before_inference(server, stub):
     engine = server.app.engine
     image = _image(4)
     before = engine.counters("efficientnet_lite0", "1")
-    big = stub.ClassifyObject.future(request(image, [roi(1, 1, 40, 30, angle=a) for a in range(192)]), timeout=120)
+    big = stub.ClassifyObject.future(request(image, [roi(1, 1, 40, 30, angle=a % 60) for a in range(384)]), timeout=120)
     while engine.counters("efficientnet_lite0", "1")["items"] == before["items"]:
         pass
     small = stub.ClassifyObject.future(request(image, [roi(2, 2, 20, 20)] * 4), timeout=60)
     time.sleep(0.2)  # the small call is queued on the server behind the big one
     small.cancel()
-    assert len(big.result().results) == 192
+    assert len(big.result().results) == 384
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:  # the queue reaches the cancelled items after the big call
         after = engine.counters("efficientnet_lite0", "1")
@@ -175,7 +175,7 @@ def test_cancelled_call_is_dropped_before_inference(server, stub):
             break
         time.sleep(0.05)
     assert after["dropped_cancelled"] - before["dropped_cancelled"] == 1  # one call (4 items)
-    assert after["items"] - before["items"] == 192
+    assert after["items"] - before["items"] == 384
 
 
 def test_metrics_endpoint_serves_the_documented_names(tiny_server, tiny_stub):

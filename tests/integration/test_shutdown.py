@@ -43,7 +43,7 @@ def test_sigterm_drains_then_exits_zero():
             stub = classifier_pb2_grpc.ObjectClassifierStub(channel)
             health = health_pb2_grpc.HealthStub(channel)
             image = raw_image(np.random.default_rng(0).integers(0, 255, (256, 256, 3), dtype=np.uint8))
-            slow = request(image, [roi(i % 200, i % 150, 50, 50, angle=i) for i in range(384)])
+            slow = request(image, [roi(i % 200, i % 150, 50, 50, angle=i % 60) for i in range(1024)])
             future = stub.ClassifyObject.future(slow, timeout=120)
             time.sleep(0.5)  # the big call is in flight
             os.kill(proc.pid, signal.SIGTERM)
@@ -56,7 +56,7 @@ def test_sigterm_drains_then_exits_zero():
             except grpc.RpcError as err:
                 assert err.code() == grpc.StatusCode.UNAVAILABLE, err
             response = future.result()
-            assert len(response.results) == 384
+            assert len(response.results) == 1024
         assert proc.wait(timeout=60) == 0
     finally:
         if proc.poll() is None:
