@@ -6,12 +6,13 @@ _preprocess.pyx spreads (ROI, band) units over threads. No allocation here:
 the chunk buffers live on the stack.
 """
 from libc.math cimport floor, hypot, fabs
+from libc.stdint cimport int32_t
 
 from _interp cimport src_t, dst_t, bilinear, clampc
 from _params cimport Params, store, put
 from _area cimport area_row, supersample_row
 from _separable cimport sep_area_row
-from _simd cimport bilerp_planar
+from _simd cimport bilerp_planar, bilerp_planar32, offsets_fit, rc_coords_row
 
 cdef enum:
     # Interior pixels are done CHUNK at a time in three simple loops
@@ -40,17 +41,49 @@ cdef inline void interior_chunk(const src_t* img, dst_t* dst, const Params* P, d
                                 double a0, double a3, int u0, int n, Py_ssize_t cstride,
                                 Py_ssize_t pstride, int C) noexcept nogil:
     """n <= CHUNK pixels from u0 whose four taps are all inside the image."""
+    cdef float smp[4][CHUNK]
+    cdef Py_ssize_t stride = P.stride
+    if offsets_fit(img, P.H, stride):
+        simd_taps(img, P, bx, by, a0, a3, u0, n, &smp[0][0], C)
+    else:
+        interior_taps(img, P, bx, by, a0, a3, u0, n, &smp[0][0], C)
+    normalize_chunk(dst, P, &smp[0][0], u0, n, cstride, pstride, C)
+
+
+cdef inline void simd_taps(const src_t* img, const Params* P, double bx, double by,
+                           double a0, double a3, int u0, int n, float* smp, int C) noexcept nogil:
+    """The SIMD coordinate pass (32-bit offsets), then the taps."""
+    cdef int32_t off[CHUNK]
+    cdef float wx[CHUNK]
+    cdef float wy[CHUNK]
+    cdef int i
+    cdef float t, b
+    cdef const src_t* q0
+    cdef Py_ssize_t stride = P.stride
+    rc_coords_row(bx, by, a0, a3, u0, n, P.W - 2 - (C == 3), P.H - 2, stride,
+                  C * sizeof(src_t), off, wx, wy)
+    if C != 1:
+        bilerp_planar32(img, off, stride, C, wx, wy, n, smp, CHUNK)
+        return
+    for i in range(n):
+        q0 = <const src_t*>(<const char*>img + off[i])
+        t = q0[0] + wx[i] * (<float>q0[1] - <float>q0[0])
+        q0 = <const src_t*>(<const char*>q0 + stride)
+        b = q0[0] + wx[i] * (<float>q0[1] - <float>q0[0])
+        smp[i] = t + wy[i] * (b - t)
+
+
+cdef inline void interior_taps(const src_t* img, const Params* P, double bx, double by,
+                               double a0, double a3, int u0, int n, float* smp, int C) noexcept nogil:
+    """The scalar coordinate pass (64-bit offsets: images over 2 GB), then the taps."""
     cdef Py_ssize_t off[CHUNK]
     cdef float wx[CHUNK]
     cdef float wy[CHUNK]
-    cdef float smp[4][CHUNK]
-    cdef const float* sk
-    cdef int i, k, ix, iy
+    cdef int i, ix, iy
     cdef double x, y
-    cdef float t, b, mean, inv
+    cdef float t, b
     cdef const src_t* q0
     cdef Py_ssize_t stride = P.stride
-    cdef dst_t* d
     for i in range(n):
         x = bx + a0 * (u0 + i)
         y = by + a3 * (u0 + i)
@@ -66,15 +99,24 @@ cdef inline void interior_chunk(const src_t* img, dst_t* dst, const Params* P, d
             t = q0[0] + wx[i] * (<float>q0[1] - <float>q0[0])
             q0 = <const src_t*>(<const char*>q0 + stride)
             b = q0[0] + wx[i] * (<float>q0[1] - <float>q0[0])
-            smp[0][i] = t + wy[i] * (b - t)
+            smp[i] = t + wy[i] * (b - t)
     else:
-        bilerp_planar(img, off, stride, C, wx, wy, n, &smp[0][0], CHUNK)
+        bilerp_planar(img, off, stride, C, wx, wy, n, smp, CHUNK)
+
+
+cdef inline void normalize_chunk(dst_t* dst, const Params* P, const float* smp0, int u0, int n,
+                                 Py_ssize_t cstride, Py_ssize_t pstride, int C) noexcept nogil:
+    """Channel map, normalization and store of a chunk's planar samples."""
+    cdef const float* sk
+    cdef int i, k
+    cdef float t, mean, inv
+    cdef dst_t* d
     for k in range(P.cout):
         mean = P.mean[k]
         inv = P.inv_std[k]
         d = dst + u0 * pstride + k * cstride
         if P.pick:
-            sk = smp[P.cmap[k]]
+            sk = smp0 + P.cmap[k] * CHUNK
             if pstride == 1:  # NCHW: contiguous, vectorizes
                 for i in range(n):
                     put(d + i, (sk[i] - mean) * inv)
@@ -83,11 +125,11 @@ cdef inline void interior_chunk(const src_t* img, dst_t* dst, const Params* P, d
                     put(d + i * pstride, (sk[i] - mean) * inv)
         else:
             for i in range(n):
-                t = P.wmat[k][0] * smp[0][i]
+                t = P.wmat[k][0] * smp0[0 * CHUNK + i]
                 if C > 1:
-                    t = t + P.wmat[k][1] * smp[1][i] + P.wmat[k][2] * smp[2][i]
+                    t = t + P.wmat[k][1] * smp0[1 * CHUNK + i] + P.wmat[k][2] * smp0[2 * CHUNK + i]
                 if C > 3:
-                    t = t + P.wmat[k][3] * smp[3][i]
+                    t = t + P.wmat[k][3] * smp0[3 * CHUNK + i]
                 put(d + i * pstride, (t - mean) * inv)
 
 

@@ -1,6 +1,6 @@
 # cython: language_level=3
 """SIMD bilinear taps of 3-/4-channel pixels (_simd.h: SSE2 or plain C)."""
-from libc.stdint cimport uint8_t, uint16_t
+from libc.stdint cimport uint8_t, uint16_t, int32_t
 
 from _interp cimport src_t
 
@@ -11,6 +11,15 @@ cdef extern from "_simd.h" nogil:
                              const float* wx, const float* wy, int n, float* smp, int ld)
     void rc_bilerp_planar_u16(const char* img, const Py_ssize_t* off, Py_ssize_t stride, int C,
                               const float* wx, const float* wy, int n, float* smp, int ld)
+    void rc_bilerp_planar32_u8(const char* img, const int32_t* off, Py_ssize_t stride, int C,
+                               const float* wx, const float* wy, int n, float* smp, int ld)
+    void rc_bilerp_planar32_u16(const char* img, const int32_t* off, Py_ssize_t stride, int C,
+                                const float* wx, const float* wy, int n, float* smp, int ld)
+    void rc_coords_local(const float* lx, const float* ly, float ox, float oy, int n,
+                         float xmax, float ymax, Py_ssize_t stride, int csz, int32_t base_off,
+                         int32_t* off, float* wx, float* wy)
+    void rc_coords_row(double bx, double by, double a0, double a3, int u0, int n, int xmax,
+                       int ymax, Py_ssize_t stride, int csz, int32_t* off, float* wx, float* wy)
     void rc_bilerp4_u8(const uint8_t* q0, const uint8_t* q1, int C, float fx, float fy, float* out)
     void rc_bilerp4_u16(const uint16_t* q0, const uint16_t* q1, int C, float fx, float fy, float* out)
     void rc_bilerp4_acc_u8(const uint8_t* q0, const uint8_t* q1, int C, float fx, float fy,
@@ -54,3 +63,17 @@ cdef inline void vacc(const src_t* r0, const src_t* r1, float w0, float w1, floa
         rc_vacc_u8(r0, r1, w0, w1, buf, m, acc)
     else:
         rc_vacc_u16(r0, r1, w0, w1, buf, m, acc)
+
+
+cdef inline bint offsets_fit(const src_t* img, int H, Py_ssize_t stride) noexcept nogil:
+    """The SIMD coordinate passes keep byte offsets in 32 bits: the image must fit."""
+    return <double>H * <double>stride < 2147483000.0
+
+
+cdef inline void bilerp_planar32(const src_t* img, const int32_t* off, Py_ssize_t stride, int C,
+                                 const float* wx, const float* wy, int n, float* smp, int ld) noexcept nogil:
+    """bilerp_planar with 32-bit offsets."""
+    if src_t is uint8_t:
+        rc_bilerp_planar32_u8(<const char*>img, off, stride, C, wx, wy, n, smp, ld)
+    else:
+        rc_bilerp_planar32_u16(<const char*>img, off, stride, C, wx, wy, n, smp, ld)
