@@ -172,7 +172,7 @@ class LoadedModel:
         inst.batch[...] = 0
         for n in sorted({1, self.model_max_batch}):
             out = inst.run(self._fixed_batch or n)
-            self.counters["warmup_runs"] += 1
+            self._count("warmup_runs")
             if out.ndim != 2 or out.shape[0] != (self._fixed_batch or n):
                 raise ValueError(f"model output has shape {out.shape}; expected (batch, classes)")
             if self.num_classes and out.shape[1] != self.num_classes:
@@ -267,7 +267,7 @@ class LoadedModel:
         try:
             self.queue.put(job, n)
         except errors.ResourceExhausted as exc:
-            self.counters["rejected"] += n
+            self._count("rejected", n)
             self._c_dropped["overflow"].inc(n)
             job.fail(exc)
         except errors.RoiclassError as exc:
@@ -292,7 +292,7 @@ class LoadedModel:
     def _dropped(self, job: Job, why: errors.RoiclassError) -> None:
         if job.fail(why):
             reason = "deadline" if isinstance(why, errors.DeadlineExceeded) else "cancelled"
-            self.counters[f"dropped_{reason}"] += 1
+            self._count(f"dropped_{reason}")
             self._c_dropped[reason].inc()
 
     # -- workers ---------------------------------------------------------------
@@ -382,9 +382,13 @@ class LoadedModel:
         e /= e.sum(axis=1, keepdims=True)
         return e
 
+    def _count(self, name: str, n: int = 1) -> None:
+        with self._cnt_lock:  # workers, the event loop and the queue all count
+            self.counters[name] += n
+
     def _fail_items(self, job: Job, exc: BaseException) -> None:
         if job.fail(exc):
-            self.counters["failed_items"] += 1
+            self._count("failed_items")
             self._c_dropped["failed"].inc()
 
     # -- failover --------------------------------------------------------------
@@ -392,7 +396,7 @@ class LoadedModel:
         """Takes the instance out; its batch is retried once on another one."""
         with self._fail_lock:
             inst.healthy = False
-            self.counters["instance_failures"] += 1
+            self._count("instance_failures")
             self._m.instance_failures.labels(self.name, self.version, inst.device,
                                              str(inst.index)).inc()
             log.error("model %s/%s: instance %d on %s failed and leaves the pool: %s",
@@ -413,7 +417,7 @@ class LoadedModel:
                 self._fell_back = True
                 healthy = self._fall_back_to_cpu()
             if healthy:
-                self.counters["retries"] += len(retry)
+                self._count("retries", len(retry))
                 self.queue.requeue_front(retry)
                 return
             self.reason = (f"no healthy instance left (last failure on {inst.device}: {exc})"
