@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 import tracemalloc
 from pathlib import Path
@@ -23,6 +24,9 @@ import numpy as np
 from PIL import Image
 
 from roiclass.ext import HAVE_OPENMP, max_threads, preprocess_rois, roi_affine
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' NumPy reference geometry
+from tests.unit.ext.ext_reference import area_truth  # noqa: E402
 
 MEAN = np.array([123.675, 116.28, 103.53], np.float32)  # ImageNet, RGB, 0..255
 STD = np.array([58.395, 57.12, 57.375], np.float32)
@@ -98,19 +102,6 @@ def run_pillow(pil, rois, batch, gray, area):
         batch[k] = ((x - MEAN) / STD).transpose(2, 0, 1)
 
 
-def area_truth(image, roi, side, k=10):
-    """Exact-ish area average: k x k nearest samples per output pixel (0 outside)."""
-    a = roi_affine(roi, side, side)
-    g = (np.arange(side * k) + 0.5) / k
-    u, v = np.meshgrid(g, g)
-    sx = a[0, 0] * u + a[0, 1] * v + a[0, 2]
-    sy = a[1, 0] * u + a[1, 1] * v + a[1, 2]
-    iy, ix = np.floor(sy).astype(int), np.floor(sx).astype(int)
-    inside = (ix >= 0) & (iy >= 0) & (ix < image.shape[1]) & (iy < image.shape[0])
-    vals = image[np.clip(iy, 0, image.shape[0] - 1), np.clip(ix, 0, image.shape[1] - 1)]
-    return np.where(inside, vals, 0).astype(np.float64).reshape(side, k, side, k).mean(axis=(1, 3))
-
-
 def antialias_quality() -> dict:
     """RMS error (levels) of the rotated-ROI antialiasing against an exact area
     average, on 1-px lines every 2, 3, 5 px, at 10-80 degrees, shrunk 2.1-9x;
@@ -123,7 +114,7 @@ def antialias_quality() -> dict:
             for shrink in np.linspace(2.1, 9, 8):
                 side = int(300 / shrink)
                 roi = [200, 100, angle, 300, 300]
-                truth = area_truth(lines, roi, side)
+                truth = area_truth(lines, roi, side, side, k=10)
                 for key, aa in (("antialias", True), ("point", False)):
                     out = np.empty((1, 1, side, side), np.float32)
                     preprocess_rois(lines, [roi], out, antialias=aa)
