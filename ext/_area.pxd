@@ -155,9 +155,8 @@ cdef inline void supersample_row(const src_t* img, dst_t* dst, const Params* P, 
     cdef double oxmin = 0.0, oxmax = 0.0, oymin = 0.0, oymax = 0.0
     cdef double xmax = P.W - 1 - (C == 3), ymax = P.H - 1
     cdef double dx = ACHUNK * A[0], dy = ACHUNK * A[3]
-    cdef float w, ta, tb
+    cdef float w
     cdef const src_t* q0
-    cdef const src_t* q1
     cdef Py_ssize_t stride = P.stride
     cdef int inside
     # 3/4 channels, 32-bit offsets: float32 coordinates relative to the
@@ -244,18 +243,10 @@ cdef inline void supersample_row(const src_t* img, dst_t* dst, const Params* P, 
                     wx[i] = <float>(x - ix)
                     wy[i] = <float>(y - iy)
                     off[i] = iy * stride + ix * C * <Py_ssize_t>sizeof(src_t)
-                if C == 1:
+                bilerp_planar(img, off, stride, C, wx, wy, n, &smp[0][0], ACHUNK)
+                for c in range(C):
                     for i in range(n):
-                        q0 = <const src_t*>(<const char*>img + off[i])
-                        q1 = <const src_t*>(<const char*>q0 + stride)
-                        ta = q0[0] + wx[i] * (<float>q0[1] - <float>q0[0])
-                        tb = q1[0] + wx[i] * (<float>q1[1] - <float>q1[0])
-                        acc[0][i] += w * (ta + wy[i] * (tb - ta))
-                else:
-                    bilerp_planar(img, off, stride, C, wx, wy, n, &smp[0][0], ACHUNK)
-                    for c in range(C):
-                        for i in range(n):
-                            acc[c][i] += w * smp[c][i]
+                        acc[c][i] += w * smp[c][i]
             else:
                 for i in range(n):
                     bilinear(img, stride, P.H, P.W, C, pcx[i] + otx, pcy[i] + oty, P.border, P.fill, tap)

@@ -56,21 +56,10 @@ cdef inline void simd_taps(const src_t* img, const Params* P, double bx, double 
     cdef int32_t off[CHUNK]
     cdef float wx[CHUNK]
     cdef float wy[CHUNK]
-    cdef int i
-    cdef float t, b
-    cdef const src_t* q0
     cdef Py_ssize_t stride = P.stride
     rc_coords_row(bx, by, a0, a3, u0, n, P.W - 2 - (C == 3), P.H - 2, stride,
                   C * sizeof(src_t), off, wx, wy)
-    if C != 1:
-        bilerp_planar32(img, off, stride, C, wx, wy, n, smp, CHUNK)
-        return
-    for i in range(n):
-        q0 = <const src_t*>(<const char*>img + off[i])
-        t = q0[0] + wx[i] * (<float>q0[1] - <float>q0[0])
-        q0 = <const src_t*>(<const char*>q0 + stride)
-        b = q0[0] + wx[i] * (<float>q0[1] - <float>q0[0])
-        smp[i] = t + wy[i] * (b - t)
+    bilerp_planar32(img, off, stride, C, wx, wy, n, smp, CHUNK)
 
 
 cdef inline void interior_taps(const src_t* img, const Params* P, double bx, double by,
@@ -81,8 +70,6 @@ cdef inline void interior_taps(const src_t* img, const Params* P, double bx, dou
     cdef float wy[CHUNK]
     cdef int i, ix, iy
     cdef double x, y
-    cdef float t, b
-    cdef const src_t* q0
     cdef Py_ssize_t stride = P.stride
     for i in range(n):
         x = bx + a0 * (u0 + i)
@@ -93,15 +80,7 @@ cdef inline void interior_taps(const src_t* img, const Params* P, double bx, dou
         wx[i] = <float>(x - ix)
         wy[i] = <float>(y - iy)
         off[i] = iy * stride + ix * C * <Py_ssize_t>sizeof(src_t)
-    if C == 1:
-        for i in range(n):
-            q0 = <const src_t*>(<const char*>img + off[i])
-            t = q0[0] + wx[i] * (<float>q0[1] - <float>q0[0])
-            q0 = <const src_t*>(<const char*>q0 + stride)
-            b = q0[0] + wx[i] * (<float>q0[1] - <float>q0[0])
-            smp[i] = t + wy[i] * (b - t)
-    else:
-        bilerp_planar(img, off, stride, C, wx, wy, n, smp, CHUNK)
+    bilerp_planar(img, off, stride, C, wx, wy, n, smp, CHUNK)
 
 
 cdef inline void normalize_chunk(dst_t* dst, const Params* P, const float* smp0, int u0, int n,

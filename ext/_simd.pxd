@@ -4,6 +4,10 @@ from libc.stdint cimport uint8_t, uint16_t, int32_t
 
 from _interp cimport src_t
 
+ctypedef fused off_t:
+    int32_t
+    Py_ssize_t
+
 cdef extern from "_simd.h" nogil:
     void rc_prefetch(const void* p)
 
@@ -47,10 +51,27 @@ cdef inline void bilerp4_acc(const src_t* q0, const src_t* q1, int C, float fx, 
         rc_bilerp4_acc_u16(q0, q1, C, fx, fy, w, acc)
 
 
+cdef inline void bilerp_gray(const src_t* img, const off_t* off, Py_ssize_t stride,
+                             const float* wx, const float* wy, int n, float* smp) noexcept nogil:
+    """smp[i] = the one-channel pixel i interpolated (taps at img + off[i])."""
+    cdef int i
+    cdef const src_t* q0
+    cdef const src_t* q1
+    cdef float t, b
+    for i in range(n):
+        q0 = <const src_t*>(<const char*>img + off[i])
+        q1 = <const src_t*>(<const char*>q0 + stride)
+        t = q0[0] + wx[i] * (<float>q0[1] - <float>q0[0])
+        b = q1[0] + wx[i] * (<float>q1[1] - <float>q1[0])
+        smp[i] = t + wy[i] * (b - t)
+
+
 cdef inline void bilerp_planar(const src_t* img, const Py_ssize_t* off, Py_ssize_t stride, int C,
                                const float* wx, const float* wy, int n, float* smp, int ld) noexcept nogil:
-    """smp[c * ld + i] = channel c of pixel i (bilinear, 4 channels read)."""
-    if src_t is uint8_t:
+    """smp[c * ld + i] = channel c of pixel i (bilinear; C > 1 reads 4 channels)."""
+    if C == 1:
+        bilerp_gray(img, off, stride, wx, wy, n, smp)
+    elif src_t is uint8_t:
         rc_bilerp_planar_u8(<const char*>img, off, stride, C, wx, wy, n, smp, ld)
     else:
         rc_bilerp_planar_u16(<const char*>img, off, stride, C, wx, wy, n, smp, ld)
@@ -73,7 +94,9 @@ cdef inline bint offsets_fit(const src_t* img, int H, Py_ssize_t stride) noexcep
 cdef inline void bilerp_planar32(const src_t* img, const int32_t* off, Py_ssize_t stride, int C,
                                  const float* wx, const float* wy, int n, float* smp, int ld) noexcept nogil:
     """bilerp_planar with 32-bit offsets."""
-    if src_t is uint8_t:
+    if C == 1:
+        bilerp_gray(img, off, stride, wx, wy, n, smp)
+    elif src_t is uint8_t:
         rc_bilerp_planar32_u8(<const char*>img, off, stride, C, wx, wy, n, smp, ld)
     else:
         rc_bilerp_planar32_u16(<const char*>img, off, stride, C, wx, wy, n, smp, ld)
