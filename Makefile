@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 ARGS ?=
-BUILD_INPUTS := pyproject.toml setup.py $(wildcard ext/*.pyx ext/*.pxd protos/roiclass/v1/*.proto)
+BUILD_INPUTS := pyproject.toml setup.py $(wildcard ext/*.pyx ext/*.pxd ext/*.h protos/roiclass/v1/*.proto)
 
 .PHONY: serve test install dev bench clean
 

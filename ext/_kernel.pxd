@@ -12,13 +12,15 @@ from _interp cimport src_t, dst_t, bilinear, clampc
 from _params cimport Params, store, put
 from _area cimport area_row, supersample_row
 from _separable cimport sep_area_row
-from _simd cimport bilerp_planar, bilerp_planar32, offsets_fit, rc_coords_row
+from _simd cimport bilerp_planar, bilerp_planar32, offsets_fit, rc_coords_row, rc_prefetch
 
 cdef enum:
     # Interior pixels are done CHUNK at a time in three simple loops
     # (coordinates, per-channel samples, per-channel stores) that the
     # compiler can pipeline and vectorize.
     CHUNK = 64
+    # bilinear rows prefetch the source lines of the row this far ahead
+    AHEAD = 8
 
 
 cdef inline void span(double x0, double a, double hi, double* ua, double* ub) noexcept nogil:
@@ -149,6 +151,35 @@ cdef inline void bilinear_row(const src_t* img, dst_t* dst, const Params* P, con
         store(P, dst + u * pstride, cstride, s)
 
 
+cdef inline void prefetch_row(const src_t* img, const Params* P, const int* box, double x, double y,
+                              double a0, double a3) noexcept nogil:
+    """Prefetch the source lines under one output row's taps. A rotated row
+    crosses a band of source rows; without this each line it needs is a
+    serial cache miss (a cold 224x224 ROI at 30 degrees took twice as long
+    as a warm one)."""
+    cdef int k, n, ix, iy, xm = P.W - 1, ym = P.H - 1
+    cdef double w = box[2] - box[0], dx, dy
+    cdef Py_ssize_t psz = P.C * sizeof(src_t)
+    cdef const char* base = <const char*>img
+    # one prefetch per source row crossed (it covers the tap row below it
+    # too: the next step is one row further), or per 48 bytes along x;
+    # none for shrinking rows, whose taps skip lines
+    n = <int>(max(fabs(a3) * w, fabs(a0) * w * psz / 48.0)) + 1
+    if n > 2 * box[2] - 2 * box[0] + 2:
+        return
+    dx = a0 * w / n
+    dy = a3 * w / n
+    x = min(max(x + a0 * box[0], 0.0), <double>xm)
+    y = min(max(y + a3 * box[0], 0.0), <double>ym)
+    for k in range(n + 1):
+        ix = min(max(<int>x, 0), xm)
+        iy = min(max(<int>y, 0), ym)
+        rc_prefetch(base + iy * P.stride + ix * psz)
+        x += dx
+        y += dy
+    rc_prefetch(base + min(iy + 1, ym) * P.stride + ix * psz)
+
+
 cdef inline void warp_band(const src_t* img, dst_t* out, const Params* P,
                            const double* A, const int* box, int v0, int v1) noexcept nogil:
     """Rows [v0, v1) of one ROI. A maps output pixel centres to continuous
@@ -209,9 +240,12 @@ cdef inline void warp_band(const src_t* img, dst_t* out, const Params* P,
                 area_row(img, dst, P, A, box, s1, s2, area1, area2, v, cstride, pstride, 1)
             else:
                 area_row(img, dst, P, A, box, s1, s2, area1, area2, v, cstride, pstride, 4)
-        elif P.C == 3:
-            bilinear_row(img, dst, P, A, box, bx + A[1] * v, by + A[4] * v, cstride, pstride, 3)
-        elif P.C == 1:
-            bilinear_row(img, dst, P, A, box, bx + A[1] * v, by + A[4] * v, cstride, pstride, 1)
         else:
-            bilinear_row(img, dst, P, A, box, bx + A[1] * v, by + A[4] * v, cstride, pstride, 4)
+            if v + AHEAD < box[3] and (v & 3) == 0:
+                prefetch_row(img, P, box, bx + A[1] * (v + AHEAD), by + A[4] * (v + AHEAD), A[0], A[3])
+            if P.C == 3:
+                bilinear_row(img, dst, P, A, box, bx + A[1] * v, by + A[4] * v, cstride, pstride, 3)
+            elif P.C == 1:
+                bilinear_row(img, dst, P, A, box, bx + A[1] * v, by + A[4] * v, cstride, pstride, 1)
+            else:
+                bilinear_row(img, dst, P, A, box, bx + A[1] * v, by + A[4] * v, cstride, pstride, 4)
