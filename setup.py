@@ -5,6 +5,7 @@ The .proto files live under the path their Python modules are imported from
 and *_pb2_grpc.py next to them, as grpcio's own packages do.
 """
 import os
+import platform
 import sys
 import sysconfig
 from pathlib import Path
@@ -67,23 +68,39 @@ def _openmp_flags():
     return ["-fopenmp"], ["-fopenmp"]
 
 
+def _x86_64():
+    return platform.machine().lower() in ("x86_64", "amd64") and not sysconfig.get_platform().startswith("win")
+
+
 def extensions():
+    """The kernel, built for x86-64-v2 (SSE4.1: every x86-64 CPU since 2009,
+    NumPy 2's own baseline) and, on x86-64, once more for x86-64-v3 (AVX2 +
+    FMA); roiclass.ext picks the v3 build where the CPU has it.
+    ROICLASS_ISA=baseline builds one plain module for the compiler's default."""
     compile_omp, link_omp = _openmp_flags()
-    extra_compile = ["-O3", "-ffast-math", "-fno-finite-math-only"] + compile_omp
+    flags = ["-O3", "-ffast-math", "-fno-finite-math-only"]
+    builds = {"_preprocess": []}
+    if _x86_64() and os.environ.get("ROICLASS_ISA") != "baseline":
+        builds = {"_preprocess": ["-march=x86-64-v2", "-mtune=generic"],
+                  "_preprocess_avx2": ["-march=x86-64-v3", "-mtune=generic"]}
     sanitize = os.environ.get("ROICLASS_SANITIZE")
-    if sanitize:  # e.g. ROICLASS_SANITIZE=address, see ext/README.md
-        extra_compile = ["-O1", "-g", f"-fsanitize={sanitize}", "-fno-omit-frame-pointer"] + compile_omp
+    if sanitize:  # e.g. ROICLASS_SANITIZE=address, see ext/README.md (one module)
+        flags = ["-O1", "-g", f"-fsanitize={sanitize}", "-fno-omit-frame-pointer"]
+        builds = {"_preprocess": builds["_preprocess"]}
         link_omp = link_omp + [f"-fsanitize={sanitize}"]
-    ext = Extension(
-        "roiclass.ext._preprocess",
-        sources=["ext/_preprocess.pyx"],
-        include_dirs=[numpy.get_include(), "ext"],
-        extra_compile_args=extra_compile,
-        extra_link_args=link_omp,
-        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-    )
+    exts = [
+        Extension(
+            f"roiclass.ext.{name}",
+            sources=[f"ext/{name}.pyx"],
+            include_dirs=[numpy.get_include(), "ext"],
+            extra_compile_args=flags + isa + compile_omp,
+            extra_link_args=link_omp,
+            define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        )
+        for name, isa in builds.items()
+    ]
     return cythonize(
-        [ext],
+        exts,
         compile_time_env={"HAVE_OPENMP": bool(compile_omp)},
         # the kernel's .pxd files (cimported as top-level _interp, _kernel, ...)
         include_path=[str(HERE / "ext")],

@@ -31,12 +31,27 @@ cdef extern from *:
     int ROICLASS_HAVE_OPENMP
     int roiclass_max_threads() noexcept nogil
 
+cdef extern from "_simd.h":
+    const char* RC_BUILD_ISA
+    int rc_cpu_has_avx2_fma() noexcept nogil
+
 
 
 def have_openmp():
     """Whether this build runs prange with OpenMP (else num_threads is ignored).
     (A function: the name HAVE_OPENMP is a Cython compile-time constant here.)"""
     return bool(ROICLASS_HAVE_OPENMP)
+
+
+def build_isa():
+    """The instruction set this build was compiled for: "x86-64-v3" (AVX2 +
+    FMA), "x86-64-v2" (SSE4.1), "sse2" or "portable"."""
+    return RC_BUILD_ISA.decode()
+
+
+def cpu_has_avx2_fma():
+    """Whether this CPU runs the x86-64-v3 build (asked of the CPU itself)."""
+    return bool(rc_cpu_has_avx2_fma())
 
 LUMA_RGB = -1
 LUMA_BGR = -2

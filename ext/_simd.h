@@ -19,19 +19,51 @@
 #define rc_prefetch(p) ((void)(p))
 #endif
 
+#if defined(__AVX2__) && defined(__FMA__)
+#define RC_BUILD_ISA "x86-64-v3"
+#elif defined(__SSE4_1__)
+#define RC_BUILD_ISA "x86-64-v2"
+#elif defined(__SSE2__)
+#define RC_BUILD_ISA "sse2"
+#else
+#define RC_BUILD_ISA "portable"
+#endif
+
+/* Asked of the running CPU, so the baseline build can tell whether the
+ * x86-64-v3 one may be imported (importing it elsewhere would be SIGILL). */
+static inline int rc_cpu_has_avx2_fma(void) {
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return 0;
+#endif
+}
+
 #if defined(__SSE2__)
 #include <emmintrin.h>
+#if defined(__SSE4_1__)
+#include <smmintrin.h>
+#endif
 
 static inline __m128 rc_load4_u8(const uint8_t* p) {
     int32_t v;
-    __m128i z = _mm_setzero_si128();
     memcpy(&v, p, 4);
+#if defined(__SSE4_1__)  /* pmovzxbd: load and widen in one instruction */
+    return _mm_cvtepi32_ps(_mm_cvtepu8_epi32(_mm_cvtsi32_si128(v)));
+#else
+    __m128i z = _mm_setzero_si128();
     return _mm_cvtepi32_ps(_mm_unpacklo_epi16(_mm_unpacklo_epi8(_mm_cvtsi32_si128(v), z), z));
+#endif
 }
 
 static inline __m128 rc_load4_u16(const uint16_t* p) {
+#if defined(__SSE4_1__)
+    return _mm_cvtepi32_ps(_mm_cvtepu16_epi32(_mm_loadl_epi64((const __m128i*)p)));
+#else
     __m128i z = _mm_setzero_si128();
     return _mm_cvtepi32_ps(_mm_unpacklo_epi16(_mm_loadl_epi64((const __m128i*)p), z));
+#endif
 }
 
 #define RC_BILERP(load, q0, q1, C, fx, fy, res)                                 \

@@ -15,6 +15,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
+from roiclass import ext
 from roiclass.server.config import ServerConfig
 from roiclass.server.engine import Engine
 from roiclass.server.heatmap_service import make_heatmap_service
@@ -95,6 +96,7 @@ class RoiclassServer:
         self.server, self.port = create_server(f"{self.config.host}:{self.config.port}", self)
         await self.server.start()
         log.info("roiclass listening on %s:%d", self.config.host, self.port)
+        log.info("preprocessing kernel: %s build, OpenMP %s", ext.KERNEL_ISA, "on" if ext.HAVE_OPENMP else "off")
         if self.config.metrics_port is not None:
             self.metrics_port = self.metrics.start_http(self.config.host, self.config.metrics_port)
             log.info("metrics on http://%s:%d/metrics", self.config.host, self.metrics_port)
