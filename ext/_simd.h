@@ -142,6 +142,51 @@ RC_BILERP_PLANAR(uint16_t, Py_ssize_t, rc_load4_u16, rc_bilerp_planar_u16)
 /* the same with 32-bit offsets (from rc_coords_row / rc_coords_local) */
 RC_BILERP_PLANAR(uint8_t, int32_t, rc_load4_u8, rc_bilerp_planar32_u8)
 RC_BILERP_PLANAR(uint16_t, int32_t, rc_load4_u16, rc_bilerp_planar32_u16)
+/* One-channel uint8 taps, 4 pixels per step: a tap's two horizontal
+ * neighbours are one 16-bit load per row (pinsrw), split after widening
+ * (low byte = left pixel: x86 is little-endian). smp[i] as the scalar loop. */
+static inline uint32_t rc_ld16(const uint8_t* p) {
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return v;
+}
+
+#define RC_GRAY_U8(O, name)                                                                 \
+static inline void name(const uint8_t* img, const O* off, Py_ssize_t stride, const float* wx,   \
+                        const float* wy, int n, float* smp) {                                \
+    int i = 0;                                                                             \
+    const __m128i z = _mm_setzero_si128(), lo = _mm_set1_epi32(0xff);                      \
+    for (; i + 4 <= n; i += 4) {                                                           \
+        const uint8_t *p0 = img + off[i], *p1 = img + off[i + 1];                          \
+        const uint8_t *p2 = img + off[i + 2], *p3 = img + off[i + 3];                      \
+        __m128i v = _mm_cvtsi32_si128((int)(rc_ld16(p0) | (rc_ld16(p1) << 16)));            \
+        v = _mm_insert_epi16(v, (int)rc_ld16(p2), 2);                                      \
+        v = _mm_insert_epi16(v, (int)rc_ld16(p3), 3);                                      \
+        v = _mm_insert_epi16(v, (int)rc_ld16(p0 + stride), 4);                             \
+        v = _mm_insert_epi16(v, (int)rc_ld16(p1 + stride), 5);                             \
+        v = _mm_insert_epi16(v, (int)rc_ld16(p2 + stride), 6);                             \
+        v = _mm_insert_epi16(v, (int)rc_ld16(p3 + stride), 7);                             \
+        __m128i r0 = _mm_unpacklo_epi16(v, z), r1 = _mm_unpackhi_epi16(v, z);              \
+        __m128 a = _mm_cvtepi32_ps(_mm_and_si128(r0, lo));                                 \
+        __m128 b = _mm_cvtepi32_ps(_mm_srli_epi32(r0, 8));                                 \
+        __m128 c = _mm_cvtepi32_ps(_mm_and_si128(r1, lo));                                 \
+        __m128 d = _mm_cvtepi32_ps(_mm_srli_epi32(r1, 8));                                 \
+        __m128 fx = _mm_loadu_ps(wx + i), fy = _mm_loadu_ps(wy + i);                       \
+        __m128 t = _mm_add_ps(a, _mm_mul_ps(fx, _mm_sub_ps(b, a)));                        \
+        __m128 u = _mm_add_ps(c, _mm_mul_ps(fx, _mm_sub_ps(d, c)));                        \
+        _mm_storeu_ps(smp + i, _mm_add_ps(t, _mm_mul_ps(fy, _mm_sub_ps(u, t))));           \
+    }                                                                                      \
+    for (; i < n; i++) {                                                                   \
+        const uint8_t* q0 = img + off[i];                                                  \
+        const uint8_t* q1 = q0 + stride;                                                   \
+        float t = q0[0] + wx[i] * ((float)q0[1] - (float)q0[0]);                           \
+        float u = q1[0] + wx[i] * ((float)q1[1] - (float)q1[0]);                           \
+        smp[i] = t + wy[i] * (u - t);                                                      \
+    }                                                                                      \
+}
+RC_GRAY_U8(Py_ssize_t, rc_bilerp_gray_u8)
+RC_GRAY_U8(int32_t, rc_bilerp_gray32_u8)
+
 /* rc_coords_row may use float32 coordinates, 4 pixels per op, relative to
  * the chunk's integer base (the floor of its smaller end per axis): they stay
  * small (< 4 * 64 + 2), so the fractions keep ~1e-5 of a pixel, when the
@@ -187,6 +232,20 @@ RC_PLANAR_SCALAR(uint8_t, Py_ssize_t, rc_bilerp_planar_u8)
 RC_PLANAR_SCALAR(uint16_t, Py_ssize_t, rc_bilerp_planar_u16)
 RC_PLANAR_SCALAR(uint8_t, int32_t, rc_bilerp_planar32_u8)
 RC_PLANAR_SCALAR(uint16_t, int32_t, rc_bilerp_planar32_u16)
+
+#define RC_GRAY_SCALAR(O, name)                                                             \
+static inline void name(const uint8_t* img, const O* off, Py_ssize_t stride, const float* wx,   \
+                        const float* wy, int n, float* smp) {                                \
+    for (int i = 0; i < n; i++) {                                                          \
+        const uint8_t* q0 = img + off[i];                                                  \
+        const uint8_t* q1 = q0 + stride;                                                   \
+        float t = q0[0] + wx[i] * ((float)q0[1] - (float)q0[0]);                           \
+        float u = q1[0] + wx[i] * ((float)q1[1] - (float)q1[0]);                           \
+        smp[i] = t + wy[i] * (u - t);                                                      \
+    }                                                                                      \
+}
+RC_GRAY_SCALAR(Py_ssize_t, rc_bilerp_gray_u8)
+RC_GRAY_SCALAR(int32_t, rc_bilerp_gray32_u8)
 
 #endif
 

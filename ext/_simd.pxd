@@ -19,6 +19,10 @@ cdef extern from "_simd.h" nogil:
                                const float* wx, const float* wy, int n, float* smp, int ld)
     void rc_bilerp_planar32_u16(const char* img, const int32_t* off, Py_ssize_t stride, int C,
                                 const float* wx, const float* wy, int n, float* smp, int ld)
+    void rc_bilerp_gray_u8(const uint8_t* img, const Py_ssize_t* off, Py_ssize_t stride,
+                           const float* wx, const float* wy, int n, float* smp)
+    void rc_bilerp_gray32_u8(const uint8_t* img, const int32_t* off, Py_ssize_t stride,
+                             const float* wx, const float* wy, int n, float* smp)
     void rc_coords_local(const float* lx, const float* ly, float ox, float oy, int n,
                          float xmax, float ymax, Py_ssize_t stride, int csz, int32_t base_off,
                          int32_t* off, float* wx, float* wy)
@@ -54,6 +58,12 @@ cdef inline void bilerp4_acc(const src_t* q0, const src_t* q1, int C, float fx, 
 cdef inline void bilerp_gray(const src_t* img, const off_t* off, Py_ssize_t stride,
                              const float* wx, const float* wy, int n, float* smp) noexcept nogil:
     """smp[i] = the one-channel pixel i interpolated (taps at img + off[i])."""
+    if src_t is uint8_t:  # SSE2, 4 taps per step (_simd.h)
+        if off_t is int32_t:
+            rc_bilerp_gray32_u8(img, off, stride, wx, wy, n, smp)
+        else:
+            rc_bilerp_gray_u8(img, off, stride, wx, wy, n, smp)
+        return
     cdef int i
     cdef const src_t* q0
     cdef const src_t* q1
