@@ -137,11 +137,60 @@ static inline void name(const char* img, const O* off, Py_ssize_t stride, int C,
         for (int c = 0; c < 4; c++) smp[c * ld + i] = px[c];                             \
     }                                                                                    \
 }
-RC_BILERP_PLANAR(uint8_t, Py_ssize_t, rc_load4_u8, rc_bilerp_planar_u8)
 RC_BILERP_PLANAR(uint16_t, Py_ssize_t, rc_load4_u16, rc_bilerp_planar_u16)
 /* the same with 32-bit offsets (from rc_coords_row / rc_coords_local) */
-RC_BILERP_PLANAR(uint8_t, int32_t, rc_load4_u8, rc_bilerp_planar32_u8)
 RC_BILERP_PLANAR(uint16_t, int32_t, rc_load4_u16, rc_bilerp_planar32_u16)
+RC_BILERP_PLANAR(uint8_t, Py_ssize_t, rc_load4_u8, rc_bilerp_planar_u8_sse)
+RC_BILERP_PLANAR(uint8_t, int32_t, rc_load4_u8, rc_bilerp_planar32_u8_sse)
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+/* The x86-64-v3 build: 8 uint8 taps per step, two per register (tap k in
+ * the low lane, tap k + 4 in the high one), FMA lerps, and one in-lane 4x4
+ * transpose that leaves channel c of taps 0-7 in order. About 16
+ * instructions per tap instead of 24. */
+static inline __m256 rc_load4x2_u8(const uint8_t* p, const uint8_t* q) {
+    int32_t a, b;
+    memcpy(&a, p, 4);
+    memcpy(&b, q, 4);
+    return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_insert_epi32(_mm_cvtsi32_si128(a), b, 1)));
+}
+
+#define RC_LERP8(a, b, f) _mm256_fmadd_ps((f), _mm256_sub_ps((b), (a)), (a))
+
+#define RC_BILERP_PLANAR_AVX2(O, name, tail)                                                  \
+static inline void name(const char* img, const O* off, Py_ssize_t stride, int C,              \
+                        const float* wx, const float* wy, int n, float* smp, int ld) {        \
+    int i = 0;                                                                               \
+    for (; i + 8 <= n; i += 8) {                                                             \
+        const __m256 fx8 = _mm256_loadu_ps(wx + i), fy8 = _mm256_loadu_ps(wy + i);           \
+        __m256 r[4];                                                                         \
+        for (int k = 0; k < 4; k++) {                                                        \
+            const uint8_t* p = (const uint8_t*)(img + off[i + k]);                           \
+            const uint8_t* q = (const uint8_t*)(img + off[i + k + 4]);                       \
+            const __m256i idx = _mm256_setr_epi32(k, k, k, k, k + 4, k + 4, k + 4, k + 4);   \
+            __m256 fx = _mm256_permutevar8x32_ps(fx8, idx);                                  \
+            __m256 fy = _mm256_permutevar8x32_ps(fy8, idx);                                  \
+            __m256 t = RC_LERP8(rc_load4x2_u8(p, q), rc_load4x2_u8(p + C, q + C), fx);       \
+            __m256 u = RC_LERP8(rc_load4x2_u8(p + stride, q + stride),                       \
+                                rc_load4x2_u8(p + stride + C, q + stride + C), fx);          \
+            r[k] = RC_LERP8(t, u, fy);                                                       \
+        }                                                                                    \
+        __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);     \
+        __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);     \
+        _mm256_storeu_ps(smp + i, _mm256_shuffle_ps(t0, t2, 0x44));                          \
+        _mm256_storeu_ps(smp + ld + i, _mm256_shuffle_ps(t0, t2, 0xEE));                     \
+        _mm256_storeu_ps(smp + 2 * ld + i, _mm256_shuffle_ps(t1, t3, 0x44));                 \
+        _mm256_storeu_ps(smp + 3 * ld + i, _mm256_shuffle_ps(t1, t3, 0xEE));                 \
+    }                                                                                        \
+    if (i < n) tail(img, off + i, stride, C, wx + i, wy + i, n - i, smp + i, ld);            \
+}
+RC_BILERP_PLANAR_AVX2(Py_ssize_t, rc_bilerp_planar_u8, rc_bilerp_planar_u8_sse)
+RC_BILERP_PLANAR_AVX2(int32_t, rc_bilerp_planar32_u8, rc_bilerp_planar32_u8_sse)
+#else
+#define rc_bilerp_planar_u8 rc_bilerp_planar_u8_sse
+#define rc_bilerp_planar32_u8 rc_bilerp_planar32_u8_sse
+#endif
 /* One-channel uint8 taps, 4 pixels per step: a tap's two horizontal
  * neighbours are one 16-bit load per row (pinsrw), split after widening
  * (low byte = left pixel: x86 is little-endian). smp[i] as the scalar loop. */
