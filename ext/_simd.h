@@ -324,6 +324,29 @@ static inline void rc_coords_row(double bx, double by, double a0, double a3, int
         const __m128 lx0 = _mm_set1_ps((float)(xs - x0)), ly0 = _mm_set1_ps((float)(ys - y0));
         const __m128 fa0 = _mm_set1_ps((float)a0), fa3 = _mm_set1_ps((float)a3);
         __m128 iv = _mm_set_ps(3.0f, 2.0f, 1.0f, 0.0f);
+#if defined(__AVX2__) && defined(__FMA__)
+        {  /* the same, 8 per op */
+            const __m256i vb8 = _mm256_set1_epi32((int32_t)(y0 * stride + x0 * csz));
+            const __m256 z8 = _mm256_setzero_ps();
+            const __m256 xm8 = _mm256_set1_ps((float)(xmax - x0)), ym8 = _mm256_set1_ps((float)(ymax - y0));
+            const __m256 s8 = _mm256_set1_ps((float)stride), c8 = _mm256_set1_ps((float)csz);
+            const __m256 lx8 = _mm256_set1_ps((float)(xs - x0)), ly8 = _mm256_set1_ps((float)(ys - y0));
+            const __m256 a08 = _mm256_set1_ps((float)a0), a38 = _mm256_set1_ps((float)a3);
+            __m256 iv8 = _mm256_setr_ps(0.0f, 1.0f, 2.0f, 3.0f, 4.0f, 5.0f, 6.0f, 7.0f);
+            for (; i + 8 <= n; i += 8) {
+                __m256 x = _mm256_fmadd_ps(a08, iv8, lx8);
+                __m256 y = _mm256_fmadd_ps(a38, iv8, ly8);
+                __m256 ix = _mm256_cvtepi32_ps(_mm256_cvttps_epi32(_mm256_min_ps(_mm256_max_ps(x, z8), xm8)));
+                __m256 iy = _mm256_cvtepi32_ps(_mm256_cvttps_epi32(_mm256_min_ps(_mm256_max_ps(y, z8), ym8)));
+                iv8 = _mm256_add_ps(iv8, _mm256_set1_ps(8.0f));
+                _mm256_storeu_ps(wx + i, _mm256_sub_ps(x, ix));
+                _mm256_storeu_ps(wy + i, _mm256_sub_ps(y, iy));
+                _mm256_storeu_si256((__m256i*)(off + i), _mm256_add_epi32(vb8,
+                    _mm256_cvttps_epi32(_mm256_fmadd_ps(iy, s8, _mm256_mul_ps(ix, c8)))));
+            }
+            iv = _mm_add_ps(iv, _mm_set1_ps((float)i));
+        }
+#endif
         for (; i + 4 <= n; i += 4) {
             __m128 x = _mm_add_ps(lx0, _mm_mul_ps(fa0, iv));
             __m128 y = _mm_add_ps(ly0, _mm_mul_ps(fa3, iv));
@@ -376,6 +399,24 @@ static inline void rc_coords_local(const float* lx, const float* ly, float ox, f
     const __m128 vs = _mm_set1_ps((float)stride), vc = _mm_set1_ps((float)csz);
     const __m128 vox = _mm_set1_ps(ox), voy = _mm_set1_ps(oy);
     const __m128i vb = _mm_set1_epi32(base_off);
+#if defined(__AVX2__) && defined(__FMA__)
+    {  /* the same, 8 per op */
+        const __m256 z8 = _mm256_setzero_ps(), xm8 = _mm256_set1_ps(xmax), ym8 = _mm256_set1_ps(ymax);
+        const __m256 s8 = _mm256_set1_ps((float)stride), c8 = _mm256_set1_ps((float)csz);
+        const __m256 ox8 = _mm256_set1_ps(ox), oy8 = _mm256_set1_ps(oy);
+        const __m256i vb8 = _mm256_set1_epi32(base_off);
+        for (; i + 8 <= n; i += 8) {
+            __m256 x = _mm256_add_ps(_mm256_loadu_ps(lx + i), ox8);
+            __m256 y = _mm256_add_ps(_mm256_loadu_ps(ly + i), oy8);
+            __m256 ix = _mm256_cvtepi32_ps(_mm256_cvttps_epi32(_mm256_min_ps(_mm256_max_ps(x, z8), xm8)));
+            __m256 iy = _mm256_cvtepi32_ps(_mm256_cvttps_epi32(_mm256_min_ps(_mm256_max_ps(y, z8), ym8)));
+            _mm256_storeu_ps(wx + i, _mm256_sub_ps(x, ix));
+            _mm256_storeu_ps(wy + i, _mm256_sub_ps(y, iy));
+            _mm256_storeu_si256((__m256i*)(off + i), _mm256_add_epi32(vb8,
+                _mm256_cvttps_epi32(_mm256_fmadd_ps(iy, s8, _mm256_mul_ps(ix, c8)))));
+        }
+    }
+#endif
     for (; i + 4 <= n; i += 4) {
         __m128 x = _mm_add_ps(_mm_loadu_ps(lx + i), vox);
         __m128 y = _mm_add_ps(_mm_loadu_ps(ly + i), voy);
