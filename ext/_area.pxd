@@ -11,7 +11,7 @@ from libc.stdint cimport int32_t
 
 from _interp cimport src_t, dst_t, bilinear
 from _params cimport Params, store
-from _simd cimport bilerp4_acc, bilerp_planar, bilerp_planar32, offsets_fit, rc_prefetch, rc_coords_local
+from _simd cimport bilerp4_acc, bilerp_planar, bilerp_planar32, offsets_fit, rc_coords_local
 
 cdef enum:
     # Beyond this many source pixels per output pixel and axis, the footprint
@@ -151,12 +151,10 @@ cdef inline void supersample_row(const src_t* img, dst_t* dst, const Params* P, 
     cdef float acc[4][ACHUNK]
     cdef float tap[4]
     cdef float s[4]
-    cdef double x, y, cx, cy, da, db, px, py, otx, oty
+    cdef double x, y, cx, cy, da, db, otx, oty
     cdef double oxmin = 0.0, oxmax = 0.0, oymin = 0.0, oymax = 0.0
     cdef double xmax = P.W - 1 - (C == 3), ymax = P.H - 1
-    cdef double dx = ACHUNK * A[0], dy = ACHUNK * A[3]
     cdef float w
-    cdef const src_t* q0
     cdef Py_ssize_t stride = P.stride
     cdef int inside
     # 3/4 channels, 32-bit offsets: float32 coordinates relative to the
@@ -215,16 +213,6 @@ cdef inline void supersample_row(const src_t* img, dst_t* dst, const Params* P, 
         for t in range(nt):
             otx = ox[t]
             oty = oy[t]
-            if inside and t % n1 == 0:
-                # the next chunk is rows away when rotated: one prefetch
-                # per tap row of the grid (its taps share cache lines)
-                for i in range(n):
-                    px = pcx[i] + otx + dx
-                    py = pcy[i] + oty + dy
-                    if 0.0 <= px < xmax and 0.0 <= py < ymax:
-                        q0 = <const src_t*>(<const char*>img + (<int>py) * stride) + (<int>px) * C
-                        rc_prefetch(q0)
-                        rc_prefetch(<const char*>q0 + stride)
             if local:
                 # SIMD coordinates, then the taps over the chunk (kept apart:
                 # fused into one pass it measured slower, fewer loads in flight)

@@ -152,7 +152,7 @@ cdef inline void bilinear_row(const src_t* img, dst_t* dst, const Params* P, con
 
 
 cdef inline void prefetch_row(const src_t* img, const Params* P, const int* box, double x, double y,
-                              double a0, double a3) noexcept nogil:
+                              double a0, double a3, int maxn) noexcept nogil:
     """Prefetch the source lines under one output row's taps. A rotated row
     crosses a band of source rows; without this each line it needs is a
     serial cache miss (a cold 224x224 ROI at 30 degrees took twice as long
@@ -162,10 +162,10 @@ cdef inline void prefetch_row(const src_t* img, const Params* P, const int* box,
     cdef Py_ssize_t psz = P.C * sizeof(src_t)
     cdef const char* base = <const char*>img
     # one prefetch per source row crossed (it covers the tap row below it
-    # too: the next step is one row further), or per 48 bytes along x;
-    # none for shrinking rows, whose taps skip lines
+    # too: the next step is one row further), or per 48 bytes along x; at
+    # most maxn (bilinear rows: none for shrinking rows, whose taps skip lines)
     n = <int>(max(fabs(a3) * w, fabs(a0) * w * psz / 48.0)) + 1
-    if n > 2 * box[2] - 2 * box[0] + 2:
+    if n > maxn:
         return
     dx = a0 * w / n
     dy = a3 * w / n
@@ -185,6 +185,7 @@ cdef inline void warp_band(const src_t* img, dst_t* out, const Params* P,
     """Rows [v0, v1) of one ROI. A maps output pixel centres to continuous
     source coordinates; out points at this ROI's slice of the batch."""
     cdef int u, v, c
+    cdef double t
     cdef float f[4]
     cdef double s1 = hypot(A[0], A[3]), s2 = hypot(A[1], A[4])
     cdef int area1 = 0, area2 = 0
@@ -218,6 +219,10 @@ cdef inline void warp_band(const src_t* img, dst_t* out, const Params* P,
         for u in range(box[2], P.out_w):
             store(P, dst + u * pstride, cstride, f)
         if (area1 or area2) and not aligned:
+            # the leading edge of the strip of source rows under output row v + 2
+            if v + 2 < box[3]:
+                t = v + 2.5
+                prefetch_row(img, P, box, bx + A[1] * t, by + A[4] * t, A[0], A[3], 8192)
             if P.C == 3:
                 supersample_row(img, dst, P, A, box, s1, s2, area1, area2, v, cstride, pstride, 3)
             elif P.C == 1:
@@ -242,7 +247,8 @@ cdef inline void warp_band(const src_t* img, dst_t* out, const Params* P,
                 area_row(img, dst, P, A, box, s1, s2, area1, area2, v, cstride, pstride, 4)
         else:
             if v + AHEAD < box[3] and (v & 3) == 0:
-                prefetch_row(img, P, box, bx + A[1] * (v + AHEAD), by + A[4] * (v + AHEAD), A[0], A[3])
+                prefetch_row(img, P, box, bx + A[1] * (v + AHEAD), by + A[4] * (v + AHEAD), A[0], A[3],
+                             2 * (box[2] - box[0]) + 2)
             if P.C == 3:
                 bilinear_row(img, dst, P, A, box, bx + A[1] * v, by + A[4] * v, cstride, pstride, 3)
             elif P.C == 1:
