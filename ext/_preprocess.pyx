@@ -167,14 +167,35 @@ cdef _fill_channels(Params* P, channel_map, mean, std):
 cdef list _per_channel(str field, value, double default, int n):
     if value is None:
         return [default] * n
-    arr = np.asarray(value, dtype=np.float64).reshape(-1)
-    if arr.size == 1:
-        arr = np.repeat(arr, n)
-    if arr.size != n:
-        raise ValueError(f"{field} must have one value per output channel ({n}), got {arr.size}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{field} must be finite, got {arr.tolist()}")
-    return arr.tolist()
+    cdef list vals = np.asarray(value, dtype=np.float64).reshape(-1).tolist()
+    cdef double x
+    if len(vals) == 1:
+        vals = vals * n
+    if len(vals) != n:
+        raise ValueError(f"{field} must have one value per output channel ({n}), got {len(vals)}")
+    for x in vals:
+        if not isfinite(x):
+            raise ValueError(f"{field} must be finite, got {vals}")
+    return vals
+
+
+cdef Py_ssize_t _first_bad(const double* p, Py_ssize_t n, int ncols, int test, double lim) noexcept nogil:
+    """Index of the first row failing `test` (0: finite, 1: within lim,
+    2: width and height > 0), or -1. Plain loops: numpy's per-call overhead
+    was most of a one-ROI call."""
+    cdef Py_ssize_t i
+    cdef int j
+    cdef double x
+    for i in range(n):
+        for j in range(ncols):
+            x = p[i * ncols + j]
+            if test == 0 and not isfinite(x):
+                return i
+            if test == 1 and fabs(x) > lim:
+                return i
+            if test == 2 and j >= 3 and x <= 0.0:
+                return i
+    return -1
 
 
 cdef _check_rois(rois, int ncols, str what):
@@ -186,14 +207,16 @@ cdef _check_rois(rois, int ncols, str what):
         arr = arr.reshape(0, 5)
     if arr.ndim != 2 or arr.shape[1] != ncols:
         raise ValueError(f"{what} must have shape (N, {ncols}), got {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        bad = int(np.argwhere(~np.isfinite(arr))[0, 0])
+    cdef const double* p = <const double*>cnp.PyArray_DATA(arr)
+    cdef Py_ssize_t n = arr.shape[0]
+    cdef Py_ssize_t bad = _first_bad(p, n, ncols, 0, MAX_COORD)
+    if bad >= 0:
         raise ValueError(f"{what}[{bad}] must be finite, got {arr[bad].tolist()}")
-    if arr.size and float(np.abs(arr).max()) > MAX_COORD:
-        bad = int(np.argwhere(np.abs(arr) > MAX_COORD)[0, 0])
+    bad = _first_bad(p, n, ncols, 1, MAX_COORD)
+    if bad >= 0:
         raise ValueError(f"{what}[{bad}] values must be within +-{MAX_COORD}, got {arr[bad].tolist()}")
-    if ncols == 5 and arr.shape[0] and (np.any(arr[:, 3] <= 0) or np.any(arr[:, 4] <= 0)):
-        bad = int(np.argwhere((arr[:, 3] <= 0) | (arr[:, 4] <= 0))[0, 0])
+    bad = _first_bad(p, n, ncols, 2, MAX_COORD) if ncols == 5 else -1
+    if bad >= 0:
         raise ValueError(f"{what}[{bad}] width and height must be > 0, got {arr[bad].tolist()}")
     return arr
 
@@ -217,6 +240,10 @@ cdef void _run(const src_t* img, dst_t* out, const Params* P, const double* geo,
     cdef Py_ssize_t bands = (P.out_h + band - 1) // band
     cdef Py_ssize_t unit, n
     cdef int b
+    if nthreads == 1:  # no parallel region to enter (a few us per call)
+        for n in range(n_rois):
+            _unit(img, out, P, geo, from_rois, mode, crop, n, 0, P.out_h)
+        return
     for unit in prange(n_rois * bands, num_threads=nthreads, schedule="dynamic"):
         n = unit // bands
         b = <int>(unit % bands)
