@@ -167,7 +167,11 @@ cdef _fill_channels(Params* P, channel_map, mean, std):
 cdef list _per_channel(str field, value, double default, int n):
     if value is None:
         return [default] * n
-    cdef list vals = np.asarray(value, dtype=np.float64).reshape(-1).tolist()
+    cdef list vals
+    if isinstance(value, np.ndarray) and value.ndim <= 1 and value.dtype.kind in "fiu":
+        vals = value.reshape(-1).tolist()  # the common case, without a float64 copy
+    else:
+        vals = np.asarray(value, dtype=np.float64).reshape(-1).tolist()
     cdef double x
     if len(vals) == 1:
         vals = vals * n
