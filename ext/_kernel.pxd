@@ -6,7 +6,7 @@ _preprocess.pyx spreads (ROI, band) units over threads. No allocation here:
 the chunk buffers live on the stack.
 """
 from libc.math cimport floor, hypot, fabs
-from libc.stdint cimport int32_t
+from libc.stdint cimport int32_t, int64_t
 
 from _interp cimport src_t, dst_t, bilinear, clampc
 from _params cimport Params, store, put
@@ -157,27 +157,32 @@ cdef inline void prefetch_row(const src_t* img, const Params* P, const int* box,
     crosses a band of source rows; without this each line it needs is a
     serial cache miss (a cold 224x224 ROI at 30 degrees took twice as long
     as a warm one)."""
-    cdef int k, n, ix, iy, xm = P.W - 1, ym = P.H - 1
-    cdef double w = box[2] - box[0], dx, dy
+    cdef int k, n
+    cdef double w = box[2] - box[0], xe, ye
     cdef Py_ssize_t psz = P.C * sizeof(src_t)
     cdef const char* base = <const char*>img
+    cdef int64_t fx, fy, dx, dy
     # one prefetch per source row crossed (it covers the tap row below it
     # too: the next step is one row further), or per 48 bytes along x; at
     # most maxn (bilinear rows: none for shrinking rows, whose taps skip lines)
     n = <int>(max(fabs(a3) * w, fabs(a0) * w * psz / 48.0)) + 1
     if n > maxn:
         return
-    dx = a0 * w / n
-    dy = a3 * w / n
-    x = min(max(x + a0 * box[0], 0.0), <double>xm)
-    y = min(max(y + a3 * box[0], 0.0), <double>ym)
-    for k in range(n + 1):
-        ix = min(max(<int>x, 0), xm)
-        iy = min(max(<int>y, 0), ym)
-        rc_prefetch(base + iy * P.stride + ix * psz)
-        x += dx
-        y += dy
-    rc_prefetch(base + min(iy + 1, ym) * P.stride + ix * psz)
+    # both ends clamped into the image, so is every point between them;
+    # 32.32 fixed point from there
+    xe = min(max(x + a0 * box[2], 0.0), P.W - 1.0)
+    ye = min(max(y + a3 * box[2], 0.0), P.H - 2.0)
+    x = min(max(x + a0 * box[0], 0.0), P.W - 1.0)
+    y = min(max(y + a3 * box[0], 0.0), P.H - 2.0)
+    fx = <int64_t>(x * 4294967296.0)
+    fy = <int64_t>(y * 4294967296.0)
+    dx = <int64_t>((xe - x) / n * 4294967296.0)
+    dy = <int64_t>((ye - y) / n * 4294967296.0)
+    for k in range(n):
+        rc_prefetch(base + (fy >> 32) * P.stride + (fx >> 32) * psz)
+        fx += dx
+        fy += dy
+    rc_prefetch(base + (<int>ye + 1) * P.stride + (<int>xe) * psz)
 
 
 cdef inline void warp_band(const src_t* img, dst_t* out, const Params* P,
