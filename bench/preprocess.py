@@ -23,7 +23,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from roiclass.ext import HAVE_OPENMP, max_threads, preprocess_rois, roi_affine
+import roiclass.ext
+from roiclass.ext import HAVE_OPENMP, KERNEL_ISA, max_threads, roi_affine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' NumPy reference geometry
 from tests.unit.ext.ext_reference import area_truth  # noqa: E402
@@ -64,6 +65,15 @@ def index_matrix(roi, w, h):
     m = a.copy()
     m[:, 2] += 0.5 * (a[:, 0] + a[:, 1]) - 0.5
     return m
+
+
+# the build roiclass.ext picked for this CPU; --kernel-build x86-64-v2 forces
+# the baseline one (what CPUs without AVX2 + FMA get)
+KERNEL = {"build": KERNEL_ISA, "preprocess_rois": roiclass.ext.preprocess_rois}
+
+
+def preprocess_rois(*args, **kwargs):
+    return KERNEL["preprocess_rois"](*args, **kwargs)
 
 
 def run_kernel(img, rois, batch, gray, threads):
@@ -159,7 +169,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "preprocess.json")
+    ap.add_argument("--kernel-build", choices=["auto", "x86-64-v2"], default="auto",
+                    help="auto: the build roiclass.ext picks for this CPU; x86-64-v2: the baseline build")
     args = ap.parse_args()
+    if args.kernel_build == "x86-64-v2":
+        from roiclass.ext import _preprocess as baseline
+
+        KERNEL.update(build=baseline.build_isa(), preprocess_rois=baseline.preprocess_rois)
+    print(f"kernel build: {KERNEL['build']}")
     frames = {False: frame(False), True: frame(True)}
     # BGR bytes wrapped as "RGB"; run_pillow swaps the channels back
     pils = {g: Image.fromarray(f) for g, f in frames.items()}
@@ -198,7 +215,7 @@ def main() -> None:
         "machine": machine(),
         "load_average_after": os.getloadavg(),
         "versions": {"numpy": np.__version__, "opencv": cv2.__version__, "pillow": Image.__version__},
-        "kernel": {"have_openmp": HAVE_OPENMP, "max_threads": max_threads()},
+        "kernel": {"have_openmp": HAVE_OPENMP, "max_threads": max_threads(), "build": KERNEL["build"]},
         "repeats": args.repeats,
         "unit": "milliseconds per ROI, median of interleaved repeats; _1t one thread, _all all cores",
         "cases": results,
