@@ -84,9 +84,8 @@ def extensions():
         builds = {"_preprocess": ["-march=x86-64-v2", "-mtune=generic"],
                   "_preprocess_avx2": ["-march=x86-64-v3", "-mtune=generic"]}
     sanitize = os.environ.get("ROICLASS_SANITIZE")
-    if sanitize:  # e.g. ROICLASS_SANITIZE=address, see ext/README.md (one module)
+    if sanitize:  # e.g. ROICLASS_SANITIZE=address, see ext/README.md
         flags = ["-O1", "-g", f"-fsanitize={sanitize}", "-fno-omit-frame-pointer"]
-        builds = {"_preprocess": builds["_preprocess"]}
         link_omp = link_omp + [f"-fsanitize={sanitize}"]
     exts = [
         Extension(

@@ -13,9 +13,13 @@ def pytest_configure(config):
     path = os.environ.get("ROICLASS_EXT_SO")
     if not path:
         return
-    spec = importlib.util.spec_from_file_location("roiclass.ext._preprocess", path)
+    # the x86-64-v3 build replaces that module (roiclass.ext picks it where
+    # the CPU runs it); the baseline build replaces _preprocess and blocks v3
+    name = "_preprocess_avx2" if os.path.basename(path).startswith("_preprocess_avx2") else "_preprocess"
+    spec = importlib.util.spec_from_file_location(f"roiclass.ext.{name}", path)
     module = importlib.util.module_from_spec(spec)
-    sys.modules["roiclass.ext._preprocess"] = module
-    sys.modules["roiclass.ext._preprocess_avx2"] = None  # roiclass.ext must not pick it
+    sys.modules[f"roiclass.ext.{name}"] = module
+    if name == "_preprocess":
+        sys.modules["roiclass.ext._preprocess_avx2"] = None  # roiclass.ext must not pick it
     spec.loader.exec_module(module)
-    print(f"roiclass.ext._preprocess from {path}")
+    print(f"roiclass.ext.{name} from {path}")
