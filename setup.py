@@ -91,6 +91,7 @@ def extensions():
         Extension(
             f"roiclass.ext.{name}",
             sources=[f"ext/{name}.pyx"],
+            depends=[str(p.relative_to(HERE)) for p in sorted((HERE / "ext").glob("*.h"))],
             include_dirs=[numpy.get_include(), "ext"],
             extra_compile_args=flags + isa + compile_omp,
             extra_link_args=link_omp,
@@ -134,7 +135,7 @@ setup(
     ],
     package_data={
         "roiclass.v1": ["*.proto", "*.pyi"],
-        "roiclass.ext": ["*.pxd", "*.pyx"],
+        "roiclass.ext": ["*.pxd", "*.pyx", "*.h"],
         **{pkg: MODEL_FILES for pkg in MODEL_PACKAGES},
     },
     exclude_package_data={"roiclass.ext": ["*.c", "*.html"]},

@@ -81,12 +81,13 @@ class RoiclassServer:
         name = requested or self.manager.default_model
         return name if self.manager.knows(name) else "_unknown"
 
-    def _observe(self, method: str, model: str, code: str, seconds: float) -> None:
+    def _observe(self, method: str, model: str, version: str, code: str, seconds: float) -> None:
         if method == "ClassifyObject":
-            self.metrics.observe_request(self._model_label(model), "", code, seconds)
+            self.metrics.observe_request(self._model_label(model), version, code, seconds)
 
-    def _observe_frame(self, model: str, code: str, seconds: float) -> None:
-        self.metrics.observe_request(self._model_label(model), "", code, seconds)
+    def _observe_frame(self, model: str, version: str, code: str, seconds: float) -> None:
+        # version: the one that answered (served by this server, so bounded); "" on failure
+        self.metrics.observe_request(self._model_label(model), version, code, seconds)
 
     async def start(self) -> int:
         """Listens at once (health NOT_SERVING), loads the models, then SERVING."""

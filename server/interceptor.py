@@ -42,7 +42,8 @@ def status_from_exception(exc: BaseException, method: str = "") -> status_pb2.St
 
 
 class ErrorInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, is_draining: Callable[[], bool], observe: Callable[[str, str, str, float], None] | None = None):
+    def __init__(self, is_draining: Callable[[], bool],
+                 observe: Callable[[str, str, str, str, float], None] | None = None):
         self._is_draining = is_draining
         self._observe = observe
         self.in_flight = 0  # classifier calls running now (read by the drain)
@@ -68,10 +69,11 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
         if self._is_draining():
             raise Unavailable("the server is shutting down; retry on another instance")
 
-    def _record(self, method: str, model: str, code: str, started: float) -> None:
-        """observe(method name, requested model ("" = default), status code name, seconds)."""
+    def _record(self, method: str, model: str, code: str, started: float, version: str = "") -> None:
+        """observe(method name, requested model ("" = default), version that answered
+        ("" when the call failed), status code name, seconds)."""
         if self._observe is not None:
-            self._observe(method.rsplit("/", 1)[-1], model, code, time.perf_counter() - started)
+            self._observe(method.rsplit("/", 1)[-1], model, version, code, time.perf_counter() - started)
 
     def _wrap_unary(self, method: str, behavior):
         async def wrapper(request, context):
@@ -89,7 +91,7 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
                 self._record(method, model, code, started)
                 await self._abort(context, method, exc)
             else:
-                self._record(method, model, "OK", started)
+                self._record(method, model, "OK", started, getattr(response, "model_version", ""))
                 return response
             finally:
                 self.in_flight -= 1

@@ -73,17 +73,18 @@ class ObjectClassifierServicer(pb_grpc.ObjectClassifierServicer):
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - one bad frame must not end the stream
-            self._note_frame(request, getattr(exc, "code", None), started)
+            self._note_frame(request, "", getattr(exc, "code", None), started)
             return pb.ClassifyObjectStreamResponse(
                 request_id=request.request_id, error=status_from_exception(exc, "ClassifyObjectStream")
             )
-        self._note_frame(request, None, started)
+        self._note_frame(request, response.model_version, None, started)
         return pb.ClassifyObjectStreamResponse(request_id=request.request_id, response=response)
 
-    def _note_frame(self, request, code, started: float) -> None:
+    def _note_frame(self, request, version: str, code, started: float) -> None:
+        """version: the one that answered ("" when the frame failed)."""
         if self._observe_frame is not None:
             name = "OK" if code is None else getattr(code, "name", "INTERNAL")
-            self._observe_frame(request.model, name, time.perf_counter() - started)
+            self._observe_frame(request.model, version, name, time.perf_counter() - started)
 
     async def _classify(self, request: pb.ClassifyObjectRequest, context) -> pb.ClassifyObjectResponse:
         t0 = time.perf_counter_ns()

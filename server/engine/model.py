@@ -136,7 +136,12 @@ class LoadedModel:
                                    lambda i=inst: i.busy_s, lambda i=inst: i.healthy)
 
     def publish_metrics(self, on: bool) -> None:
-        """Takes over (True) or leaves (False) the version's gauges; see Engine.load."""
+        """Takes over (True) or leaves (False) the version's gauges; see Engine.load.
+        Leaving removes this load's instance series first, so instances the
+        next load does not have (a CPU fallback's, say) do not linger."""
+        if not on and self._publish:
+            for inst in self.instances:
+                self._m.forget_instance(self.name, self.version, inst.device, inst.index)
         self._publish = on
         if on:
             self._track(self.instances)

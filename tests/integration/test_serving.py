@@ -192,7 +192,27 @@ def test_metrics_endpoint_serves_the_documented_names(tiny_server, tiny_stub):
     text = urllib.request.urlopen(f"http://127.0.0.1:{tiny_server.app.metrics_port}/metrics").read().decode()
     assert "no-such-model-4711" not in text
     assert any(line.startswith("roiclass_requests_total{") and 'model="_unknown"' in line
-               and 'code="NOT_FOUND"' in line for line in text.splitlines())
+               and 'code="NOT_FOUND"' in line and 'version=""' in line for line in text.splitlines())
+
+
+def _ok_count(text: str, model: str, version: str) -> float:
+    for line in text.splitlines():
+        if (line.startswith("roiclass_requests_total{") and f'model="{model}"' in line
+                and f'version="{version}"' in line and 'code="OK"' in line):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_request_metrics_name_the_version_that_answered(tiny_server, tiny_stub):
+    url = f"http://127.0.0.1:{tiny_server.app.metrics_port}/metrics"
+    version = tiny_stub.ClassifyObject(request(_image(5)), timeout=10).model_version
+    assert version
+    before = _ok_count(urllib.request.urlopen(url).read().decode(), "tiny", version)
+    tiny_stub.ClassifyObject(request(_image(5)), timeout=10)
+    frames = list(tiny_stub.ClassifyObjectStream(iter([request(_image(5)), request(_image(6))]), timeout=10))
+    assert [f.WhichOneof("outcome") for f in frames] == ["response", "response"]
+    after = _ok_count(urllib.request.urlopen(url).read().decode(), "tiny", version)
+    assert after - before == 3  # one unary call and two stream frames
 
 
 def test_hot_reload_under_load_loses_no_request(tiny_server, tiny_stub):

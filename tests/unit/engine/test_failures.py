@@ -173,3 +173,16 @@ def test_unload_waits_for_queued_items(make_engine, tmp_path, chelsea):
     assert eng.status()[0].state == "UNLOADED" and eng.status()[0].instances == []
     with pytest.raises(errors.Unavailable):
         eng.classify(model, chelsea, "RGB8", rois_grid(1)).result(timeout=10)
+
+
+def test_reload_after_cpu_fallback_leaves_no_stale_instance_series(make_engine, tiny_onnx, chelsea):
+    eng = make_engine(fault_injection=True)
+    eng.load(make_spec(tiny_onnx))
+    eng.inject_fault("tiny", "1", "run")
+    eng.classify(eng.resolve("tiny"), chelsea, "RGB8", rois_grid(1)).result(timeout=10)
+    assert 'instance="1"' in eng.metrics.render().decode()  # the fallback's instance
+    eng.load(make_spec(tiny_onnx))  # the same version again: one healthy instance
+    series = [line for line in eng.metrics.render().decode().splitlines()
+              if line.startswith("roiclass_instance_healthy{")]
+    assert series == ['roiclass_instance_healthy{device="cpu",instance="0",model="tiny",version="1"} 1.0']
+
