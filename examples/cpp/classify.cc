@@ -20,6 +20,8 @@
 #include <thread>
 #include <vector>
 
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
 #include "roiclass/v1/classifier.grpc.pb.h"
 
 namespace {
@@ -168,6 +170,20 @@ void PrintResponse(const std::string& label, const ClassifyObjectResponse& respo
   }
 }
 
+// The server names each wrong field in a google.rpc.BadRequest detail of the
+// google.rpc.Status that gRPC hands over as error_details().
+void PrintFieldViolations(const grpc::Status& status) {
+  google::rpc::Status details;
+  if (status.error_details().empty() || !details.ParseFromString(status.error_details())) return;
+  for (const auto& any : details.details()) {
+    google::rpc::BadRequest bad;
+    if (!any.UnpackTo(&bad)) continue;  // another kind of detail
+    for (const auto& v : bad.field_violations()) {
+      std::printf("  field=%s description=%s\n", v.field().c_str(), v.description().c_str());
+    }
+  }
+}
+
 int RunBadRequest(ObjectClassifier::Stub& stub, const Args& args, const PpmImage& image,
                   std::vector<double> roi) {
   roi[3] = 0;  // width 0: the server rejects it, naming rois[0].rect.width
@@ -181,6 +197,7 @@ int RunBadRequest(ObjectClassifier::Stub& stub, const Args& args, const PpmImage
   }
   std::printf("bad request: code=%s (%d) message=%s\n", StatusName(status.error_code()),
               static_cast<int>(status.error_code()), status.error_message().c_str());
+  PrintFieldViolations(status);
   return 0;
 }
 

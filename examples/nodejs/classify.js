@@ -13,6 +13,7 @@ const fs = require('fs');
 const path = require('path');
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
+const protobuf = require('protobufjs');
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
 const INCLUDE_DIRS = [
@@ -125,8 +126,37 @@ function statusName(code) {
   return grpc.status[code] !== undefined ? grpc.status[code] : `UNKNOWN_CODE_${code}`;
 }
 
+// google.rpc.Status and BadRequest: the server names each wrong field in a
+// BadRequest detail of the google.rpc.Status it sends in the
+// grpc-status-details-bin trailer.
+function loadRpcTypes() {
+  const root = new protobuf.Root();
+  // google/protobuf/*.proto (imported by error_details.proto) are bundled
+  // with protobufjs; google/rpc/*.proto come from examples/third_party.
+  root.resolvePath = (origin, target) => path.join(REPO_ROOT, 'examples', 'third_party', target);
+  root.loadSync(['google/rpc/status.proto', 'google/rpc/error_details.proto'], { keepCase: true });
+  return { Status: root.lookupType('google.rpc.Status'), BadRequest: root.lookupType('google.rpc.BadRequest') };
+}
+
+// The field violations of a failed call, [] when it carries none.
+function fieldViolations(err) {
+  const raw = err.metadata ? err.metadata.get('grpc-status-details-bin') : [];
+  if (!raw || raw.length === 0) return [];
+  const { Status, BadRequest } = loadRpcTypes();
+  const violations = [];
+  for (const detail of Status.decode(raw[0]).details) {
+    if (detail.type_url === 'type.googleapis.com/google.rpc.BadRequest') {
+      violations.push(...BadRequest.decode(detail.value).field_violations);
+    }
+  }
+  return violations;
+}
+
 function printError(prefix, err) {
   console.log(`${prefix}: code=${statusName(err.code)} (${err.code}) message=${err.details}`);
+  for (const v of fieldViolations(err)) {
+    console.log(`  field=${v.field} description=${v.description}`);
+  }
 }
 
 function printResponse(label, response) {

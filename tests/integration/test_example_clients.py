@@ -2,7 +2,8 @@
 
 Each program is run as a user would run it: it reads a PPM of a known image
 (Chelsea the cat), classifies one rotated ROI, streams 10 frames, and in
-`--bad-request` mode prints the status its gRPC library reports. Missing
+`--bad-request` mode prints the status its gRPC library reports and the
+field violations of its google.rpc.BadRequest detail. Missing
 toolchains skip these tests with the install command, unless
 ROICLASS_REQUIRE_CLIENTS=1 (set by .ci/run), where a skip is a failure.
 """
@@ -158,3 +159,6 @@ def test_bad_request_reports_invalid_argument_naming_the_field(program, server, 
     assert match, proc.stdout
     assert match.group(1) == "INVALID_ARGUMENT" and match.group(2) == "3", proc.stdout
     assert "rois[0].rect.width" in match.group(3), proc.stdout
+    # the google.rpc.BadRequest detail, decoded from the status details
+    fields = re.findall(r"^  field=(\S+) description=(.+)$", proc.stdout, re.M)
+    assert [f for f, _ in fields] == ["rois[0].rect.width"], proc.stdout
