@@ -81,8 +81,10 @@ def extensions():
     flags = ["-O3", "-ffast-math", "-fno-finite-math-only"]
     builds = {"_preprocess": []}
     if _x86_64() and os.environ.get("ROICLASS_ISA") != "baseline":
-        builds = {"_preprocess": ["-march=x86-64-v2", "-mtune=generic"],
-                  "_preprocess_avx2": ["-march=x86-64-v3", "-mtune=generic"]}
+        # explicit -m flags rather than -march=x86-64-v2/-v3 (GCC >= 11 only),
+        # and for v3 exactly the features roiclass.ext checks at import
+        v2 = ["-msse4.2", "-mpopcnt"]
+        builds = {"_preprocess": v2, "_preprocess_avx2": v2 + ["-mavx2", "-mfma"]}
     sanitize = os.environ.get("ROICLASS_SANITIZE")
     if sanitize:  # e.g. ROICLASS_SANITIZE=address, see ext/README.md
         flags = ["-O1", "-g", f"-fsanitize={sanitize}", "-fno-omit-frame-pointer"]
