@@ -41,6 +41,15 @@ static inline int rc_cpu_has_avx2_fma(void) {
 #endif
 }
 
+/* One one-channel uint8 tap (top-left pixel at q0), as every build computes
+ * it: the SIMD loops' tails and the portable build. */
+static inline float rc_gray_tap(const uint8_t* q0, Py_ssize_t stride, float fx, float fy) {
+    const uint8_t* q1 = q0 + stride;
+    float t = q0[0] + fx * ((float)q0[1] - (float)q0[0]);
+    float u = q1[0] + fx * ((float)q1[1] - (float)q1[0]);
+    return t + fy * (u - t);
+}
+
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #if defined(__SSE4_1__)
@@ -254,13 +263,7 @@ static inline void name(const uint8_t* img, const O* off, Py_ssize_t stride, con
         __m128 u = _mm_add_ps(c, _mm_mul_ps(fx, _mm_sub_ps(d, c)));                        \
         _mm_storeu_ps(smp + i, _mm_add_ps(t, _mm_mul_ps(fy, _mm_sub_ps(u, t))));           \
     }                                                                                      \
-    for (; i < n; i++) {                                                                   \
-        const uint8_t* q0 = img + off[i];                                                  \
-        const uint8_t* q1 = q0 + stride;                                                   \
-        float t = q0[0] + wx[i] * ((float)q0[1] - (float)q0[0]);                           \
-        float u = q1[0] + wx[i] * ((float)q1[1] - (float)q1[0]);                           \
-        smp[i] = t + wy[i] * (u - t);                                                      \
-    }                                                                                      \
+    for (; i < n; i++) smp[i] = rc_gray_tap(img + off[i], stride, wx[i], wy[i]);          \
 }
 RC_GRAY_U8(Py_ssize_t, rc_bilerp_gray_u8)
 RC_GRAY_U8(int32_t, rc_bilerp_gray32_u8)
@@ -305,13 +308,7 @@ RC_PLANAR_SCALAR(uint16_t, int32_t, rc_bilerp_planar32_u16)
 #define RC_GRAY_SCALAR(O, name)                                                             \
 static inline void name(const uint8_t* img, const O* off, Py_ssize_t stride, const float* wx,   \
                         const float* wy, int n, float* smp) {                                \
-    for (int i = 0; i < n; i++) {                                                          \
-        const uint8_t* q0 = img + off[i];                                                  \
-        const uint8_t* q1 = q0 + stride;                                                   \
-        float t = q0[0] + wx[i] * ((float)q0[1] - (float)q0[0]);                           \
-        float u = q1[0] + wx[i] * ((float)q1[1] - (float)q1[0]);                           \
-        smp[i] = t + wy[i] * (u - t);                                                      \
-    }                                                                                      \
+    for (int i = 0; i < n; i++) smp[i] = rc_gray_tap(img + off[i], stride, wx[i], wy[i]); \
 }
 RC_GRAY_SCALAR(Py_ssize_t, rc_bilerp_gray_u8)
 RC_GRAY_SCALAR(int32_t, rc_bilerp_gray32_u8)
