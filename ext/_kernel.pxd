@@ -166,7 +166,7 @@ cdef inline void prefetch_row(const src_t* img, const Params* P, const int* box,
     # too: the next step is one row further), or per 48 bytes along x; at
     # most maxn (bilinear rows: none for shrinking rows, whose taps skip lines)
     n = <int>(max(fabs(a3) * w, fabs(a0) * w * psz / 48.0)) + 1
-    if n > maxn:
+    if n > maxn or P.H < 2:  # (one-row images: nothing below to prefetch)
         return
     # both ends clamped into the image, so is every point between them;
     # 32.32 fixed point from there
