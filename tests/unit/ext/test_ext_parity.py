@@ -134,3 +134,21 @@ def test_antialias_keeps_thin_lines_from_aliasing_when_rotated(period, angle):
     rms = float(np.sqrt(np.mean((smooth[0, 0] - truth) ** 2)))
     rms_point = float(np.sqrt(np.mean((aliased[0, 0] - truth) ** 2)))
     assert rms < 4.0 < 40.0 < rms_point, (rms, rms_point)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 40), (40, 1), (2, 2), (1, 3)])
+@pytest.mark.parametrize("c", [1, 3, 4])
+@pytest.mark.parametrize("border", ["constant", "replicate"])
+def test_images_of_one_or_two_rows_or_columns_match_numpy_reference(shape, c, border):
+    # the interior span, the SIMD taps and the row prefetch all need a second
+    # row and column; these images take the border path everywhere
+    img = noise_image(shape[0], shape[1], c, seed=7)
+    rng = np.random.default_rng(8)
+    rois = [[rng.uniform(-2, shape[1]), rng.uniform(-2, shape[0]), rng.uniform(0, 360),
+             rng.uniform(1, 3 * shape[1]), rng.uniform(1, 3 * shape[0])] for _ in range(6)]
+    out = np.empty((len(rois), c, 12, 16), np.float32)
+    preprocess_rois(img, rois, out, border=border, fill=50.0, antialias=False)
+    for n, roi in enumerate(rois):
+        a, box = affine(np.asarray(roi), 16, 12)
+        ref = warp(img, a, 16, 12, border, 50.0, box)
+        np.testing.assert_allclose(out[n].transpose(1, 2, 0), ref, atol=2e-3, err_msg=f"roi {roi}")
