@@ -88,6 +88,7 @@ static inline void rc_coords_row(double bx, double by, double a0, double a3, int
                 _mm_cvttps_epi32(_mm_add_ps(_mm_mul_ps(iy, fs), _mm_mul_ps(ix, fc)))));
         }
     }
+    if (i == n) return;  /* the usual case: skip the setup of the passes below */
     const __m128d zero = _mm_setzero_pd(), vxm = _mm_set1_pd(xmax), vym = _mm_set1_pd(ymax);
     const __m128d vs = _mm_set1_pd((double)stride), vc = _mm_set1_pd((double)csz);
     const __m128d vbx = _mm_set1_pd(bx), vby = _mm_set1_pd(by), va0 = _mm_set1_pd(a0);
