@@ -12,7 +12,7 @@ from _interp cimport src_t, dst_t, bilinear, clampc
 from _params cimport Params, store, put
 from _area cimport area_row, supersample_row
 from _separable cimport sep_area_row
-from _simd cimport bilerp_planar, bilerp_planar32, offsets_fit, rc_coords_row, rc_prefetch
+from _simd cimport bilerp_planar, bilerp_planar32, offsets_fit, rc_coords_row, rc_norm_plane, rc_prefetch
 
 cdef enum:
     # Interior pixels are done CHUNK at a time in three simple loops
@@ -98,9 +98,12 @@ cdef inline void normalize_chunk(dst_t* dst, const Params* P, const float* smp0,
         d = dst + u0 * pstride + k * cstride
         if P.pick:
             sk = smp0 + P.cmap[k] * CHUNK
-            if pstride == 1:  # NCHW: contiguous, vectorizes
-                for i in range(n):
-                    put(d + i, (sk[i] - mean) * inv)
+            if pstride == 1:  # NCHW: contiguous
+                if dst_t is float:  # one vectorized loop without aliasing checks
+                    rc_norm_plane(d, sk, n, mean, inv)
+                else:
+                    for i in range(n):
+                        put(d + i, (sk[i] - mean) * inv)
             else:
                 for i in range(n):
                     put(d + i * pstride, (sk[i] - mean) * inv)

@@ -317,6 +317,13 @@ RC_GRAY_SCALAR(int32_t, rc_bilerp_gray32_u8)
 
 #include "_coords.h"
 
+/* d[i] = (s[i] - mean) * inv for one output plane (NCHW float32); restrict
+ * spares the vectorized loop its aliasing checks and scalar fallback. */
+static inline void rc_norm_plane(float* __restrict d, const float* __restrict s, int n, float mean,
+                                 float inv) {
+    for (int i = 0; i < n; i++) d[i] = (s[i] - mean) * inv;
+}
+
 /* Vertical pass of the separable area path: buf[k] (=, or += when acc)
  * w0 * r0[k] + w1 * r1[k] for k < m (r1 may be NULL: one row). Plain C for
  * uint16 and non-SSE2 targets; SSE2 for uint8, 16 bytes per step. */

@@ -23,6 +23,7 @@ cdef extern from "_simd.h" nogil:
                            const float* wx, const float* wy, int n, float* smp)
     void rc_bilerp_gray32_u8(const uint8_t* img, const int32_t* off, Py_ssize_t stride,
                              const float* wx, const float* wy, int n, float* smp)
+    void rc_norm_plane(float* d, const float* s, int n, float mean, float inv)
     void rc_coords_local(const float* lx, const float* ly, float ox, float oy, int n,
                          float xmax, float ymax, Py_ssize_t stride, int csz, int32_t base_off,
                          int32_t* off, float* wx, float* wy)
