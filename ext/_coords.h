@@ -18,11 +18,12 @@
 #if defined(__SSE2__)
 /* rc_coords_row may use float32 coordinates, 4 pixels per op, relative to
  * the chunk's integer base (the floor of its smaller end per axis): they stay
- * small (< 4 * 64 + 2), so the fractions keep ~1e-5 of a pixel, when the
- * steps are <= 4 px and the local byte offsets are exact in float. */
+ * small (< 256 + 2 px from the base: 64 steps of up to 4 px, 128 of up to
+ * 2), so the fractions keep ~1e-5 of a pixel, and the local byte offsets
+ * are exact in float. */
 static inline int rc_local_ok(double a0, double a3, int n, Py_ssize_t stride, int csz) {
     double ax = a0 < 0 ? -a0 : a0, ay = a3 < 0 ? -a3 : a3;
-    return ax <= 4.0 && ay <= 4.0 && n <= 64 &&
+    return ax * n <= 256.0 && ay * n <= 256.0 &&
            (ay * n + 2.0) * (double)stride + (ax * n + 2.0) * csz < 8388608.0;
 }
 #endif
