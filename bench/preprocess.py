@@ -1,6 +1,6 @@
 """Benchmark: roiclass.ext.preprocess_rois against OpenCV and Pillow pipelines.
 
-    .venv/bin/python bench/preprocess.py [--repeats 15] [--out bench/results/preprocess.json]
+    .venv/bin/python bench/preprocess.py [--repeats 15] [--runs 5] [--out bench/results/preprocess.json]
 
 Four cases (see bench/README.md), each timed single-threaded and with all
 threads; medians of several repeats, reported per ROI, plus ratios. The
@@ -165,9 +165,63 @@ def machine() -> dict:
         return {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
 
 
+def measure_case(name, case, frames, pils, repeats: int) -> dict:
+    """One interleaved measurement of one case: kernel, OpenCV, Pillow."""
+    img, rois, gray, area = frames[case["gray"]], case["rois"], case["gray"], case.get("area", False)
+    n = len(rois)
+    batch = np.empty((n, 3, SIDE, SIDE), np.float32)
+    ref = np.empty_like(batch)
+    row = {"rois": n}
+    for label, threads in (("1t", 1), ("all", os.cpu_count() or 1)):
+        cv2.setNumThreads(threads)
+        fns = {
+            "kernel": lambda: run_kernel(img, rois, batch, gray, threads),
+            "opencv": lambda: run_opencv(img, rois, ref, gray, area),
+        }
+        if label == "1t":  # Pillow is single-threaded
+            fns["pillow"] = lambda: run_pillow(pils[gray], rois, ref, gray, area)
+        for key, sec in interleaved_medians(fns, repeats).items():
+            row[f"{key}_ms" if key == "pillow" else f"{key}_{label}_ms"] = 1e3 * sec / n
+    run_kernel(img, rois, batch, gray, 1)
+    run_opencv(img, rois, ref, gray, area)
+    # sanity: both pipelines compute the same tensor (normalized units)
+    row["max_abs_diff_vs_opencv"] = float(np.abs(batch - ref).max())
+    row["python_heap_bytes_per_call"] = heap_bytes_per_call(img, rois, batch, gray)
+    for label in ("1t", "all"):
+        row[f"speedup_vs_opencv_{label}"] = row[f"opencv_{label}_ms"] / row[f"kernel_{label}_ms"]
+    row["speedup_vs_pillow_1t"] = row["pillow_ms"] / row["kernel_1t_ms"]
+    print(f"{name:36s} kernel {row['kernel_1t_ms']:.3f}/{row['kernel_all_ms']:.3f} ms  "
+          f"opencv {row['opencv_1t_ms']:.3f}/{row['opencv_all_ms']:.3f} ms  pillow {row['pillow_ms']:.3f} ms  "
+          f"x{row['speedup_vs_opencv_1t']:.2f} / x{row['speedup_vs_opencv_all']:.2f} vs cv2, "
+          f"x{row['speedup_vs_pillow_1t']:.1f} vs PIL  (diff {row['max_abs_diff_vs_opencv']:.3f})", flush=True)
+    return row
+
+
+def measure_all(frames, pils, repeats: int) -> dict:
+    return {name: measure_case(name, case, frames, pils, repeats) for name, case in cases().items()}
+
+
+def combine(runs: list[dict]) -> dict:
+    """Per case, the median of each figure over the runs (one run: itself),
+    plus every run's speedups so the spread stays visible."""
+    out = {}
+    for name in runs[0]:
+        rows = [run[name] for run in runs]
+        row = {key: statistics.median(r[key] for r in rows) for key in rows[0]}
+        row["rois"] = rows[0]["rois"]
+        if len(rows) > 1:
+            row["runs"] = len(rows)
+            for key in ("speedup_vs_opencv_1t", "speedup_vs_opencv_all", "speedup_vs_pillow_1t"):
+                row[f"{key}_per_run"] = [round(r[key], 3) for r in rows]
+        out[name] = row
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=15)
+    ap.add_argument("--runs", type=int, default=1,
+                    help="whole measurements, one after the other; the JSON keeps per-case medians over them")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "preprocess.json")
     ap.add_argument("--kernel-build", choices=["auto", "x86-64-v2"], default="auto",
                     help="auto: the build roiclass.ext picks for this CPU; x86-64-v2: the baseline build")
@@ -180,44 +234,21 @@ def main() -> None:
     frames = {False: frame(False), True: frame(True)}
     # BGR bytes wrapped as "RGB"; run_pillow swaps the channels back
     pils = {g: Image.fromarray(f) for g, f in frames.items()}
-    all_threads = os.cpu_count() or 1
-    results = {}
-    for name, case in cases().items():
-        img, rois, gray, area = frames[case["gray"]], case["rois"], case["gray"], case.get("area", False)
-        n = len(rois)
-        batch = np.empty((n, 3, SIDE, SIDE), np.float32)
-        ref = np.empty_like(batch)
-        row = {"rois": n}
-        for label, threads in (("1t", 1), ("all", all_threads)):
-            cv2.setNumThreads(threads)
-            fns = {
-                "kernel": lambda: run_kernel(img, rois, batch, gray, threads),
-                "opencv": lambda: run_opencv(img, rois, ref, gray, area),
-            }
-            if label == "1t":  # Pillow is single-threaded
-                fns["pillow"] = lambda: run_pillow(pils[gray], rois, ref, gray, area)
-            for key, sec in interleaved_medians(fns, args.repeats).items():
-                row[f"{key}_ms" if key == "pillow" else f"{key}_{label}_ms"] = 1e3 * sec / n
-        run_kernel(img, rois, batch, gray, 1)
-        run_opencv(img, rois, ref, gray, area)
-        # sanity: both pipelines compute the same tensor (normalized units)
-        row["max_abs_diff_vs_opencv"] = float(np.abs(batch - ref).max())
-        row["python_heap_bytes_per_call"] = heap_bytes_per_call(img, rois, batch, gray)
-        for label in ("1t", "all"):
-            row[f"speedup_vs_opencv_{label}"] = row[f"opencv_{label}_ms"] / row[f"kernel_{label}_ms"]
-        row["speedup_vs_pillow_1t"] = row["pillow_ms"] / row["kernel_1t_ms"]
-        results[name] = row
-        print(f"{name:36s} kernel {row['kernel_1t_ms']:.3f}/{row['kernel_all_ms']:.3f} ms  "
-              f"opencv {row['opencv_1t_ms']:.3f}/{row['opencv_all_ms']:.3f} ms  pillow {row['pillow_ms']:.3f} ms  "
-              f"x{row['speedup_vs_opencv_1t']:.2f} / x{row['speedup_vs_opencv_all']:.2f} vs cv2, "
-              f"x{row['speedup_vs_pillow_1t']:.1f} vs PIL  (diff {row['max_abs_diff_vs_opencv']:.3f})", flush=True)
+    runs = []
+    for r in range(args.runs):
+        if args.runs > 1:
+            print(f"-- run {r + 1} of {args.runs}", flush=True)
+        runs.append(measure_all(frames, pils, args.repeats))
+    results = combine(runs)
     report = {
         "machine": machine(),
         "load_average_after": os.getloadavg(),
         "versions": {"numpy": np.__version__, "opencv": cv2.__version__, "pillow": Image.__version__},
         "kernel": {"have_openmp": HAVE_OPENMP, "max_threads": max_threads(), "build": KERNEL["build"]},
         "repeats": args.repeats,
-        "unit": "milliseconds per ROI, median of interleaved repeats; _1t one thread, _all all cores",
+        "runs": args.runs,
+        "unit": "milliseconds per ROI, median of interleaved repeats (and, with several runs, the median "
+                "over runs); _1t one thread, _all all cores",
         "cases": results,
         "antialias_rms_levels_vs_exact_area": antialias_quality(),
     }

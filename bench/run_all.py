@@ -22,9 +22,10 @@ BENCH = Path(__file__).resolve().parent
 
 # (script, arguments for a full run, arguments for a smoke run)
 BENCHMARKS = (
-    ("preprocess.py", [], ["--repeats", "2", "--out", str(BENCH / "results" / "preprocess-quick.json")]),
+    ("preprocess.py", ["--runs", "5"], ["--repeats", "2", "--out", str(BENCH / "results" / "preprocess-quick.json")]),
     # the baseline kernel build, which CPUs without AVX2 + FMA get
-    ("preprocess.py", ["--kernel-build", "x86-64-v2", "--out", str(BENCH / "results" / "preprocess-x86-64-v2.json")],
+    ("preprocess.py", ["--runs", "5", "--kernel-build", "x86-64-v2",
+                       "--out", str(BENCH / "results" / "preprocess-x86-64-v2.json")],
      ["--repeats", "2", "--kernel-build", "x86-64-v2", "--out", str(BENCH / "results" / "preprocess-quick.json")]),
     ("heatmap.py", [], ["--quick", "--tag", "quick"]),
     ("serving.py", [], ["--quick"]),
