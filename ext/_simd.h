@@ -120,7 +120,7 @@ static inline void rc_bilerp4_acc_u16(const uint16_t* q0, const uint16_t* q1, in
 #define RC_BILERP_PLANAR(T, O, load, name)                                                 \
 static inline void name(const char* img, const O* off, Py_ssize_t stride, int C,  \
                         const float* wx, const float* wy, int n, float* smp, int ld) {    \
-    int i = 0;                                                                           \
+    ptrdiff_t i = 0;                                                                         \
     for (; i + 4 <= n; i += 4) {                                                         \
         __m128 r0, r1, r2, r3;                                                           \
         const T* q;                                                                      \
@@ -171,7 +171,7 @@ static inline __m256 rc_load4x2_u8(const uint8_t* p, const uint8_t* q) {
 #define RC_BILERP_PLANAR_AVX2(O, name, tail)                                                  \
 static inline void name(const char* img, const O* off, Py_ssize_t stride, int C,              \
                         const float* wx, const float* wy, int n, float* smp, int ld) {        \
-    int i = 0;                                                                               \
+    ptrdiff_t i = 0;                                                                         \
     for (; i + 8 <= n; i += 8) {                                                             \
         const __m256 fx8 = _mm256_loadu_ps(wx + i), fy8 = _mm256_loadu_ps(wy + i);           \
         __m256 r[4];                                                                         \
@@ -248,7 +248,7 @@ static inline __m128i rc_gray_pairs(const uint8_t* p0, const uint8_t* p1, const 
 #define RC_GRAY_U8(O, name)                                                                 \
 static inline void name(const uint8_t* img, const O* off, Py_ssize_t stride, const float* wx,   \
                         const float* wy, int n, float* smp) {                                \
-    int i = 0;                                                                             \
+    ptrdiff_t i = 0;  /* (an int index costs a sign extension per tap address) */         \
     const __m128i z = _mm_setzero_si128(), lo = _mm_set1_epi32(0xff);                      \
     RC_GRAY_WIDE(img, off, stride)                                                         \
     for (; i + 4 <= n; i += 4) {                                                           \
