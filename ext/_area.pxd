@@ -11,7 +11,7 @@ from libc.stdint cimport int32_t
 
 from _interp cimport src_t, dst_t, bilinear
 from _params cimport Params, store
-from _simd cimport bilerp4_acc, bilerp_planar, bilerp_planar32, offsets_fit, rc_coords_local
+from _simd cimport bilerp4_acc, bilerp_planar, offsets_fit, rc_coords_local
 
 cdef enum:
     # Beyond this many source pixels per output pixel and axis, the footprint
@@ -218,7 +218,7 @@ cdef inline void supersample_row(const src_t* img, dst_t* dst, const Params* P, 
                 # fused into one pass it measured slower, fewer loads in flight)
                 rc_coords_local(lx, ly, <float>otx, <float>oty, n, xmaxi - x0, ymaxi - y0, stride,
                                 C * sizeof(src_t), base_off, off32, wx, wy)
-                bilerp_planar32(img, off32, stride, C, wx, wy, n, &smp[0][0], ACHUNK)
+                bilerp_planar(img, off32, stride, C, wx, wy, n, &smp[0][0], ACHUNK)
                 for c in range(C):
                     for i in range(n):
                         acc[c][i] += w * smp[c][i]

@@ -12,7 +12,7 @@ from _interp cimport src_t, dst_t, bilinear, clampc
 from _params cimport Params, store, put
 from _area cimport area_row, supersample_row
 from _separable cimport sep_area_row
-from _simd cimport bilerp_planar, bilerp_planar32, offsets_fit, rc_coords_row, rc_norm_plane, rc_prefetch
+from _simd cimport bilerp_planar, offsets_fit, rc_coords_row, rc_norm_plane, rc_prefetch
 
 cdef enum:
     # Interior pixels are done CHUNK at a time in three simple loops
@@ -67,7 +67,7 @@ cdef inline void simd_taps(const src_t* img, const Params* P, double bx, double 
         rc_coords_row(bx, by, a0, a3, u0 + k, min(run, n - k), P.W - 2 - (C == 3), P.H - 2, stride,
                       C * sizeof(src_t), off + k, wx + k, wy + k)
         k += run
-    bilerp_planar32(img, off, stride, C, wx, wy, n, smp, CHUNK)
+    bilerp_planar(img, off, stride, C, wx, wy, n, smp, CHUNK)
 
 
 cdef inline void interior_taps(const src_t* img, const Params* P, double bx, double by,

@@ -77,13 +77,19 @@ cdef inline void bilerp_gray(const src_t* img, const off_t* off, Py_ssize_t stri
         smp[i] = t + wy[i] * (b - t)
 
 
-cdef inline void bilerp_planar(const src_t* img, const Py_ssize_t* off, Py_ssize_t stride, int C,
+cdef inline void bilerp_planar(const src_t* img, const off_t* off, Py_ssize_t stride, int C,
                                const float* wx, const float* wy, int n, float* smp, int ld) noexcept nogil:
-    """smp[c * ld + i] = channel c of pixel i (bilinear; C > 1 reads 4 channels)."""
+    """smp[c * ld + i] = channel c of pixel i (bilinear; C > 1 reads 4 channels);
+    off: 32-bit offsets (from the SIMD coordinate passes) or 64-bit ones."""
     if C == 1:
         bilerp_gray(img, off, stride, wx, wy, n, smp)
     elif src_t is uint8_t:
-        rc_bilerp_planar_u8(<const char*>img, off, stride, C, wx, wy, n, smp, ld)
+        if off_t is int32_t:
+            rc_bilerp_planar32_u8(<const char*>img, off, stride, C, wx, wy, n, smp, ld)
+        else:
+            rc_bilerp_planar_u8(<const char*>img, off, stride, C, wx, wy, n, smp, ld)
+    elif off_t is int32_t:
+        rc_bilerp_planar32_u16(<const char*>img, off, stride, C, wx, wy, n, smp, ld)
     else:
         rc_bilerp_planar_u16(<const char*>img, off, stride, C, wx, wy, n, smp, ld)
 
@@ -100,14 +106,3 @@ cdef inline void vacc(const src_t* r0, const src_t* r1, float w0, float w1, floa
 cdef inline bint offsets_fit(const src_t* img, int H, Py_ssize_t stride) noexcept nogil:
     """The SIMD coordinate passes keep byte offsets in 32 bits: the image must fit."""
     return <double>H * <double>stride < 2147483000.0
-
-
-cdef inline void bilerp_planar32(const src_t* img, const int32_t* off, Py_ssize_t stride, int C,
-                                 const float* wx, const float* wy, int n, float* smp, int ld) noexcept nogil:
-    """bilerp_planar with 32-bit offsets."""
-    if C == 1:
-        bilerp_gray(img, off, stride, wx, wy, n, smp)
-    elif src_t is uint8_t:
-        rc_bilerp_planar32_u8(<const char*>img, off, stride, C, wx, wy, n, smp, ld)
-    else:
-        rc_bilerp_planar32_u16(<const char*>img, off, stride, C, wx, wy, n, smp, ld)
