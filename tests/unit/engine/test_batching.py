@@ -95,3 +95,25 @@ def test_fixed_batch_one_model_runs_on_all_instances(make_engine, tmp_path, chel
     c = eng.counters("tiny", "1")
     assert c["max_batch"] == 1 and c["batches"] == 40
     assert len([i for i in eng.status()[0].instances if i.healthy]) == 2
+
+
+def test_fixed_batch_four_model_pads_partial_batches(make_engine, tmp_path, chelsea):
+    # An ONNX input of fixed batch 4: every run feeds 4 rows; a partial batch
+    # fills the rest with stale rows whose outputs must never reach a request.
+    fixed = make_engine()
+    fixed.load(make_spec(make_onnx(tmp_path / "b4.onnx", batch=4), max_batch_size=32,
+                         max_queue_delay_us=0))
+    model = fixed.resolve("tiny")
+    assert model.max_batch == 4 and model.model_max_batch == 4
+    reference = make_engine()
+    reference.load(make_spec(make_onnx(tmp_path / "dyn.onnx"), max_batch_size=1))
+    ref_model = reference.resolve("tiny")
+    for n, seed in ((1, 1), (3, 2), (4, 3), (7, 4), (9, 5)):  # partial, full and spanning batches
+        rois = rois_grid(n, seed)
+        got = fixed.classify(model, chelsea, "RGB8", rois).result(timeout=10).probabilities
+        want = reference.classify(ref_model, chelsea, "RGB8", rois).result(timeout=10).probabilities
+        assert got.shape == (n, 3)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    c = fixed.counters("tiny", "1")
+    assert c["max_batch"] == 4
+    assert c["batches"] == 1 + 1 + 1 + 2 + 3  # ceil(n / 4) per request
