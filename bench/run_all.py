@@ -4,7 +4,9 @@
     .venv/bin/python bench/run_all.py --quick    # smoke run of each
 
 bench/preprocess.py (preprocessing kernel vs OpenCV / Pillow), bench/heatmap.py
-(when present) and bench/serving.py (raw ONNX Runtime vs roiclass vs KServe).
+(when present), bench/serving.py (raw ONNX Runtime vs roiclass vs KServe),
+bench/stream_gap.py (where streaming throughput goes: raw ORT -> engine ->
+gRPC) and bench/batch_gil.py (one kernel call per batch vs per request).
 Each runs in its own process, so one failing does not stop the others; the
 exit code is non-zero when any failed. The benchmarks run one at a time: on
 a small machine two at once would measure each other.
@@ -29,6 +31,8 @@ BENCHMARKS = (
      ["--repeats", "2", "--kernel-build", "x86-64-v2", "--out", str(BENCH / "results" / "preprocess-quick.json")]),
     ("heatmap.py", [], ["--quick", "--tag", "quick"]),
     ("serving.py", [], ["--quick"]),
+    ("stream_gap.py", [], ["--repeats", "1", "--seconds", "1", "--out", str(BENCH / "results" / "stream-gap-quick.json")]),
+    ("batch_gil.py", [], ["--repeats", "5", "--out", str(BENCH / "results" / "batch-gil-quick.json")]),
 )
 
 

@@ -20,6 +20,7 @@ LUMA_BGR = _kernel.LUMA_BGR
 LUMA_RGB = _kernel.LUMA_RGB
 default_channel_map = _kernel.default_channel_map
 max_threads = _kernel.max_threads
+preprocess_batch = _kernel.preprocess_batch
 preprocess_rois = _kernel.preprocess_rois
 roi_affine = _kernel.roi_affine
 roi_content_box = _kernel.roi_content_box
@@ -32,6 +33,7 @@ __all__ = [
     "LUMA_RGB",
     "default_channel_map",
     "max_threads",
+    "preprocess_batch",
     "preprocess_rois",
     "roi_affine",
     "roi_content_box",

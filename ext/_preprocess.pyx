@@ -9,6 +9,7 @@ cimport numpy as cnp
 from cython.parallel cimport prange
 from libc.math cimport isfinite, fabs
 from libc.stdint cimport uint8_t, uint16_t
+from cpython.mem cimport PyMem_Malloc, PyMem_Free
 
 from _geometry cimport roi_to_affine, RESIZE_STRETCH, RESIZE_LETTERBOX, RESIZE_CENTER_CROP
 from _interp cimport src_t, dst_t, BORDER_CONSTANT, BORDER_REPLICATE
@@ -254,34 +255,61 @@ cdef void _run(const src_t* img, dst_t* out, const Params* P, const double* geo,
         _unit(img, out, P, geo, from_rois, mode, crop, n, b * band, min(P.out_h, (b + 1) * band))
 
 
-cdef _dispatch(image, out, Params* P, geo_arr, int from_rois, int mode, double crop, int num_threads):
-    cdef Py_ssize_t n = geo_arr.shape[0]
-    cdef int nthreads, band, per_roi
-    cdef const double* geo = <const double*>cnp.PyArray_DATA(geo_arr)
-    cdef const void* src = cnp.PyArray_DATA(image)
-    cdef void* dst = cnp.PyArray_DATA(out)
-    cdef int u8 = image.dtype == np.uint8, f32 = out.dtype == np.float32
-    if n == 0:
-        return
+ctypedef struct Work:
+    # One call's buffers and thread plan, fixed before the GIL is released.
+    const void* src
+    void* dst
+    const double* geo
+    Py_ssize_t n
+    int band, nthreads, u8, f32
+
+
+cdef int _plan(Work* w, const Params* P, image, out, geo_arr, int num_threads) except -1:
+    cdef int nthreads, per_roi
+    w.n = geo_arr.shape[0]
+    w.geo = <const double*>cnp.PyArray_DATA(geo_arr)
+    w.src = cnp.PyArray_DATA(image)
+    w.dst = cnp.PyArray_DATA(out)
+    w.u8 = image.dtype == np.uint8
+    w.f32 = out.dtype == np.float32
+    w.nthreads = 1
+    w.band = P.out_h
+    if w.n == 0:
+        return 0
     if num_threads < 0:
         raise ValueError(f"num_threads must be >= 0 (0 = all cores), got {num_threads}")
     nthreads = roiclass_max_threads() if num_threads == 0 else num_threads
     # a thread needs enough output to amortize waking it (~10-20 us)
-    nthreads = max(1, min(nthreads, (n * P.out_h * P.out_w) // MIN_PIXELS_PER_THREAD))
+    nthreads = max(1, min(nthreads, (w.n * P.out_h * P.out_w) // MIN_PIXELS_PER_THREAD))
     if not ROICLASS_HAVE_OPENMP:
         nthreads = 1
     # Few ROIs and several threads: split each ROI into row bands.
-    per_roi = 1 if (nthreads == 1 or n >= 2 * nthreads) else min(P.out_h, (4 * nthreads + n - 1) // n)
-    band = (P.out_h + per_roi - 1) // per_roi
+    per_roi = 1 if (nthreads == 1 or w.n >= 2 * nthreads) else min(P.out_h, (4 * nthreads + w.n - 1) // w.n)
+    w.band = (P.out_h + per_roi - 1) // per_roi
+    w.nthreads = nthreads
+    return 0
+
+
+cdef void _execute(const Work* w, const Params* P, int from_rois, int mode, double crop) noexcept nogil:
+    if w.n == 0:
+        return
+    if w.u8 and w.f32:
+        _run(<const uint8_t*>w.src, <float*>w.dst, P, w.geo, from_rois, mode, crop, w.n, w.band, w.nthreads)
+    elif w.u8:
+        _run(<const uint8_t*>w.src, <uint16_t*>w.dst, P, w.geo, from_rois, mode, crop, w.n, w.band, w.nthreads)
+    elif w.f32:
+        _run(<const uint16_t*>w.src, <float*>w.dst, P, w.geo, from_rois, mode, crop, w.n, w.band, w.nthreads)
+    else:
+        _run(<const uint16_t*>w.src, <uint16_t*>w.dst, P, w.geo, from_rois, mode, crop, w.n, w.band, w.nthreads)
+
+
+cdef _dispatch(image, out, Params* P, geo_arr, int from_rois, int mode, double crop, int num_threads):
+    cdef Work w
+    _plan(&w, P, image, out, geo_arr, num_threads)
+    if w.n == 0:
+        return
     with nogil:
-        if u8 and f32:
-            _run(<const uint8_t*>src, <float*>dst, P, geo, from_rois, mode, crop, n, band, nthreads)
-        elif u8:
-            _run(<const uint8_t*>src, <uint16_t*>dst, P, geo, from_rois, mode, crop, n, band, nthreads)
-        elif f32:
-            _run(<const uint16_t*>src, <float*>dst, P, geo, from_rois, mode, crop, n, band, nthreads)
-        else:
-            _run(<const uint16_t*>src, <uint16_t*>dst, P, geo, from_rois, mode, crop, n, band, nthreads)
+        _execute(&w, P, from_rois, mode, crop)
 
 
 cdef _setup(Params* P, image, out, Py_ssize_t n, layout, channel_map, mean, std, border, fill, antialias):
@@ -315,6 +343,61 @@ def preprocess_rois(image, rois, out, *, layout="NCHW", channel_map=None, mean=N
         raise ValueError(f"crop_fraction must be in (0, 1], got {crop_fraction!r}")
     _setup(&P, image, out, arr.shape[0], layout, channel_map, mean, std, border, fill, antialias)
     _dispatch(image, out, &P, arr, 1, mode, crop_fraction, num_threads)
+
+
+def preprocess_batch(items, *, layout="NCHW", resize="stretch", crop_fraction=1.0,
+                     border="constant", antialias=True, int num_threads=1):
+    """preprocess_rois for many images in one call and one release of the GIL
+    (an inference batch gathers ROIs of many requests; each release costs a
+    wait for the GIL on return when other threads are busy).
+
+    `items`: a sequence of (image, rois, out, channel_map, mean, std, fill)
+    tuples, preprocess_rois's arguments per item; the keyword options are
+    shared. Returns a list with one entry per item: None once its ROIs are
+    written, or the TypeError / ValueError its checks raised (that item's
+    `out` is left untouched; the other items go on). Invalid shared options
+    raise before any work.
+    """
+    cdef int mode = _choice("resize", resize, RESIZE_MODES)
+    if not isinstance(crop_fraction, (int, float, np.integer, np.floating)) \
+            or not (0.0 < crop_fraction <= 1.0):
+        raise ValueError(f"crop_fraction must be in (0, 1], got {crop_fraction!r}")
+    if num_threads < 0:
+        raise ValueError(f"num_threads must be >= 0 (0 = all cores), got {num_threads}")
+    _choice("layout", layout, LAYOUTS)
+    _choice("border", border, BORDER_MODES)
+    items = list(items)
+    cdef Py_ssize_t k, n = len(items)
+    cdef double crop = crop_fraction
+    results = [None] * n
+    if n == 0:
+        return results
+    cdef Params* P = <Params*>PyMem_Malloc(n * sizeof(Params))
+    cdef Work* W = <Work*>PyMem_Malloc(n * sizeof(Work))
+    held = []  # the arrays of every item, alive until the kernels are done
+    try:
+        if P == NULL or W == NULL:
+            raise MemoryError()
+        for k in range(n):
+            W[k].n = 0
+            try:
+                image, rois, out, channel_map, mean, std, fill = items[k]
+                arr = _check_rois(rois, 5, "rois")
+                _setup(&P[k], image, out, arr.shape[0], layout, channel_map, mean, std, border, fill,
+                       antialias)
+                _plan(&W[k], &P[k], image, out, arr, num_threads)
+            except (TypeError, ValueError) as exc:
+                W[k].n = 0
+                results[k] = exc
+                continue
+            held.append((image, arr, out))
+        with nogil:
+            for k in range(n):
+                _execute(&W[k], &P[k], 1, mode, crop)
+    finally:
+        PyMem_Free(P)
+        PyMem_Free(W)
+    return results
 
 
 def warp_affine(image, matrices, out, *, layout="NCHW", channel_map=None, mean=None, std=None,

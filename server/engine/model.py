@@ -16,6 +16,7 @@ from roiclass.server.engine import channels
 from roiclass.server.engine.batcher import Chunk, Job, WorkQueue
 from roiclass.server.engine.config import EngineConfig, InferenceOutput
 from roiclass.server.engine.devices import CPU, SessionFactory
+from roiclass.server.engine.fill import fill_batch
 from roiclass.server.engine.instance import Instance, is_device_error
 from roiclass.server.engine.probe import preferred_batch
 from roiclass.server.metrics import Metrics
@@ -62,6 +63,10 @@ class LoadedModel:
         self._m = ctx.metrics
         self._fixed_batch = 0
         self._kargs: dict[str, channels.KernelArgs] = {}
+        # The kernel's options shared by every request (the per-format ones are KernelArgs).
+        self._kernel_options = dict(layout=spec.layout, resize=spec.resize,
+                                    crop_fraction=spec.crop_fraction, border=spec.border,
+                                    antialias=True, num_threads=ctx.config.preprocess_threads)
         self._threads: list[threading.Thread] = []
         self._stop = False
         self._fell_back = False
@@ -288,11 +293,8 @@ class LoadedModel:
         return out
 
     def _kernel(self, image, kargs: channels.KernelArgs, rois: np.ndarray, out: np.ndarray):
-        spec = self.spec
-        preprocess_rois(image, rois, out, layout=spec.layout, channel_map=kargs.channel_map,
-                        mean=kargs.mean, std=kargs.std, resize=spec.resize,
-                        crop_fraction=spec.crop_fraction, border=spec.border, fill=kargs.fill,
-                        antialias=True, num_threads=self._cfg.preprocess_threads)
+        preprocess_rois(image, rois, out, channel_map=kargs.channel_map, mean=kargs.mean,
+                        std=kargs.std, fill=kargs.fill, **self._kernel_options)
 
     def _dropped(self, job: Job, why: errors.RoiclassError) -> None:
         if job.fail(why):
@@ -323,34 +325,21 @@ class LoadedModel:
                 queue.finished()
 
     def _run_batch(self, inst: Instance, batch: list[Chunk], t0: float) -> None:
-        kept: list[tuple[Chunk, int, float]] = []  # chunk, offset in the batch, preprocess s
-        off = 0
-        for c in batch:
-            job, n = c.job, c.count
-            t = time.monotonic()
-            try:
-                if job.tensors is not None:
-                    np.copyto(inst.batch[off:off + n], job.tensors[c.start:c.start + n],
-                              casting="same_kind")
-                else:
-                    self._prep_chunk(job, c.start, n, inst.batch[off:off + n])
-            except Exception as exc:  # this request only; the batch goes on without it
-                self._fail_items(job, _item_error(exc, c))
-                continue
-            kept.append((c, off, time.monotonic() - t))
-            off += n
-        if not off:
+        placed = fill_batch(inst.batch, batch, self._kernel_options, self._fail_items, self._poison)
+        kept = [(c, off) for c, off in placed if off >= 0]
+        if not kept:
             return
+        off = sum(c.count for c, _ in kept)
         t1 = time.monotonic()
         try:
             out = inst.run(self._fixed_batch or off)
         except Exception as exc:
             if is_device_error(exc):
-                self._instance_failed(inst, exc, [c for c, _, _ in kept])
+                self._instance_failed(inst, exc, [c for c, _ in kept])
             else:
                 log.error("run failed on %s/%s: %s", self.name, self.version, exc)
                 err = errors.Internal(f"inference failed: {exc}")
-                for c, _, _ in kept:
+                for c, _ in kept:
                     self._fail_items(c.job, err)
             return
         t2 = time.monotonic()
@@ -365,19 +354,10 @@ class LoadedModel:
         self._h_batch.observe(off)
         self._h_pre.observe(t1 - t0)
         self._h_inf.observe(t2 - t1)
-        inf_s = t2 - t1
-        for c, o, pre_s in kept:
+        inf_s, per_item = t2 - t1, (t1 - t0) / off  # a request's preprocessing: its share
+        for c, o in kept:
             self._h_queue.observe(t0 - c.enq_t)
-            c.job.complete(c.start, probs[o:o + c.count], t0 - c.enq_t, pre_s, inf_s)
-
-    def _prep_chunk(self, job: Job, start: int, n: int, dst: np.ndarray) -> None:
-        rois = job.rois[start:start + n]
-        if self._poison is not None:
-            for k, roi in enumerate(rois):
-                if self._poison(roi):
-                    raise errors.InvalidArgument.for_field(
-                        f"rois[{start + k}]", "poisoned item (fault injection)")
-        self._kernel(job.image, job.kargs, rois, dst)
+            c.job.complete(c.start, probs[o:o + c.count], t0 - c.enq_t, per_item * c.count, inf_s)
 
     def _finish(self, out: np.ndarray) -> np.ndarray:
         out = out.astype(np.float32, copy=False)
@@ -489,13 +469,3 @@ class LoadedModel:
         self.state = state
         if self._publish:
             self._m.set_model_state(self.name, self.version, state)
-
-
-def _item_error(exc: BaseException, c: Chunk) -> errors.RoiclassError:
-    if isinstance(exc, errors.RoiclassError):
-        return exc
-    where = f"rois[{c.start}]" if c.count == 1 else f"rois[{c.start}..{c.start + c.count - 1}]"
-    if isinstance(exc, (ValueError, TypeError)):
-        return errors.InvalidArgument.for_field(where, f"preprocessing failed: {exc}")
-    log.error("preprocessing %s failed: %r", where, exc)
-    return errors.Internal(f"{where}: preprocessing failed: {exc}")
