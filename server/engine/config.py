@@ -29,7 +29,7 @@ class EngineConfig:
     # "always"/"off". See bench/README.md "## Serving".
     cpu_spinning: str = "off"
     # Largest batch cut for CPU instances: -1 = measured at load (the largest size
-    # whose time per item is within 20 % of the best, >= 8; bigger CPU batches are
+    # whose time per item is within 10 % of the best, >= 8; bigger CPU batches are
     # slower per item), 0 = the model's max_batch_size, n > 0 = at most n.
     cpu_batch_cap: int = -1
 

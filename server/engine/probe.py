@@ -22,25 +22,38 @@ def probe_sizes(max_batch: int) -> list[int]:
     return sizes
 
 
-def preferred_batch(run: Callable[[int], object], max_batch: int, tolerance: float = 0.2,
-                    runs: int = 3, budget_s: float = 1.0, floor: int = 8) -> tuple[int, dict[int, float]]:
+def preferred_batch(run: Callable[[int], object], max_batch: int, tolerance: float = 0.1,
+                    runs: int = 4, budget_s: float = 1.5, floor: int = 8) -> tuple[int, dict[int, float]]:
     """The largest batch size (>= floor) whose time per item is within `tolerance` of the
-    best measured one, and the per-item seconds by size. Each size takes the fastest of
-    `runs` runs (the least disturbed by other processes); sizes stop growing once
-    one is clearly slower per item or the time budget is spent."""
-    per_item: dict[int, float] = {}
+    best measured one, and the per-item seconds by size.
+
+    A first round grows the size until one is clearly slower per item (1.5x the
+    best) or the time budget is spent; then up to `runs - 1` more rounds run
+    every kept size in turn, and each size takes its fastest run. Interleaving
+    the rounds matters on a shared machine: a size measured only during a
+    quiet (or busy) second would look faster (or slower) than it is. A size
+    that takes more time per item is also worse for throughput on a busy CPU,
+    hence the small tolerance (bigger batches only shave queue overhead)."""
+    times: dict[int, list[float]] = {}
     start = time.perf_counter()
+
+    def timed(n: int) -> None:
+        t = time.perf_counter()
+        run(n)
+        times.setdefault(n, []).append(time.perf_counter() - t)
+
     for n in probe_sizes(max_batch):
-        best_run = float("inf")
-        for _ in range(runs):
-            t = time.perf_counter()
-            run(n)
-            best_run = min(best_run, time.perf_counter() - t)
-        per_item[n] = best_run / n
-        if per_item[n] > 1.5 * min(per_item.values()):
+        timed(n)
+        if times[n][0] / n > 1.5 * min(ts[0] / k for k, ts in times.items()):
             break  # past the best size: bigger ones only get slower per item
         if time.perf_counter() - start > budget_s:
             break
+    for _ in range(runs - 1):
+        if time.perf_counter() - start > budget_s:
+            break
+        for n in list(times):
+            timed(n)
+    per_item = {n: min(ts) / n for n, ts in times.items()}
     best = min(per_item.values())
     cap = max(n for n, t in per_item.items() if t <= best * (1.0 + tolerance))
     # At least `floor`: small sizes differ by less than the noise of a shared
