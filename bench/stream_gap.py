@@ -12,7 +12,8 @@ throughput into its parts, all measured in one run, repeats interleaved:
                in flight on the bench image (batching, preprocessing, the
                engine's ORT settings, its measured batch cap), with the
                server's defaults and with each `--engine` variant (EngineConfig
-               fields, e.g. `--engine cpu_spinning=run --engine cpu_batch_cap=4`);
+               fields; by default `cpu_spinning=run` and two one-thread
+               instances, `instances_per_device=2,cpu_threads=1`);
   grpc full    roiclass over loopback gRPC, one stream of 32 frames in flight,
                the serving bench's 406 KB image;
   grpc crop    the same with a 250x230 crop around the ROI (172 KB): if the
@@ -153,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--seconds", type=float, default=4.0, help="measured seconds per point and repeat")
-    p.add_argument("--engine", action="append", default=["cpu_spinning=run"],
+    p.add_argument("--engine", action="append",
+                   default=["cpu_spinning=run", "instances_per_device=2,cpu_threads=1"],
                    help="an engine variant: EngineConfig fields key=value[,key=value] (repeatable)")
     p.add_argument("--out", default=str(serving.RESULTS / "stream-gap.json"))
     args = p.parse_args(argv)
