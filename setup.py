@@ -78,7 +78,9 @@ def extensions():
     FMA); roiclass.ext picks the v3 build where the CPU has it.
     ROICLASS_ISA=baseline builds one plain module for the compiler's default."""
     compile_omp, link_omp = _openmp_flags()
-    flags = ["-O3", "-ffast-math", "-fno-finite-math-only"]
+    # -g0: Python's CFLAGS add -g, which made each module ~3 MB of debug info;
+    # function symbols stay (perf, py-spy --native); the ASan build keeps -g.
+    flags = ["-O3", "-g0", "-ffast-math", "-fno-finite-math-only"]
     builds = {"_preprocess": []}
     if _x86_64() and os.environ.get("ROICLASS_ISA") != "baseline":
         # explicit -m flags rather than -march=x86-64-v2/-v3 (GCC >= 11 only),
