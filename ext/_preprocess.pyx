@@ -79,6 +79,13 @@ cdef int _choice(str field, object value, tuple allowed) except -1:
     return allowed.index(value)
 
 
+cdef int _check_crop(crop_fraction) except -1:
+    if not isinstance(crop_fraction, (int, float, np.integer, np.floating)) \
+            or not (0.0 < crop_fraction <= 1.0):
+        raise ValueError(f"crop_fraction must be in (0, 1], got {crop_fraction!r}")
+    return 0
+
+
 cdef _check_image(image):
     if not isinstance(image, np.ndarray):
         raise TypeError(f"image must be a numpy.ndarray, got {type(image).__name__}")
@@ -338,9 +345,7 @@ def preprocess_rois(image, rois, out, *, layout="NCHW", channel_map=None, mean=N
     cdef Params P
     arr = _check_rois(rois, 5, "rois")
     cdef int mode = _choice("resize", resize, RESIZE_MODES)
-    if not isinstance(crop_fraction, (int, float, np.integer, np.floating)) \
-            or not (0.0 < crop_fraction <= 1.0):
-        raise ValueError(f"crop_fraction must be in (0, 1], got {crop_fraction!r}")
+    _check_crop(crop_fraction)
     _setup(&P, image, out, arr.shape[0], layout, channel_map, mean, std, border, fill, antialias)
     _dispatch(image, out, &P, arr, 1, mode, crop_fraction, num_threads)
 
@@ -359,9 +364,7 @@ def preprocess_batch(items, *, layout="NCHW", resize="stretch", crop_fraction=1.
     raise before any work.
     """
     cdef int mode = _choice("resize", resize, RESIZE_MODES)
-    if not isinstance(crop_fraction, (int, float, np.integer, np.floating)) \
-            or not (0.0 < crop_fraction <= 1.0):
-        raise ValueError(f"crop_fraction must be in (0, 1], got {crop_fraction!r}")
+    _check_crop(crop_fraction)
     if num_threads < 0:
         raise ValueError(f"num_threads must be >= 0 (0 = all cores), got {num_threads}")
     _choice("layout", layout, LAYOUTS)
@@ -422,8 +425,7 @@ cdef int _roi_geometry(roi, int out_width, int out_height, resize, double crop_f
     arr = _check_rois(np.asarray(roi, dtype=np.float64).reshape(1, -1), 5, "roi")
     if out_width < 1 or out_height < 1:
         raise ValueError(f"out_width and out_height must be >= 1, got {out_width} x {out_height}")
-    if not (0.0 < crop_fraction <= 1.0):
-        raise ValueError(f"crop_fraction must be in (0, 1], got {crop_fraction!r}")
+    _check_crop(crop_fraction)
     for i in range(5):
         r[i] = arr[0, i]
     roi_to_affine(r, out_width, out_height, mode, crop_fraction, A, box)
