@@ -113,6 +113,10 @@ class SessionFactory:
             ort.set_default_logger_severity(4)
             try:
                 sess = ort.InferenceSession(str(onnx_path), opts, providers=providers)
+            except Exception as exc:  # e.g. an ordinal the driver lacks, no memory on it
+                # A broken model fails on the CPU too and reports its own error there.
+                self._mark_broken(device, f"its session failed: {exc}")
+                return self.create(onnx_path, CPU, cpu_instances)
             finally:
                 ort.set_default_logger_severity(2)
             loaded = sess.get_providers()
