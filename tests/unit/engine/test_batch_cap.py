@@ -72,3 +72,20 @@ def test_spinning_accepts_the_old_booleans():
     assert EngineConfig(cpu_spinning=True).cpu_spinning == "always"
     assert EngineConfig(cpu_spinning=False).cpu_spinning == "off"
     assert EngineConfig().cpu_spinning == "off"
+
+
+def test_preferred_batch_interleaves_its_rounds_and_keeps_each_sizes_fastest_run():
+    # A machine that is slow for a while: sizes timed one after the other would
+    # charge the slow spell to one size; rounds in turn spread it over all.
+    order: list[int] = []
+    slow_calls = set(range(4, 8))  # the 5th to 8th runs: the second round
+
+    def run(n: int) -> None:
+        k = len(order)
+        order.append(n)
+        time.sleep(0.005 * n * (3 if k in slow_calls else 1))
+
+    cap, per_item = preferred_batch(run, 8, runs=3, floor=1, budget_s=10)
+    assert order == [1, 2, 4, 8] * 3  # every round visits every size in turn
+    assert all(0.005 <= t < 0.0075 for t in per_item.values())  # the slow round is not taken
+    assert cap == 8
