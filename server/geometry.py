@@ -9,6 +9,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+# The one order of an ROI row, on every surface that takes a row: the kernel's
+# (N, 5) arrays, the engine, the Python client's tuples, the CLIs and examples.
+ROI_COLUMNS = ("x", "y", "width", "height", "angle")
+ROI_ORDER = ", ".join(ROI_COLUMNS)
+
 
 @dataclass(frozen=True)
 class Rect:
