@@ -1,15 +1,21 @@
-"""Exceptions that carry a gRPC status code.
+"""Exceptions that carry a gRPC status code, and the one mapping to statuses.
 
-Every layer (domain conversion, model repository, engine) raises these; one
-server interceptor turns them into a status with a message and, for wrong
-fields, a google.rpc.BadRequest detail. Anything else is INTERNAL and logged
+Every layer (domain conversion, model repository, engine) raises these;
+status_from_exception turns them into a status with a message and, for wrong
+fields, a google.rpc.BadRequest detail (the error-mapping interceptor for
+calls, the servicer for stream frames). Anything else is INTERNAL and logged
 with its traceback.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -68,3 +74,27 @@ class Unimplemented(RoiclassError):
 
 class Internal(RoiclassError):
     code = grpc.StatusCode.INTERNAL
+
+
+def status_code(exc: BaseException) -> grpc.StatusCode:
+    """The status an exception maps to: its own code, INTERNAL for anything else."""
+    return exc.code if isinstance(exc, RoiclassError) else grpc.StatusCode.INTERNAL
+
+
+def status_from_exception(exc: BaseException, method: str = "") -> status_pb2.Status:
+    """google.rpc.Status for an exception (a call's status or a stream frame's error)."""
+    if isinstance(exc, RoiclassError):
+        status = status_pb2.Status(code=exc.code.value[0], message=exc.message)
+        if exc.violations:
+            bad = error_details_pb2.BadRequest(
+                field_violations=[
+                    error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+                    for v in exc.violations
+                ]
+            )
+            detail = any_pb2.Any()
+            detail.Pack(bad)
+            status.details.append(detail)
+        return status
+    log.error("unexpected error in %s", method or "request", exc_info=exc)
+    return status_pb2.Status(code=code_pb2.INTERNAL, message=f"internal error: {type(exc).__name__}: {exc}")

@@ -11,34 +11,13 @@ import time
 from typing import Callable
 
 import grpc
-from google.protobuf import any_pb2
-from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from roiclass.server.errors import RoiclassError, Unavailable
+from roiclass.server.errors import Unavailable, status_code, status_from_exception
 
 log = logging.getLogger(__name__)
 
 _OBSERVED_PREFIX = "/roiclass.v1.ObjectClassifier/"
-
-
-def status_from_exception(exc: BaseException, method: str = "") -> status_pb2.Status:
-    """google.rpc.Status for an exception (also used for per-frame stream errors)."""
-    if isinstance(exc, RoiclassError):
-        status = status_pb2.Status(code=exc.code.value[0], message=exc.message)
-        if exc.violations:
-            bad = error_details_pb2.BadRequest(
-                field_violations=[
-                    error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
-                    for v in exc.violations
-                ]
-            )
-            detail = any_pb2.Any()
-            detail.Pack(bad)
-            status.details.append(detail)
-        return status
-    log.error("unexpected error in %s", method or "request", exc_info=exc)
-    return status_pb2.Status(code=code_pb2.INTERNAL, message=f"internal error: {type(exc).__name__}: {exc}")
 
 
 class ErrorInterceptor(grpc.aio.ServerInterceptor):
@@ -87,7 +66,7 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
                 self._record(method, model, (context.code() or grpc.StatusCode.UNKNOWN).name, started)
                 raise
             except Exception as exc:  # noqa: BLE001 - mapped to a status here, on purpose
-                code = exc.code.name if isinstance(exc, RoiclassError) else "INTERNAL"
+                code = status_code(exc).name
                 self._record(method, model, code, started)
                 await self._abort(context, method, exc)
             else:
@@ -109,7 +88,7 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
             except grpc.aio.AbortError:
                 raise
             except Exception as exc:  # noqa: BLE001
-                code = exc.code.name if isinstance(exc, RoiclassError) else "INTERNAL"
+                code = status_code(exc).name
                 self._record(method, "", code, started)
                 await self._abort(context, method, exc)
             finally:

@@ -12,8 +12,7 @@ import time
 from typing import AsyncIterator
 
 from roiclass.server.domain import ClassifyRequest, RequestLimits, confidences_to_proto, rect_to_proto
-from roiclass.server.errors import Unimplemented
-from roiclass.server.interceptor import status_from_exception
+from roiclass.server.errors import Unimplemented, status_from_exception
 from roiclass.server.model_info import model_infos
 from roiclass.v1 import classifier_pb2 as pb
 from roiclass.v1 import classifier_pb2_grpc as pb_grpc
