@@ -19,9 +19,10 @@ from roiclass import ext
 from roiclass.server.config import ServerConfig
 from roiclass.server.engine import Engine
 from roiclass.server.heatmap_service import make_heatmap_service
-from roiclass.server.interceptor import ErrorInterceptor
+from roiclass.server.interceptors import DrainGate, ErrorMapper
 from roiclass.server.metrics import Metrics
 from roiclass.server.models import ModelManager, builtin_repository
+from roiclass.server.observer import RequestObserver
 from roiclass.server.servicer import ObjectClassifierServicer
 from roiclass.v1 import classifier_pb2, classifier_pb2_grpc
 
@@ -38,7 +39,8 @@ def create_server(address: str, app: "RoiclassServer") -> tuple[grpc.aio.Server,
         ("grpc.max_send_message_length", app.config.max_message_bytes),
         ("grpc.so_reuseport", 0),
     ]
-    server = grpc.aio.server(interceptors=[app.interceptor], options=options)
+    # The error mapper first: it wraps the drain gate, so a drain refusal is mapped and counted.
+    server = grpc.aio.server(interceptors=[app.error_mapper, app.drain], options=options)
     classifier_pb2_grpc.add_ObjectClassifierServicer_to_server(app.servicer, server)
     health_pb2_grpc.add_HealthServicer_to_server(app.health, server)
     reflection.enable_server_reflection(
@@ -54,7 +56,6 @@ def create_server(address: str, app: "RoiclassServer") -> tuple[grpc.aio.Server,
 class RoiclassServer:
     def __init__(self, config: ServerConfig):
         self.config = config
-        self.draining = False
         self.metrics = Metrics()
         self.engine = Engine(config.engine, self.metrics)
         repositories = list(config.repositories)
@@ -65,29 +66,17 @@ class RoiclassServer:
             extra_specs=list(config.extra_specs), default_model=config.default_model,
         )
         self.health = health_aio.HealthServicer()
-        self.interceptor = ErrorInterceptor(lambda: self.draining, self._observe)
+        observer = RequestObserver(self.metrics, self.manager)
+        self.drain = DrainGate(SERVICE_NAME)
+        self.error_mapper = ErrorMapper(SERVICE_NAME, observer)
         self.servicer = ObjectClassifierServicer(
             self.engine, self.manager, config.limits, config.stream_window,
-            heatmaps=make_heatmap_service(self.engine), observe_frame=self._observe_frame,
+            heatmaps=make_heatmap_service(self.engine), observer=observer,
         )
         self.server: grpc.aio.Server | None = None
         self.port = 0
         self.metrics_port: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-
-    def _model_label(self, requested: str) -> str:
-        # Label values come from clients: unknown names share one series, so a
-        # client cannot grow the metrics without bound.
-        name = requested or self.manager.default_model
-        return name if self.manager.knows(name) else "_unknown"
-
-    def _observe(self, method: str, model: str, version: str, code: str, seconds: float) -> None:
-        if method == "ClassifyObject":
-            self.metrics.observe_request(self._model_label(model), version, code, seconds)
-
-    def _observe_frame(self, model: str, version: str, code: str, seconds: float) -> None:
-        # version: the one that answered (served by this server, so bounded); "" on failure
-        self.metrics.observe_request(self._model_label(model), version, code, seconds)
 
     async def start(self) -> int:
         """Listens at once (health NOT_SERVING), loads the models, then SERVING."""
@@ -128,14 +117,13 @@ class RoiclassServer:
     async def stop(self, grace: float | None = None) -> None:
         """Drain: health NOT_SERVING, new calls UNAVAILABLE, in-flight calls finish."""
         grace = self.config.grace_s if grace is None else grace
-        self.draining = True
+        self.drain.start_draining()
         await self.health.enter_graceful_shutdown()
         # Keep answering (health NOT_SERVING, new calls UNAVAILABLE) while the
         # in-flight calls finish, so load balancers see the drain.
         loop = asyncio.get_running_loop()
         until = loop.time() + grace
-        while self.interceptor.in_flight > 0 and loop.time() < until:
-            await asyncio.sleep(0.02)
+        await self.drain.wait_idle(until)
         if self.server is not None:
             await self.server.stop(max(0.0, until - loop.time()))
         self.manager.stop()

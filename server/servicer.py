@@ -1,7 +1,7 @@
 """ObjectClassifier servicer: protobuf -> ClassifyRequest -> engine -> protobuf.
 
-Errors are raised as roiclass.server.errors exceptions; the interceptor maps
-them to statuses. In a stream each frame's error becomes that frame's
+Errors are raised as roiclass.server.errors exceptions; the error mapper
+(roiclass.server.interceptors) turns them into statuses. In a stream each frame's error becomes that frame's
 google.rpc.Status and the stream goes on.
 """
 from __future__ import annotations
@@ -11,9 +11,12 @@ import logging
 import time
 from typing import AsyncIterator
 
+import grpc
+
 from roiclass.server.domain import ClassifyRequest, RequestLimits, confidences_to_proto, rect_to_proto
-from roiclass.server.errors import Unimplemented, status_from_exception
+from roiclass.server.errors import Unimplemented, status_code, status_from_exception
 from roiclass.server.model_info import model_infos
+from roiclass.server.observer import RequestObserver
 from roiclass.v1 import classifier_pb2 as pb
 from roiclass.v1 import classifier_pb2_grpc as pb_grpc
 
@@ -22,13 +25,13 @@ log = logging.getLogger(__name__)
 
 class ObjectClassifierServicer(pb_grpc.ObjectClassifierServicer):
     def __init__(self, engine, manager, limits: RequestLimits, stream_window: int = 64,
-                 heatmaps=None, observe_frame=None):
+                 heatmaps=None, observer: RequestObserver | None = None):
         self._engine = engine
         self._manager = manager
         self._limits = limits
         self._stream_window = stream_window
         self._heatmaps = heatmaps  # HeatmapService or None (then UNIMPLEMENTED)
-        self._observe_frame = observe_frame  # (model, code name, seconds) for stream frames
+        self._observer = observer  # counts each stream frame as one request
 
     async def ClassifyObject(self, request: pb.ClassifyObjectRequest, context) -> pb.ClassifyObjectResponse:
         return await self._classify(request, context)
@@ -72,18 +75,17 @@ class ObjectClassifierServicer(pb_grpc.ObjectClassifierServicer):
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - one bad frame must not end the stream
-            self._note_frame(request, "", getattr(exc, "code", None), started)
+            self._observe_frame(request, "", status_code(exc), started)
             return pb.ClassifyObjectStreamResponse(
                 request_id=request.request_id, error=status_from_exception(exc, "ClassifyObjectStream")
             )
-        self._note_frame(request, response.model_version, None, started)
+        self._observe_frame(request, response.model_version, grpc.StatusCode.OK, started)
         return pb.ClassifyObjectStreamResponse(request_id=request.request_id, response=response)
 
-    def _note_frame(self, request, version: str, code, started: float) -> None:
+    def _observe_frame(self, request, version: str, code: grpc.StatusCode, started: float) -> None:
         """version: the one that answered ("" when the frame failed)."""
-        if self._observe_frame is not None:
-            name = "OK" if code is None else getattr(code, "name", "INTERNAL")
-            self._observe_frame(request.model, version, name, time.perf_counter() - started)
+        if self._observer is not None:
+            self._observer.observe(request.model, version, code.name, time.perf_counter() - started)
 
     async def _classify(self, request: pb.ClassifyObjectRequest, context) -> pb.ClassifyObjectResponse:
         t0 = time.perf_counter_ns()
