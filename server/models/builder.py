@@ -7,12 +7,13 @@ ONNX input/output shapes and checks that the two agree.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from . import normalization as norm
 from .errors import ModelConfigError
-from .onnx_info import dims_for, onnx_info, outputs_are_probabilities
+from .onnx_info import dims_for, model_io, onnx_info, outputs_are_probabilities
 from .spec import ModelSpec
 
 CHANNEL_ORDERS = ("RGB", "BGR", "GRAY")
@@ -175,7 +176,7 @@ def build_spec(
     if softmax is None:
         softmax = not outputs_are_probabilities(onnx_path, layout, channels, sides["height"], sides["width"], dtype)
 
-    return ModelSpec(
+    spec = ModelSpec(
         name=name,
         version=version,
         onnx_path=onnx_path,
@@ -196,6 +197,7 @@ def build_spec(
         source=source,
         **plain,
     )
+    return replace(spec, io=model_io(spec))
 
 
 def read_classes_file(path: Path, where: str) -> tuple[str, ...]:

@@ -1,23 +1,40 @@
 """What an ONNX file says about its input and output, read with ONNX Runtime.
 
 onnx itself is not a runtime dependency, so the shapes come from a CPU
-InferenceSession. Results are cached by (path, size, mtime) because the
-model manager rescans the repository on every poll.
+InferenceSession. What a file holds is cached by (path, size, mtime), in a
+bounded LRU, because the model manager rescans the repository on every poll.
+
+Two readings of the same facts: onnx_info (what the loaders need to fill a
+spec, with their messages) and model_io (the input and output checked against
+a finished spec: what the engine feeds).
 """
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .errors import ModelConfigError
+from .lru import LruCache
+from .spec import ModelIO, ModelSpec
 
 log = logging.getLogger(__name__)
 
 _DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16"}
+# Distinct (file, size, mtime) stamps remembered; a repository rarely holds more.
+CACHE_SIZE = 256
+
+
+@dataclass(frozen=True)
+class _Graph:
+    """The facts of one file as ONNX Runtime reports them, unchecked."""
+    input_names: tuple[str, ...]
+    input_shape: tuple  # of the first input
+    input_type: str
+    output_name: str
+    output_shape: tuple
 
 
 @dataclass(frozen=True)
@@ -68,25 +85,40 @@ def _session(path: Path, what: str):
         raise ModelConfigError(f"{what}: ONNX Runtime cannot load {path}: {exc}") from exc
 
 
+_graphs: LruCache[_Graph] = LruCache(CACHE_SIZE)
+_probes: LruCache[bool] = LruCache(CACHE_SIZE)
+
+
+def _graph(path: Path) -> _Graph:
+    """What the file holds, cached by its stamp; a file that fails to load is not cached."""
+    key = _stamp(path)
+    hit = _graphs.get(key)
+    if hit is None:
+        sess = _session(path, str(path))
+        inputs, outputs = sess.get_inputs(), sess.get_outputs()
+        hit = _Graph(tuple(i.name for i in inputs), tuple(inputs[0].shape), inputs[0].type,
+                     outputs[0].name, tuple(outputs[0].shape))
+        _graphs.put(key, hit)
+    return hit
+
+
 def _read(path: Path) -> OnnxInfo:
-    sess = _session(path, str(path))
-    inputs, outputs = sess.get_inputs(), sess.get_outputs()
-    if len(inputs) != 1:
-        names = ", ".join(i.name for i in inputs)
+    g = _graph(path)
+    if len(g.input_names) != 1:
+        names = ", ".join(g.input_names)
         raise ModelConfigError(
-            f"{path}: the model has {len(inputs)} inputs ({names}); roiclass needs exactly one image input"
+            f"{path}: the model has {len(g.input_names)} inputs ({names}); roiclass needs exactly one image input"
         )
-    inp = inputs[0]
-    shape = tuple(inp.shape)
+    name, shape = g.input_names[0], g.input_shape
     if len(shape) != 4:
         raise ModelConfigError(
-            f"{path}: input {inp.name!r} has shape {list(shape)}; roiclass needs a 4-D image input (NCHW or NHWC)"
+            f"{path}: input {name!r} has shape {list(shape)}; roiclass needs a 4-D image input (NCHW or NHWC)"
         )
-    if inp.type not in _DTYPES:
+    if g.input_type not in _DTYPES:
         raise ModelConfigError(
-            f"{path}: input {inp.name!r} has type {inp.type}; supported: {', '.join(_DTYPES)}"
+            f"{path}: input {name!r} has type {g.input_type}; supported: {', '.join(_DTYPES)}"
         )
-    out_shape = tuple(outputs[0].shape)
+    out_shape = g.output_shape
     layout = _guess_layout(shape)
     channels = height = width = None
     if layout == "NCHW":
@@ -97,9 +129,9 @@ def _read(path: Path) -> OnnxInfo:
     num_outputs = int(np.prod(rest)) if rest and all(rest) else None
     return OnnxInfo(
         path=path,
-        input_name=inp.name,
+        input_name=name,
         input_shape=shape,
-        input_dtype=_DTYPES[inp.type],
+        input_dtype=_DTYPES[g.input_type],
         output_shape=out_shape,
         layout=layout,
         channels=channels,
@@ -118,12 +150,7 @@ def dims_for(info: OnnxInfo, layout: str) -> tuple[int | None, int | None, int |
     return _fixed(shape[3]), _fixed(shape[1]), _fixed(shape[2])
 
 
-_cache: dict[tuple, OnnxInfo] = {}
-_probe_cache: dict[tuple, bool] = {}
-_lock = threading.Lock()
-
-
-def _key(path: Path) -> tuple:
+def _stamp(path: Path) -> tuple[str, int, int]:
     try:
         st = path.stat()
     except OSError as exc:
@@ -132,17 +159,30 @@ def _key(path: Path) -> tuple:
 
 
 def onnx_info(path: Path) -> OnnxInfo:
-    """Input/output description of an ONNX file (cached by path, size, mtime)."""
-    path = Path(path)
-    key = _key(path)
-    with _lock:
-        hit = _cache.get(key)
-    if hit is not None:
-        return hit
-    info = _read(path)
-    with _lock:
-        _cache[key] = info
-    return info
+    """Input/output description of an ONNX file, checked to be one 4-D float input."""
+    return _read(Path(path))
+
+
+def model_io(spec: ModelSpec) -> ModelIO:
+    """The ONNX input and output of `spec`, checked against its layout and sizes.
+
+    The one reading of what the engine feeds: build_spec stores it in spec.io;
+    the engine calls it for a spec built by hand (io None). Raises ValueError."""
+    g = _graph(Path(spec.onnx_path))
+    name, shape = g.input_names[0], list(g.input_shape)
+    if g.input_type not in _DTYPES:
+        raise ValueError(f"model input {name!r} is {g.input_type}; supported: {', '.join(_DTYPES)}")
+    if len(shape) != 4:
+        raise ValueError(f"model input {name!r} has shape {shape}; expected 4 dims ({spec.layout})")
+    if spec.layout not in ("NCHW", "NHWC"):
+        raise ValueError(f"layout {spec.layout!r}: allowed NCHW, NHWC")
+    want = spec.item_shape
+    for dim, (got, exp) in enumerate(zip(shape[1:], want), start=1):
+        if _fixed(got) is not None and got != exp:
+            raise ValueError(f"model input {name!r} shape {shape} does not match the config "
+                             f"({spec.layout} {want}) at dim {dim}")
+    return ModelIO(input_name=name, output_name=g.output_name, dtype=np.dtype(_DTYPES[g.input_type]),
+                   item_shape=want, fixed_batch=_fixed(shape[0]) or 0)
 
 
 def outputs_are_probabilities(path: Path, layout: str, channels: int, height: int, width: int, dtype: str) -> bool:
@@ -154,9 +194,8 @@ def outputs_are_probabilities(path: Path, layout: str, channels: int, height: in
     imgproxy); config.toml says it with [output] activation.
     """
     path = Path(path)
-    key = _key(path) + (layout, channels, height, width, dtype)
-    with _lock:
-        hit = _probe_cache.get(key)
+    key = _stamp(path) + (layout, channels, height, width, dtype)
+    hit = _probes.get(key)
     if hit is not None:
         return hit
     sess = _session(path, str(path))
@@ -172,6 +211,5 @@ def outputs_are_probabilities(path: Path, layout: str, channels: int, height: in
     out = np.concatenate(rows)
     probs = bool(out.min() >= -1e-6 and out.max() <= 1 + 1e-6 and np.allclose(out.sum(axis=1), 1.0, atol=1e-3))
     log.debug("%s: outputs look like %s", path, "probabilities" if probs else "logits")
-    with _lock:
-        _probe_cache[key] = probs
+    _probes.put(key, probs)
     return probs
