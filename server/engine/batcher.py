@@ -1,9 +1,11 @@
-"""Requests (jobs), their slices (chunks) and the bounded queue batches are cut from.
+"""Jobs, their slices (chunks) and the bounded queue batches are cut from.
 
-A job is one classify/infer_tensors call of N items. It is queued as one chunk
-covering all its items; a worker cuts batches of up to max_batch items from the
-queue head, splitting a chunk when a batch boundary falls inside it, so one
-job's items may span batches and share them with other jobs.
+A job is one call of N items with an opaque payload: the queue and the job
+know only counts, times, the deadline and the future. It is queued as one
+chunk covering all its items; a worker cuts batches of up to
+`policy.max_batch` items from the queue head, splitting a chunk when a batch
+boundary falls inside it, so one job's items may span batches and share them
+with other jobs. When a batch closes is the policy's business (policy.py).
 """
 from __future__ import annotations
 
@@ -11,26 +13,24 @@ import threading
 import time
 from collections import deque
 from concurrent.futures import Future, InvalidStateError
-from typing import Callable
-
-import numpy as np
+from typing import Any, Callable
 
 from roiclass.server import errors
-from roiclass.server.engine.config import InferenceOutput
+from roiclass.server.engine.policy import PeakOutstandingPolicy
 
 
 class Job:
-    __slots__ = ("future", "image", "kargs", "rois", "tensors", "probs", "remaining", "lock",
-                 "deadline", "is_cancelled", "submit_t", "queue_s", "pre_s", "inf_s", "done", "queue")
+    """N items of one call. `payload` is what the worker fills the batch from and
+    gathers results into; `payload.result(queue_s, pre_s, inf_s)` is the value the
+    future resolves with once all items are in."""
 
-    def __init__(self, n: int, num_classes: int, deadline: float | None,
+    __slots__ = ("future", "payload", "remaining", "lock", "deadline", "is_cancelled",
+                 "submit_t", "queue_s", "pre_s", "inf_s", "done", "queue")
+
+    def __init__(self, n: int, payload: Any, deadline: float | None,
                  is_cancelled: Callable[[], bool] | None):
         self.future: Future = Future()
-        self.image = None
-        self.kargs = None  # channels.KernelArgs for ROI jobs
-        self.rois = None
-        self.tensors = None
-        self.probs = np.empty((n, num_classes), np.float32)
+        self.payload = payload
         self.remaining = n
         self.lock = threading.Lock()
         self.deadline = deadline
@@ -40,7 +40,7 @@ class Job:
         self.pre_s = 0.0
         self.inf_s = 0.0
         self.done = False
-        self.queue = None  # the WorkQueue once queued, told when the job ends
+        self.queue: WorkQueue | None = None  # once queued: told when the job ends
 
     def drop_reason(self, now: float) -> errors.RoiclassError | None:
         """Why this job must not run any more (deadline, cancellation), else None."""
@@ -65,26 +65,25 @@ class Job:
             pass
         return True
 
-    def complete(self, start: int, probs: np.ndarray, queue_s: float, pre_s: float,
-                 inf_s: float) -> None:
-        """Stores the results of items [start, start+len(probs)); resolves when all are in."""
+    def complete(self, count: int, queue_s: float, pre_s: float, inf_s: float) -> None:
+        """`count` more items are in the payload; resolves the future when all are."""
         with self.lock:
             if self.done:
                 return
-            self.probs[start:start + len(probs)] = probs
             self.queue_s = max(self.queue_s, queue_s)
             self.pre_s += pre_s
             self.inf_s += inf_s
-            self.remaining -= len(probs)
+            self.remaining -= count
             if self.remaining:
                 return
             self.done = True
         if self.queue is not None:
             self.queue.job_done()
-        out = InferenceOutput(self.probs, int(self.queue_s * 1e6), int(self.pre_s * 1e6),
-                              int(self.inf_s * 1e6))
+        self.resolve()
+
+    def resolve(self) -> None:
         try:
-            self.future.set_result(out)
+            self.future.set_result(self.payload.result(self.queue_s, self.pre_s, self.inf_s))
         except InvalidStateError:
             pass
 
@@ -103,22 +102,13 @@ class Chunk:
 class WorkQueue:
     """Bounded FIFO of chunks, counted in items, shared by a model version's workers."""
 
-    def __init__(self, max_items: int, max_batch: int, max_delay_s: float,
+    def __init__(self, max_items: int, policy: PeakOutstandingPolicy,
                  on_drop: Callable[[Job, errors.RoiclassError], None]):
         self.max_items = max_items
-        self.max_batch = max_batch
-        self.max_delay_s = max_delay_s
+        self.policy = policy
         self.depth = 0  # items queued
         self.active = 0  # batches taken and not yet finished
         self.closed = False
-        # Jobs queued or running, and the most seen at once lately (~1-2 s): a batch
-        # is held open only while fewer are outstanding than that peak, i.e. while
-        # more requests are expected. A lone client pays no batching delay; N
-        # closed-loop clients get their batch of N as soon as the Nth arrives.
-        self.outstanding = 0
-        self._peak = 0
-        self._peak_prev = 0
-        self._peak_t = 0.0
         self.cond = threading.Condition()
         self._chunks: deque[Chunk] = deque()
         self._on_drop = on_drop
@@ -132,11 +122,7 @@ class WorkQueue:
                     f"queue full: {self.depth} items waiting, {n} more would exceed "
                     f"max_queue_size={self.max_items}; retry later")
             now = time.monotonic()
-            self.outstanding += 1
-            if now - self._peak_t > 1.0:
-                self._peak_prev, self._peak, self._peak_t = self._peak, 0, now
-            if self.outstanding > self._peak:
-                self._peak = self.outstanding
+            self.policy.admitted(now)
             job.queue = self
             self._chunks.append(Chunk(job, 0, n, now))
             self.depth += n
@@ -158,8 +144,8 @@ class WorkQueue:
             return chunks
 
     def take(self, stop: Callable[[], bool]) -> list[Chunk] | None:
-        """Blocks for the next batch: max_batch items, or fewer once the oldest waited
-        max_delay. None when stop() says the worker must end."""
+        """Blocks for the next batch (when the policy closes it). None when stop()
+        says the worker must end; [] when every job found had already ended."""
         cond = self.cond
         with cond:
             while True:
@@ -168,49 +154,53 @@ class WorkQueue:
                 if not self._chunks:
                     cond.wait(0.5)
                     continue
-                if self.depth >= self.max_batch or self.max_batch == 1 or self.closed:
+                if self.closed:
                     break
-                remaining = self._chunks[0].enq_t + self.max_delay_s - time.monotonic()
-                if remaining <= 0 or self.outstanding >= max(self._peak, self._peak_prev):
+                wait = self.policy.wait_s(self.depth, self._chunks[0].enq_t, time.monotonic())
+                if wait <= 0:
                     break
-                cond.wait(remaining)
-            batch: list[Chunk] = []
-            room = self.max_batch
-            now = time.monotonic()
-            chunks = self._chunks
-            while chunks and room:
-                c = chunks[0]
-                job = c.job
-                if job.done:
-                    chunks.popleft()
-                    self.depth -= c.count
-                    continue
-                why = job.drop_reason(now)
-                if why is not None:
-                    chunks.popleft()
-                    self.depth -= c.count
-                    self._on_drop(job, why)
-                    continue
-                if c.count <= room:
-                    chunks.popleft()
-                    batch.append(c)
-                    room -= c.count
-                    self.depth -= c.count
-                else:  # split: the rest stays at the head for the next batch
-                    batch.append(Chunk(job, c.start, room, c.enq_t, c.attempt))
-                    c.start += room
-                    c.count -= room
-                    self.depth -= room
-                    room = 0
-            if chunks:
+                cond.wait(wait)
+            batch = self._cut(self.policy.max_batch)
+            if self._chunks:
                 cond.notify()  # another idle worker may start on the rest
             if batch:
                 self.active += 1
             return batch
 
+    def _cut(self, room: int) -> list[Chunk]:
+        """Up to `room` items from the head; ended, expired and cancelled jobs are dropped."""
+        batch: list[Chunk] = []
+        now = time.monotonic()
+        chunks = self._chunks
+        while chunks and room:
+            c = chunks[0]
+            job = c.job
+            if job.done:
+                chunks.popleft()
+                self.depth -= c.count
+                continue
+            why = job.drop_reason(now)
+            if why is not None:
+                chunks.popleft()
+                self.depth -= c.count
+                self._on_drop(job, why)
+                continue
+            if c.count <= room:
+                chunks.popleft()
+                batch.append(c)
+                room -= c.count
+                self.depth -= c.count
+            else:  # split: the rest stays at the head for the next batch
+                batch.append(Chunk(job, c.start, room, c.enq_t, c.attempt))
+                c.start += room
+                c.count -= room
+                self.depth -= room
+                room = 0
+        return batch
+
     def job_done(self) -> None:
         with self.cond:
-            self.outstanding -= 1
+            self.policy.finished()
 
     def finished(self) -> None:
         """A worker finished the batch take() gave it."""

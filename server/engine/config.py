@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from roiclass.server.models.spec import ModelSpec
+from roiclass.server.states import ModelState
 
 SPINNING = ("run", "off", "always")
 
@@ -61,7 +62,7 @@ class InstanceStatus:
 class ModelVersionStatus:
     name: str
     version: str
-    state: str  # "LOADING" | "READY" | "FAILED" | "UNLOADED"
+    state: ModelState
     reason: str
     spec: ModelSpec | None
     instances: list[InstanceStatus] = field(default_factory=list)

@@ -11,18 +11,14 @@ import numpy as np
 from roiclass.server import errors
 from roiclass.server.engine.config import EngineConfig, InstanceStatus, ModelVersionStatus
 from roiclass.server.engine.devices import SessionFactory, parse_devices
-from roiclass.server.engine.model import READY, UNLOADED, EngineContext, LoadedModel
+from roiclass.server.engine.faults import FAULT_KINDS, InjectedFaults
+from roiclass.server.engine.model import EngineContext, LoadedModel
 from roiclass.server.metrics import Metrics
 from roiclass.server.models.spec import ModelSpec
+from roiclass.server.states import ModelState
+from roiclass.server.versions import version_key
 
 log = logging.getLogger(__name__)
-
-FAULT_KINDS = ("run", "preprocess")
-
-
-def _version_key(version: str) -> tuple:
-    # Integers in numeric order, above any non-numeric version.
-    return (1, int(version), "") if version.isdigit() else (0, 0, version)
 
 
 def _failed(exc: BaseException) -> Future:
@@ -36,7 +32,8 @@ class Engine:
         self.config = config
         self.metrics = metrics if metrics is not None else Metrics()
         self._ctx = EngineContext(config, SessionFactory(config), self.metrics,
-                                  parse_devices(config.devices))
+                                  parse_devices(config.devices),
+                                  InjectedFaults() if config.fault_injection else None)
         self._lock = threading.RLock()
         self._models: dict[str, dict[str, LoadedModel]] = {}  # name -> version -> model
         log.info("engine devices: %s", ", ".join(self._ctx.devices))
@@ -48,7 +45,7 @@ class Engine:
         with self._lock:
             versions = self._models.setdefault(spec.name, {})
             old = versions.get(spec.version)
-            serving = old is not None and old.state == READY
+            serving = old is not None and old.state == ModelState.READY
             model = LoadedModel(spec, self._ctx, publish=not serving)
             if not serving:
                 if old is not None:
@@ -56,10 +53,10 @@ class Engine:
                 versions[spec.version] = model
         model.load()
         if not serving:
-            if old is not None and old.state != UNLOADED:
+            if old is not None and old.state != ModelState.UNLOADED:
                 old.unload()
             return
-        if model.state == READY:
+        if model.state == ModelState.READY:
             with self._lock:
                 self._models[spec.name][spec.version] = model
                 old.publish_metrics(False)
@@ -82,7 +79,7 @@ class Engine:
         with self._lock:
             models = [m for vs in self._models.values() for m in vs.values()]
         for m in models:
-            if m.state != UNLOADED:
+            if m.state != ModelState.UNLOADED:
                 m.unload(grace_s=grace_s)
 
     # -- lookup ----------------------------------------------------------------
@@ -92,31 +89,31 @@ class Engine:
         return [ModelVersionStatus(
             m.name, m.version, m.state, m.reason, m.spec,
             [InstanceStatus(i.device, i.placement.provider, i.index, i.healthy)
-             for i in (m.instances if m.state != UNLOADED else [])]) for m in models]
+             for i in (m.instances if m.state != ModelState.UNLOADED else [])]) for m in models]
 
     def resolve(self, name: str, version: str = "") -> LoadedModel:
         versions = self._models.get(name)
         if not versions:
             raise errors.NotFound(f"model {name!r} not found; models: {self._listing()}")
         if not version:
-            ready = [m for m in list(versions.values()) if m.state == READY]
+            ready = [m for m in list(versions.values()) if m.state == ModelState.READY]
             if not ready:
                 states = ", ".join(f"{v}: {m.state}" + (f" ({m.reason})" if m.reason else "")
                                    for v, m in sorted(versions.items()))
                 raise errors.Unavailable(f"model {name!r} has no READY version ({states})")
-            return max(ready, key=lambda m: _version_key(m.version))
+            return max(ready, key=lambda m: version_key(m.version))
         model = versions.get(version)
         if model is None:
             raise errors.NotFound(f"model {name!r} has no version {version!r}; versions: "
-                                  f"{', '.join(sorted(versions, key=_version_key))}")
-        if model.state != READY:
+                                  f"{', '.join(sorted(versions, key=version_key))}")
+        if model.state != ModelState.READY:
             raise errors.Unavailable(f"model {name!r} version {version!r} is {model.state}"
                                      + (f": {model.reason}" if model.reason else ""))
         return model
 
     def _listing(self) -> str:
         with self._lock:
-            items = [f"{n} ({', '.join(sorted(vs, key=_version_key))})"
+            items = [f"{n} ({', '.join(sorted(vs, key=version_key))})"
                      for n, vs in sorted(self._models.items()) if vs]
         return ", ".join(items) or "none loaded"
 
@@ -149,26 +146,26 @@ class Engine:
             model = self._models.get(name, {}).get(version)
         if model is None:
             raise errors.NotFound(f"model {name!r} version {version!r} is not loaded")
-        with model._cnt_lock:
-            return dict(model.counters)
+        return model.counters.snapshot()
 
     def inject_fault(self, name: str, version: str, kind: str = "run", *,
                      instance: int | None = None, times: int = 1,
                      match: Callable[[np.ndarray], bool] | None = None) -> None:
         """Test hook (EngineConfig.fault_injection). kind "run": the next `times` runs of
         `instance` (None = every instance) fail like a device error. kind "preprocess":
-        every ROI row (x, y, angle, w, h) for which match(row) is true fails its request."""
+        every ROI row for which match(row) is true fails its request (rows in geometry.ROI_COLUMNS order)."""
         if not self.config.fault_injection:
             raise errors.FailedPrecondition("fault injection is off (EngineConfig.fault_injection)")
         if kind not in FAULT_KINDS:
             raise ValueError(f"kind {kind!r}: allowed {', '.join(FAULT_KINDS)}")
         model = self.resolve(name, version) if version else self.resolve(name)
+        faults = self._ctx.faults
         if kind == "preprocess":
-            model._poison = match
+            faults.set_poison(model, match)
             return
         targets = [i for i in model.instances if instance is None or i.index == instance]
         if not targets:
             raise ValueError(f"instance {instance}: model has instances "
                              f"{[i.index for i in model.instances]}")
         for inst in targets:
-            inst.inject_faults(times)
+            faults.fail_runs(inst, times)

@@ -1,4 +1,5 @@
-"""Filling an instance's batch tensor from a batch of chunks (one kernel call)."""
+"""What a job carries (ROIs of an image, or ready tensors) and filling an
+instance's batch tensor from a batch of chunks (one kernel call)."""
 from __future__ import annotations
 
 import logging
@@ -9,8 +10,39 @@ import numpy as np
 from roiclass.ext import preprocess_batch
 from roiclass.server import errors
 from roiclass.server.engine.batcher import Chunk, Job
+from roiclass.server.engine.config import InferenceOutput
 
 log = logging.getLogger(__name__)
+
+
+class _Rows:
+    """The (N, classes) result rows a job's batches fill in, and its output."""
+    __slots__ = ("probs",)
+
+    def __init__(self, n: int, num_classes: int):
+        self.probs = np.empty((n, num_classes), np.float32)
+
+    def result(self, queue_s: float, pre_s: float, inf_s: float) -> InferenceOutput:
+        return InferenceOutput(self.probs, int(queue_s * 1e6), int(pre_s * 1e6), int(inf_s * 1e6))
+
+
+class RoiPayload(_Rows):
+    """ROI rows of one image and the kernel arguments for its pixel format."""
+    __slots__ = ("image", "kargs", "rois")
+    tensors = None
+
+    def __init__(self, image: np.ndarray, kargs, rois: np.ndarray, num_classes: int):
+        super().__init__(len(rois), num_classes)
+        self.image, self.kargs, self.rois = image, kargs, rois
+
+
+class TensorPayload(_Rows):
+    """Items already in the model's input shape, copied into the batch as they are."""
+    __slots__ = ("tensors",)
+
+    def __init__(self, tensors: np.ndarray, num_classes: int):
+        super().__init__(len(tensors), num_classes)
+        self.tensors = tensors
 
 
 def fill_batch(dst: np.ndarray, batch: list[Chunk], options: dict,
@@ -30,15 +62,16 @@ def fill_batch(dst: np.ndarray, batch: list[Chunk], options: dict,
     off = 0
     for c in batch:
         job, n = c.job, c.count
+        p = job.payload
         try:
-            if job.tensors is not None:
-                np.copyto(dst[off:off + n], job.tensors[c.start:c.start + n], casting="same_kind")
+            if p.tensors is not None:
+                np.copyto(dst[off:off + n], p.tensors[c.start:c.start + n], casting="same_kind")
             else:
-                rois = job.rois[c.start:c.start + n]
+                rois = p.rois[c.start:c.start + n]
                 if poison is not None:
                     _check_poison(rois, c.start, poison)
-                ka = job.kargs
-                items.append((job.image, rois, dst[off:off + n], ka.channel_map, ka.mean, ka.std,
+                ka = p.kargs
+                items.append((p.image, rois, dst[off:off + n], ka.channel_map, ka.mean, ka.std,
                               ka.fill))
                 item_of.append(len(placed))
         except Exception as exc:  # this request only; the batch goes on without it

@@ -1,13 +1,10 @@
 """One model instance: an ONNX Runtime session, its reused batch tensor, its run."""
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import onnxruntime as ort
 
 from roiclass.server.engine.devices import CPU, Placement
-
 
 
 class DeviceFault(RuntimeError):
@@ -44,27 +41,14 @@ class Instance:
         self.output_name = session.get_outputs()[0].name
         # Reused for every batch: preprocessing writes each ROI into its slot.
         self.batch = np.zeros(batch_shape, dtype=dtype)
-        self._faults = 0
-        self._fault_lock = threading.Lock()
         self._binding = None if placement.device == CPU else session.io_binding()
 
     @property
     def device(self) -> str:
         return self.placement.device
 
-    def inject_faults(self, times: int) -> None:
-        with self._fault_lock:
-            self._faults += times
-
     def run(self, n: int) -> np.ndarray:
         """Runs the first n rows of the batch tensor; returns the (n, classes) output."""
-        if self._faults:
-            with self._fault_lock:
-                if self._faults > 0:
-                    self._faults -= 1
-                    raise InjectedDeviceFault(
-                        f"injected fault on instance {self.index} ({self.device}): "
-                        "simulated CUDA failure")
         x = self.batch[:n]
         if self._binding is None:
             return self.session.run([self.output_name], {self.input_name: x})[0]

@@ -10,7 +10,7 @@ from roiclass.ext import preprocess_rois
 from roiclass.server import errors
 from roiclass.server.engine import channels
 from roiclass.server.engine.batcher import Chunk, Job
-from roiclass.server.engine.fill import fill_batch
+from roiclass.server.engine.fill import RoiPayload, TensorPayload, fill_batch
 from tests.unit.engine.conftest import SIZE, make_spec, rois_grid
 
 OPTIONS = dict(layout="NCHW", resize="stretch", crop_fraction=1.0, border="constant", antialias=True,
@@ -18,15 +18,15 @@ OPTIONS = dict(layout="NCHW", resize="stretch", crop_fraction=1.0, border="const
 
 
 def roi_job(spec, image, fmt, rois) -> Job:
-    job = Job(len(rois), 3, None, None)
-    job.image, job.kargs, job.rois = image, channels.kernel_args(spec, fmt), np.ascontiguousarray(rois)
-    return job
+    payload = RoiPayload(image, channels.kernel_args(spec, fmt), np.ascontiguousarray(rois), 3)
+    return Job(len(rois), payload, None, None)
 
 
 def expected_rows(job: Job, start: int, n: int) -> np.ndarray:
-    ka = job.kargs
+    p = job.payload
+    ka = p.kargs
     out = np.empty((n, 3, SIZE, SIZE), np.float32)
-    preprocess_rois(job.image, job.rois[start:start + n], out, channel_map=ka.channel_map, mean=ka.mean,
+    preprocess_rois(p.image, p.rois[start:start + n], out, channel_map=ka.channel_map, mean=ka.mean,
                     std=ka.std, fill=ka.fill, **OPTIONS)
     return out
 
@@ -43,8 +43,7 @@ def test_chunks_of_many_requests_are_packed_in_order(tmp_path, chelsea):
     spec = make_spec(tmp_path / "unused.onnx")
     gray = camera()
     tensors = np.random.default_rng(0).normal(size=(4, 3, SIZE, SIZE)).astype(np.float32)
-    tensor_job = Job(4, 3, None, None)
-    tensor_job.tensors = tensors
+    tensor_job = Job(4, TensorPayload(tensors, 3), None, None)
     jobs = [roi_job(spec, chelsea, "RGB8", rois_grid(3, 1)), tensor_job,
             roi_job(spec, gray, "GRAY8", rois_grid(5, 2)), roi_job(spec, chelsea, "BGR8", rois_grid(2, 3))]
     # The third job's chunk is its items 1..3 (a request split across batches).
@@ -70,7 +69,7 @@ def test_failed_chunks_fail_their_request_and_leave_no_gap(tmp_path, chelsea):
     poisoned[0, 0] = 123.5
     jobs = [roi_job(spec, chelsea, "RGB8", rois_grid(2, 4)), roi_job(spec, chelsea, "RGB8", bad),
             roi_job(spec, chelsea, "RGB8", poisoned), roi_job(spec, chelsea, "RGB8", rois_grid(3, 7))]
-    chunks = [Chunk(job, 0, len(job.rois), 0.0) for job in jobs]
+    chunks = [Chunk(job, 0, len(job.payload.rois), 0.0) for job in jobs]
     dst = np.full((16, 3, SIZE, SIZE), np.nan, np.float32)
     failed, fail = failures()
     placed = fill_batch(dst, chunks, OPTIONS, fail, poison=lambda roi: roi[0] == 123.5)
