@@ -20,8 +20,9 @@ from roiclass.server.config import ServerConfig
 from roiclass.server.engine import Engine
 from roiclass.server.heatmap_service import make_heatmap_service
 from roiclass.server.interceptors import DrainGate, ErrorMapper
+from roiclass.server.manager import ModelManager
 from roiclass.server.metrics import Metrics
-from roiclass.server.models import ModelManager, builtin_repository
+from roiclass.server.models import builtin_repository
 from roiclass.server.observer import RequestObserver
 from roiclass.server.servicer import ObjectClassifierServicer
 from roiclass.v1 import classifier_pb2, classifier_pb2_grpc

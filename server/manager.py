@@ -15,38 +15,18 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
-from .errors import ModelConfigError
+from roiclass.server.engine.config import ModelVersionStatus
 from roiclass.server.errors import NotFound, Unavailable
-from .repository import LoadFailure, load_model_path, load_repository, version_key
-from .spec import ModelSpec
+from roiclass.server.models.errors import ModelConfigError
+from roiclass.server.models.repository import LoadFailure, load_model_path, load_repository, version_key
+from roiclass.server.models.spec import ModelSpec
 
 log = logging.getLogger(__name__)
 
 Key = tuple[str, str]  # (name, version)
-
-
-@dataclass(frozen=True)
-class _FailedStatus:
-    """Shape of the engine's ModelVersionStatus, for the manager's failures."""
-
-    name: str
-    version: str
-    state: str
-    reason: str
-    spec: ModelSpec | None = None
-    instances: list = field(default_factory=list)
-
-
-def _status_type():
-    try:
-        from roiclass.server.engine.config import ModelVersionStatus
-
-        return ModelVersionStatus
-    except ImportError:  # engine not importable (e.g. partial checkout): same fields
-        return _FailedStatus
 
 
 class _Hasher:
@@ -290,7 +270,7 @@ class ModelManager:
                                   f"{failed[-1].reason}") from None
             raise
 
-    def statuses(self) -> list:
+    def statuses(self) -> list[ModelVersionStatus]:
         """engine.status() plus the manager's failures (state FAILED)."""
         try:
             engine = list(self._engine.status())
@@ -309,10 +289,9 @@ class ModelManager:
                 note = f"serving the previous files; the new ones were refused: {stale[key]}"
                 st = replace(st, reason=f"{st.reason}; {note}" if st.reason else note)
             out.append(st)
-        status_type = _status_type()
         for key, failure in failures.items():
             if key not in known:
-                out.append(status_type(name=failure.name, version=failure.version, state="FAILED",
-                                       reason=failure.reason, spec=None, instances=[]))
+                out.append(ModelVersionStatus(name=failure.name, version=failure.version, state="FAILED",
+                                              reason=failure.reason, spec=None, instances=[]))
         out.sort(key=lambda st: (st.name, version_key(st.version)))
         return out

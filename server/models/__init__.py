@@ -1,9 +1,9 @@
 """Model sources (repository folders, config.toml, Esri .emd/.dlpk, imgproxy
-flags, bare .onnx) -> ModelSpec, and the ModelManager that keeps the engine
-in step with them."""
+flags, bare .onnx) -> ModelSpec. The engine imports this package; the
+ModelManager that keeps the engine in step with the sources is
+roiclass.server.manager, above both."""
 from .errors import ModelConfigError
 from .imgproxy import spec_from_imgproxy
-from .manager import ModelManager
 from .repository import LoadFailure, builtin_repository, load_model_path, load_repository
 from .spec import HeatmapDefaults, ModelSpec
 
@@ -11,7 +11,6 @@ __all__ = [
     "HeatmapDefaults",
     "LoadFailure",
     "ModelConfigError",
-    "ModelManager",
     "ModelSpec",
     "builtin_repository",
     "load_model_path",

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from roiclass.server import errors
 from roiclass.server.engine import Engine, EngineConfig
+from roiclass.server.manager import ModelManager
 from roiclass.server.models import spec_from_imgproxy
-from roiclass.server.models.manager import ModelManager
 
-from .model_factory import make_classifier
+from tests.unit.models.model_factory import make_classifier
 
 GREEN = np.zeros((24, 24, 3), np.uint8)
 GREEN[..., 1] = 255
