@@ -97,38 +97,23 @@ def _least_stride(w: int, h: int, patch: int) -> int:
 
 
 def normalized_fill(spec: ModelSpec) -> np.ndarray:
-    """The fill value per model-input channel, in tensor units: (fill - mean) / std.
-
-    mean/std are broadcast as the engine does: one value for all channels,
-    or their average for a one-channel model configured with several."""
-    n = spec.channels
-    mean, std = _per_channel(spec.mean, n), _per_channel(spec.std, n)
-    return (float(spec.fill) - mean) / std
+    """The fill per model-input channel in tensor units (resolved by the spec)."""
+    return np.asarray(spec.normalized_fill)
 
 
-def _per_channel(values: tuple[float, ...], n: int) -> np.ndarray:
-    v = np.asarray(values, dtype=np.float64)
-    if v.size == n:
-        return v
-    if v.size == 1:
-        return np.full(n, v[0])
-    if n == 1:
-        return np.array([v.mean()])
-    raise ValueError(f"{v.size} normalization values for {n} input channels")
-
-
-def occlude(base: np.ndarray, params: HeatmapParams, fill: np.ndarray, layout: str,
+def occlude(base: np.ndarray, params: HeatmapParams, fill, layout: str,
             start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
     """Occluded copies number start..stop-1 of the flat (ROI, occlusion) index.
 
     base: (N, *item) preprocessed ROIs; item k of ROI r is index r * occlusions + k,
     occlusion k hides the patch at (xs[k % len(xs)], ys[k // len(xs)]).
+    fill: per channel, in tensor units (ModelSpec.normalized_fill).
     out: an optional buffer of at least stop - start items to reuse."""
     n_occ, nx, p = params.occlusions, len(params.xs), params.patch
     idx = np.arange(start, stop)
     # One copy per occlusion, then the patch is painted in.
     out = np.take(base, idx // n_occ, axis=0, out=None if out is None else out[:stop - start])
-    fill = fill.astype(base.dtype)
+    fill = np.asarray(fill, dtype=base.dtype)
     for j, k in enumerate(idx % n_occ):
         x, y = params.xs[k % nx], params.ys[k // nx]
         if layout == "NCHW":

@@ -12,7 +12,6 @@ from roiclass.server.errors import InvalidArgument
 from roiclass.server.heatmap.occlusion import (
     MAX_OCCLUSIONS,
     cell_centers,
-    normalized_fill,
     occlude,
     positions,
     relevance_grids,
@@ -76,9 +75,9 @@ def test_a_model_default_that_does_not_fit_is_reported_as_such():
 
 def test_normalized_fill_is_in_tensor_units_per_channel():
     spec = dataclasses.replace(SPEC, fill=0.0, mean=(123.675, 116.28, 103.53), std=(58.395, 57.12, 57.375))
-    np.testing.assert_allclose(normalized_fill(spec), [-2.1179, -2.0357, -1.8044], atol=1e-4)
+    np.testing.assert_allclose(spec.normalized_fill, [-2.1179, -2.0357, -1.8044], atol=1e-4)
     gray = dataclasses.replace(SPEC, channels=1, fill=255.0, mean=(0.0, 30.0, 60.0), std=(255.0,))
-    np.testing.assert_allclose(normalized_fill(gray), [(255.0 - 30.0) / 255.0])
+    np.testing.assert_allclose(gray.normalized_fill, [(255.0 - 30.0) / 255.0])
 
 
 @pytest.mark.parametrize("layout", ["NCHW", "NHWC"])

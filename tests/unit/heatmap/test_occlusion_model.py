@@ -9,7 +9,7 @@ import onnxruntime as ort
 import pytest
 
 from roiclass.server.domain import HeatmapRequest
-from roiclass.server.heatmap.occlusion import normalized_fill, occlude, relevance_grids, resolve
+from roiclass.server.heatmap.occlusion import occlude, relevance_grids, resolve
 from roiclass.server.heatmap.rendering import heatmap_image
 from roiclass.server.models.spec import ModelSpec
 
@@ -30,7 +30,7 @@ def test_relevance_lies_in_the_quadrant_the_model_reads(tmp_path: Path, layout):
     shape = (1, 3, SIDE, SIDE) if layout == "NCHW" else (1, SIDE, SIDE, 3)
     base = np.ones(shape, np.float32)  # a white ROI after "unit" normalization
     params = resolve(spec, HeatmapRequest(8, 4, None))
-    copies = occlude(base, params, normalized_fill(spec), layout, 0, params.occlusions)
+    copies = occlude(base, params, spec.normalized_fill, layout, 0, params.occlusions)
     p0 = _softmax(session.run(None, {"image": base})[0])[0, 0]
     probs = _softmax(session.run(None, {"image": copies})[0])[:, 0]
     drops = np.maximum(p0 - probs, 0.0).reshape(1, len(params.ys), len(params.xs))

@@ -60,13 +60,6 @@ def test_band_orders_and_band_lists_are_one_fact():
         spec(channel_order="bands:a,b,c")
 
 
-def test_normalized_fill_follows_replace():
-    s = spec(fill=0.0, mean=(123.675, 116.28, 103.53), std=(58.395, 57.12, 57.375))
-    np.testing.assert_allclose(s.normalized_fill, [-2.1179, -2.0357, -1.8044], atol=1e-4)
-    gray = dataclasses.replace(s, channels=1, fill=255.0, mean=(0.0, 30.0, 60.0), std=(255.0,))
-    assert gray.normalized_fill == ((255.0 - 30.0) / 255.0,)
-
-
 def test_item_shape_is_in_layout_order():
     assert spec(width=40, height=30).item_shape == (3, 30, 40)
     assert spec(width=40, height=30, layout="NHWC").item_shape == (30, 40, 3)
