@@ -21,8 +21,9 @@ from pathlib import Path
 from roiclass.server.engine.config import ModelVersionStatus
 from roiclass.server.errors import NotFound, Unavailable
 from roiclass.server.models.errors import ModelConfigError
-from roiclass.server.models.repository import LoadFailure, load_model_path, load_repository, version_key
+from roiclass.server.models.repository import LoadFailure, load_model_path, load_repository
 from roiclass.server.models.spec import ModelSpec
+from roiclass.server.versions import version_key
 
 log = logging.getLogger(__name__)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from roiclass.server.errors import NotFound
+from roiclass.server.versions import version_key
 from roiclass.v1 import classifier_pb2 as pb
 
 _STATES = {
@@ -12,10 +13,6 @@ _STATES = {
     "FAILED": pb.ModelVersionInfo.FAILED,
     "UNLOADED": pb.ModelVersionInfo.UNLOADED,
 }
-
-
-def _version_key(version: str):
-    return (0, int(version), "") if version.isdigit() else (1, 0, version)
 
 
 def model_infos(statuses, name: str = "", version: str = "") -> list[pb.ModelInfo]:
@@ -29,11 +26,11 @@ def model_infos(statuses, name: str = "", version: str = "") -> list[pb.ModelInf
             raise NotFound(f"model {name!r} not found; available models: {known}")
         by_name = {name: by_name[name]}
         if version and not any(st.version == version for st in by_name[name]):
-            known = ", ".join(sorted((st.version for st in by_name[name]), key=_version_key))
+            known = ", ".join(sorted((st.version for st in by_name[name]), key=version_key))
             raise NotFound(f"model {name!r} has no version {version!r}; available versions: {known}")
     infos = []
     for model_name in sorted(by_name):
-        versions = sorted(by_name[model_name], key=lambda st: _version_key(st.version))
+        versions = sorted(by_name[model_name], key=lambda st: version_key(st.version))
         if version:
             versions = [st for st in versions if st.version == version]
         info = pb.ModelInfo(name=model_name)

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from roiclass.server.versions import version_key
+
 from .builder import build_spec, read_classes_file
 from .config import CONFIG_NAME, config_model_name, spec_from_config
 from .emd import SUPPORTED as EMD_SUPPORTED
@@ -46,11 +48,6 @@ class LoadFailure:
 
 
 Loaded = list  # list[ModelSpec | LoadFailure]
-
-
-def version_key(version: str) -> tuple:
-    """Integers first, in numeric order, then other names alphabetically."""
-    return (0, int(version), "") if version.isdigit() else (1, 0, version)
 
 
 def _hidden(p: Path) -> bool:

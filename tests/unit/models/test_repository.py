@@ -27,9 +27,10 @@ def test_versions_sort_numerically_and_share_the_config(tmp_path):
     (tmp_path / "cats" / "config.toml").write_text('classes = ["a", "b", "c", "d"]\n[defaults]\ntop_k = 2\n')
     (tmp_path / "cats" / "assets").mkdir()  # no model inside: not a version
     items = load_repository(tmp_path)
-    assert [(i.name, i.version) for i in items] == [("cats", "1"), ("cats", "2"), ("cats", "10"), ("cats", "beta")]
+    # roiclass.server.versions.version_key: names below integers, integers in numeric order.
+    assert [(i.name, i.version) for i in items] == [("cats", "beta"), ("cats", "1"), ("cats", "2"), ("cats", "10")]
     assert all(isinstance(i, ModelSpec) and i.classes == ("a", "b", "c", "d") and i.top_k == 2 for i in items)
-    assert items[2].onnx_path == tmp_path / "cats" / "10" / "model.onnx"
+    assert items[3].onnx_path == tmp_path / "cats" / "10" / "model.onnx"
 
 
 def test_model_onnx_without_version_folder_is_version_1(tmp_path):
