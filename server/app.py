@@ -25,6 +25,7 @@ from roiclass.server.metrics import Metrics
 from roiclass.server.models import builtin_repository
 from roiclass.server.observer import RequestObserver
 from roiclass.server.servicer import ObjectClassifierServicer
+from roiclass.server.states import ModelState
 from roiclass.v1 import classifier_pb2, classifier_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -108,7 +109,7 @@ class RoiclassServer:
         """Per model: SERVING when a version is READY. Overall: the default model is READY."""
         ready: dict[str, bool] = {}
         for st in self.manager.statuses():
-            ready[st.name] = ready.get(st.name, False) or st.state == "READY"
+            ready[st.name] = ready.get(st.name, False) or st.state == ModelState.READY
         for name, ok in ready.items():
             await self.health.set(name, SERVING if ok else NOT_SERVING)
         overall = SERVING if ready.get(self.manager.default_model) else NOT_SERVING

@@ -23,6 +23,7 @@ from roiclass.server.errors import NotFound, Unavailable
 from roiclass.server.models.errors import ModelConfigError
 from roiclass.server.models.repository import LoadFailure, load_model_path, load_repository
 from roiclass.server.models.spec import ModelSpec
+from roiclass.server.states import ModelState
 from roiclass.server.versions import version_key
 
 log = logging.getLogger(__name__)
@@ -126,7 +127,7 @@ class ModelManager:
 
     # -- loading ----------------------------------------------------------
 
-    def _engine_states(self) -> dict[Key, str]:
+    def _engine_states(self) -> dict[Key, ModelState]:
         try:
             return {(st.name, st.version): st.state for st in self._engine.status()}
         except Exception:  # noqa: BLE001 - status is best effort here
@@ -172,7 +173,7 @@ class ModelManager:
         fingerprints = {key: self._fingerprint(spec) for key, spec in specs.items()}
         to_load = [
             specs[key] for key, fp in fingerprints.items()
-            if self._loaded.get(key) != fp or (retry_failed and engine_states.get(key) == "FAILED")
+            if self._loaded.get(key) != fp or (retry_failed and engine_states.get(key) == ModelState.FAILED)
         ]
         keep = set(specs) | set(stale)
         to_unload = [key for key in self._loaded if key not in keep]
@@ -292,7 +293,7 @@ class ModelManager:
             out.append(st)
         for key, failure in failures.items():
             if key not in known:
-                out.append(ModelVersionStatus(name=failure.name, version=failure.version, state="FAILED",
+                out.append(ModelVersionStatus(name=failure.name, version=failure.version, state=ModelState.FAILED,
                                               reason=failure.reason, spec=None, instances=[]))
         out.sort(key=lambda st: (st.name, version_key(st.version)))
         return out

@@ -14,11 +14,12 @@ from typing import Callable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import start_http_server
 
+from roiclass.server.states import ModelState
+
 log = logging.getLogger(__name__)
 
 NS = "roiclass"
 MV = ("model", "version")
-STATES = ("LOADING", "READY", "FAILED", "UNLOADED")
 _LATENCY_BUCKETS = (0.0002, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.02, 0.05, 0.1,
                     0.2, 0.5, 1.0, 2.0, 5.0)
 _STAGE_BUCKETS = (0.00002, 0.00005, 0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02,
@@ -82,9 +83,9 @@ class Metrics:
         children[1].observe(seconds)
 
     # -- engine ----------------------------------------------------------------
-    def set_model_state(self, model: str, version: str, state: str) -> None:
-        for s in STATES:
-            self.model_state.labels(model, version, s).set(1.0 if s == state else 0.0)
+    def set_model_state(self, model: str, version: str, state: ModelState) -> None:
+        for s in ModelState:
+            self.model_state.labels(model, version, s.value).set(1.0 if s == state else 0.0)
 
     def track_queue_depth(self, model: str, version: str, depth: Callable[[], float]) -> None:
         self.queue_depth.labels(model, version).set_function(depth)

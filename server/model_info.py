@@ -4,15 +4,11 @@ from __future__ import annotations
 from collections import defaultdict
 
 from roiclass.server.errors import NotFound
+from roiclass.server.states import ModelState
 from roiclass.server.versions import version_key
 from roiclass.v1 import classifier_pb2 as pb
 
-_STATES = {
-    "LOADING": pb.ModelVersionInfo.LOADING,
-    "READY": pb.ModelVersionInfo.READY,
-    "FAILED": pb.ModelVersionInfo.FAILED,
-    "UNLOADED": pb.ModelVersionInfo.UNLOADED,
-}
+_STATES = {state: pb.ModelVersionInfo.State.Value(state.value) for state in ModelState}
 
 
 def model_infos(statuses, name: str = "", version: str = "") -> list[pb.ModelInfo]:
