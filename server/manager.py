@@ -10,7 +10,6 @@ for in-flight jobs, so requests are never failed by a reload.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from roiclass.server.engine.config import ModelVersionStatus
 from roiclass.server.errors import NotFound, Unavailable
+from roiclass.server.models.digest import sha256_file
 from roiclass.server.models.errors import ModelConfigError
 from roiclass.server.models.repository import LoadFailure, load_model_path, load_repository
 from roiclass.server.models.spec import ModelSpec
@@ -49,14 +49,11 @@ class _Hasher:
             return (key, "folder")
         hit = self._cache.get(key)
         if hit is None or hit[:2] != (st.st_size, st.st_mtime_ns):
-            h = hashlib.sha256()
             try:
-                with path.open("rb") as f:
-                    for block in iter(lambda: f.read(1 << 20), b""):
-                        h.update(block)
+                digest = sha256_file(path)
             except OSError:  # replaced or removed while we looked: the next scan sees it
                 return (key, "unreadable", st.st_size, st.st_mtime_ns)
-            hit = (st.st_size, st.st_mtime_ns, h.hexdigest())
+            hit = (st.st_size, st.st_mtime_ns, digest)
             self._cache[key] = hit
         # The content hash alone decides: a touched but unchanged file is not reloaded.
         return (key, hit[2])
