@@ -5,6 +5,7 @@ import numpy as np
 import onnxruntime as ort
 
 from roiclass.server.engine.devices import CPU, Placement
+from roiclass.server.models.spec import ModelIO
 
 
 class DeviceFault(RuntimeError):
@@ -31,16 +32,16 @@ def is_device_error(exc: BaseException) -> bool:
 
 class Instance:
     def __init__(self, index: int, session: ort.InferenceSession, placement: Placement,
-                 batch_shape: tuple[int, ...], dtype: np.dtype):
+                 io: ModelIO, max_batch: int):
         self.index = index
         self.session = session
         self.placement = placement
         self.healthy = True
         self.busy_s = 0.0  # for the utilization metric
-        self.input_name = session.get_inputs()[0].name
-        self.output_name = session.get_outputs()[0].name
+        self.input_name = io.input_name
+        self.output_name = io.output_name
         # Reused for every batch: preprocessing writes each ROI into its slot.
-        self.batch = np.zeros(batch_shape, dtype=dtype)
+        self.batch = np.zeros((max_batch,) + tuple(io.item_shape), dtype=io.dtype)
         self._binding = None if placement.device == CPU else session.io_binding()
 
     @property

@@ -9,7 +9,6 @@ import logging
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Callable
 
 import numpy as np
@@ -30,13 +29,11 @@ from roiclass.server.engine.version_metrics import VersionMetrics
 from roiclass.server.engine.worker import Workers, softmax_rows
 from roiclass.server.geometry import ROI_ORDER
 from roiclass.server.metrics import Metrics
-from roiclass.server.models.spec import ModelSpec
+from roiclass.server.models.onnx_info import model_io
+from roiclass.server.models.spec import ModelIO, ModelSpec
 from roiclass.server.states import ModelState
 
 log = logging.getLogger(__name__)
-
-_ORT_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
-
 
 @dataclass
 class EngineContext:
@@ -60,7 +57,7 @@ class LoadedModel:
         self.state = ModelState.LOADING
         self.reason = ""
         self.instances: list[Instance] = []
-        self.io = None  # the ONNX input facts, known once the first session exists
+        self.io: ModelIO | None = None  # the ONNX input facts, known once load() starts
         self.model_max_batch = 1
         self.num_classes = len(spec.classes)
         self.counters = Counters()
@@ -94,6 +91,7 @@ class LoadedModel:
         """Sessions, warm-up, golden image; READY or FAILED(reason). Never raises."""
         t0 = time.monotonic()
         try:
+            self._resolve_io()
             self._create_instances(self._ctx.devices)
             for inst in self.instances:
                 self._warm_up(inst)
@@ -130,36 +128,16 @@ class LoadedModel:
                     sess, place = probes[dev]
                 else:
                     sess, place = factory.create(spec.onnx_path, dev, cpu_count)
-                if self.io is None:
-                    self._read_io(sess)
-                new.append(Instance(len(self.instances) + len(new), sess, place,
-                                    (self.model_max_batch,) + self.item_shape, self.dtype))
+                new.append(Instance(len(self.instances) + len(new), sess, place, self.io,
+                                    self.model_max_batch))
         self.instances.extend(new)
         self.vm.track(new)
         return new
 
-    def _read_io(self, sess) -> None:
-        """Input name/shape/dtype from the ONNX model, checked against the spec."""
-        spec = self.spec
-        inp = sess.get_inputs()[0]
-        if inp.type not in _ORT_DTYPES:
-            raise ValueError(f"model input {inp.name!r} is {inp.type}; supported: "
-                             f"{', '.join(_ORT_DTYPES)}")
-        if len(inp.shape) != 4:
-            raise ValueError(f"model input {inp.name!r} has shape {inp.shape}; expected 4 dims "
-                             f"({spec.layout})")
-        if spec.layout not in ("NCHW", "NHWC"):
-            raise ValueError(f"layout {spec.layout!r}: allowed NCHW, NHWC")
-        want = ((spec.channels, spec.input_height, spec.input_width) if spec.layout == "NCHW"
-                else (spec.input_height, spec.input_width, spec.channels))
-        for got, exp, what in zip(inp.shape[1:], want, ("dim 1", "dim 2", "dim 3")):
-            if isinstance(got, int) and got > 0 and got != exp:
-                raise ValueError(f"model input {inp.name!r} shape {inp.shape} does not match the "
-                                 f"config ({spec.layout} {want}) at {what}")
-        first = inp.shape[0]
-        self.io = SimpleNamespace(item_shape=want, dtype=np.dtype(_ORT_DTYPES[inp.type]),
-                                  fixed_batch=first if isinstance(first, int) and first > 0 else 0)
-        self.model_max_batch = self.io.fixed_batch or max(1, spec.max_batch_size)
+    def _resolve_io(self) -> None:
+        """The ONNX input facts (the spec's, or read once for a hand-built spec)."""
+        self.io = self.spec.io or model_io(self.spec)
+        self.model_max_batch = self.io.fixed_batch or max(1, self.spec.max_batch_size)
         self.queue.policy.max_batch = self.model_max_batch
 
     def _warm_up(self, inst: Instance) -> None:
