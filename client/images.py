@@ -14,20 +14,16 @@ from typing import Any
 
 import numpy as np
 
+from roiclass.server import formats
 from roiclass.v1 import classifier_pb2 as pb
 
 from .errors import InvalidInputError
 
-CHANNEL_ORDERS = ("RGB", "BGR", "RGBA", "BGRA", "GRAY")
-
-_FORMATS = {
-    ("GRAY", 1): pb.GRAY8,
-    ("RGB", 3): pb.RGB8,
-    ("BGR", 3): pb.BGR8,
-    ("RGBA", 4): pb.RGBA8,
-    ("BGRA", 4): pb.BGRA8,
-}
-_DEFAULT_ORDER = {1: "GRAY", 3: "RGB", 4: "RGBA"}
+_UINT8_FORMATS = [f for f in formats.FORMATS if f.dtype == np.uint8]
+# GRAY last: the colour orders are what a caller picks among.
+CHANNEL_ORDERS = tuple(sorted(dict.fromkeys(f.order for f in _UINT8_FORMATS), key=lambda o: o == "GRAY"))
+# The first uint8 format of each band count in the registry is its default.
+_DEFAULT_ORDER = {f.channels: f.order for f in reversed(_UINT8_FORMATS)}
 
 # Send padded rows with row_stride only while the padding at most doubles
 # the bytes sent; past that, packing the rows first is cheaper on the wire.
@@ -83,13 +79,13 @@ def array_to_raw(array: np.ndarray, channel_order: str | None = None) -> pb.RawI
             raise InvalidInputError(
                 "image", f"uint16 arrays must be single-channel H×W (GRAY16), got shape {array.shape}"
             )
-        pixel_format = pb.GRAY16
-        array = array.astype("<u2", copy=False)  # the wire format is little-endian
+        fmt = formats.for_array(array.dtype, channels, "GRAY")
+        array = array.astype(fmt.dtype, copy=False)  # the wire format is little-endian
     elif array.dtype == np.uint8:
         order = channel_order or _DEFAULT_ORDER.get(channels)
-        pixel_format = _FORMATS.get((order, channels))
-        if pixel_format is None:
-            allowed = [o for (o, c) in _FORMATS if c == channels]
+        fmt = formats.for_array(array.dtype, channels, order)
+        if fmt is None:
+            allowed = [f.order for f in _UINT8_FORMATS if f.channels == channels]
             raise InvalidInputError(
                 "channel_order",
                 f"{order!r} does not fit a {channels}-channel array; allowed: {', '.join(allowed) or 'none'}"
@@ -102,7 +98,7 @@ def array_to_raw(array: np.ndarray, channel_order: str | None = None) -> pb.RawI
 
     pixels, row_stride = _pixel_bytes(array)
     return pb.RawImage(
-        width=width, height=height, pixel_format=pixel_format, row_stride=row_stride, pixels=pixels
+        width=width, height=height, pixel_format=fmt.proto, row_stride=row_stride, pixels=pixels
     )
 
 
@@ -148,9 +144,5 @@ def _from_pil(image: Any) -> tuple[np.ndarray, str | None] | None:
         return None
     if not isinstance(image, PILImage.Image):
         return None
-    if image.mode in ("I;16", "I;16L", "I;16B"):
-        return np.asarray(image).astype("<u2", copy=False), "GRAY"
-    modes = {"L": "GRAY", "RGB": "RGB", "RGBA": "RGBA"}
-    if image.mode not in modes:
-        image = image.convert("RGB")
-    return np.asarray(image), modes[image.mode]
+    array, fmt = formats.pil_array(image)
+    return array, fmt.order

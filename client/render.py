@@ -10,6 +10,8 @@ import math
 import numpy as np
 from PIL import Image
 
+from roiclass.server import formats
+
 from .types import Roi
 
 # Inferno colour map, a few stops of matplotlib's table, interpolated to 256.
@@ -85,8 +87,4 @@ def render_heatmap(image: np.ndarray, roi: Roi, heat: np.ndarray, min_side: int 
 def load_image_array(path: str) -> np.ndarray:
     """A file -> uint8 gray/RGB/RGBA or uint16 gray array, as the server sees it."""
     with Image.open(path) as picture:
-        if picture.mode in ("I;16", "I;16L", "I;16B", "I"):
-            return np.asarray(picture).astype(np.uint16)
-        if picture.mode not in ("L", "RGB", "RGBA"):
-            picture = picture.convert("RGB")
-        return np.asarray(picture)
+        return formats.pil_array(picture)[0]

@@ -11,6 +11,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from roiclass.server import formats
 from roiclass.v1 import classifier_pb2 as pb
 
 from .errors import ClassifierError, InvalidInputError
@@ -265,11 +266,11 @@ def to_heatmap_options_proto(options: Any) -> pb.HeatmapOptions:
 
 def raw_to_array(raw: pb.RawImage) -> np.ndarray:
     """A GRAY8 / GRAY16 / 3- or 4-channel RawImage -> (h, w[, c]) array."""
-    channels = {pb.GRAY8: 1, pb.GRAY16: 1, pb.RGB8: 3, pb.BGR8: 3, pb.RGBA8: 4, pb.BGRA8: 4}.get(raw.pixel_format)
-    if channels is None:
-        raise ValueError(f"unsupported pixel_format {pb.PixelFormat.Name(raw.pixel_format)}")
-    dtype = np.dtype("<u2") if raw.pixel_format == pb.GRAY16 else np.dtype(np.uint8)
-    row = raw.width * channels * dtype.itemsize
+    fmt = formats.by_proto(raw.pixel_format)
+    if fmt is None:
+        raise ValueError(f"unsupported pixel_format {formats.proto_name(raw.pixel_format)}")
+    channels, dtype = fmt.channels, fmt.dtype
+    row = raw.width * fmt.bytes_per_pixel
     stride = raw.row_stride or row
     if raw.height and len(raw.pixels) < (raw.height - 1) * stride + row:
         raise ValueError(f"RawImage pixels too short: {len(raw.pixels)} bytes for {raw.width}x{raw.height}")

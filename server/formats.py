@@ -48,7 +48,7 @@ class PixelFormat:
     @property
     def colour(self) -> str:
         """The colour order of the bands, alpha aside: GRAY, RGB or BGR."""
-        return self.order[:3]
+        return self.order.removesuffix("A")  # alpha is the last band
 
     @property
     def bytes_per_pixel(self) -> int:

@@ -5,18 +5,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from roiclass.server import errors
+from roiclass.server import errors, formats
+from roiclass.server.formats import PixelFormat
 from roiclass.server.models.spec import LUMA_BGR, LUMA_RGB, ModelSpec
 
-# pixel_format -> (source channels, channel order, numpy dtype)
-PIXEL_FORMATS: dict[str, tuple[int, str, type]] = {
-    "GRAY8": (1, "GRAY", np.uint8),
-    "RGB8": (3, "RGB", np.uint8),
-    "BGR8": (3, "BGR", np.uint8),
-    "RGBA8": (4, "RGB", np.uint8),
-    "BGRA8": (4, "BGR", np.uint8),
-    "GRAY16": (1, "GRAY", np.uint16),
-}
 FIELD = "image.raw.pixel_format"
 
 
@@ -26,6 +18,15 @@ class KernelArgs:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     fill: float
+
+
+def pixel_format(fmt: PixelFormat | str) -> PixelFormat:
+    """The registry's record of `fmt` (a record or, for library callers, a name)."""
+    record = formats.resolve(fmt)
+    if record is None:
+        raise errors.InvalidArgument.for_field(
+            FIELD, f"unknown pixel format {fmt!r}; allowed: {formats.NAMES}")
+    return record
 
 
 def model_bands(spec: ModelSpec) -> tuple[int, ...] | None:
@@ -41,35 +42,33 @@ def model_bands(spec: ModelSpec) -> tuple[int, ...] | None:
     return None
 
 
-def channel_map(spec: ModelSpec, pixel_format: str) -> tuple[int, ...]:
-    if pixel_format not in PIXEL_FORMATS:
-        raise errors.InvalidArgument.for_field(
-            FIELD, f"unknown pixel format {pixel_format!r}; allowed: {', '.join(PIXEL_FORMATS)}")
-    src_channels, src_order, _ = PIXEL_FORMATS[pixel_format]
+def channel_map(spec: ModelSpec, fmt: PixelFormat | str) -> tuple[int, ...]:
+    fmt = pixel_format(fmt)
     bands = model_bands(spec)
     if bands is not None:
-        bad = [b for b in bands if b < 0 or b >= src_channels]
+        bad = [b for b in bands if b < 0 or b >= fmt.channels]
         if bad:
             raise errors.InvalidArgument.for_field(
-                FIELD, f"model {spec.name} reads bands {list(bands)} but {pixel_format} has "
-                f"{src_channels} channel(s) (bands 0..{src_channels - 1}); bands out of range: {bad}")
+                FIELD, f"model {spec.name} reads bands {list(bands)} but {fmt.name} has "
+                f"{fmt.channels} channel(s) (bands 0..{fmt.channels - 1}); bands out of range: {bad}")
         return bands
     order = spec.channel_order.upper()
     if spec.channels == 1 or order == "GRAY":
-        if src_order == "GRAY":
+        if fmt.colour == "GRAY":
             return (0,)
-        return (LUMA_RGB,) if src_order == "RGB" else (LUMA_BGR,)
+        return (LUMA_RGB,) if fmt.colour == "RGB" else (LUMA_BGR,)
     if order not in ("RGB", "BGR"):
         raise ValueError(f"model {spec.name}: unsupported channel_order {spec.channel_order!r}")
-    if src_order == "GRAY":
+    if fmt.colour == "GRAY":
         return (0,) * spec.channels
-    return (0, 1, 2) if src_order == order else (2, 1, 0)
+    return (0, 1, 2) if fmt.colour == order else (2, 1, 0)
 
 
-def kernel_args(spec: ModelSpec, pixel_format: str) -> KernelArgs:
-    """Channel map plus mean/std/fill in the source's units (x257 for 16-bit)."""
-    cmap = channel_map(spec, pixel_format)
-    scale = 257.0 if PIXEL_FORMATS[pixel_format][2] is np.uint16 else 1.0
+def kernel_args(spec: ModelSpec, fmt: PixelFormat | str) -> KernelArgs:
+    """Channel map plus mean/std/fill in the source's units (the sample type's scale)."""
+    fmt = pixel_format(fmt)
+    cmap = channel_map(spec, fmt)
+    scale = fmt.sample.scale
     n = len(cmap)
     mean = _per_channel(spec.mean, n, "mean", spec)
     std = _per_channel(spec.std, n, "std", spec)
@@ -89,14 +88,12 @@ def _per_channel(values: tuple[float, ...], n: int, what: str, spec: ModelSpec) 
     raise ValueError(f"model {spec.name}: {what} has {len(values)} values for {n} input channels")
 
 
-def check_image(image: np.ndarray, pixel_format: str) -> None:
-    """Cheap checks that the array matches its declared pixel format."""
-    if pixel_format not in PIXEL_FORMATS:
-        raise errors.InvalidArgument.for_field(
-            FIELD, f"unknown pixel format {pixel_format!r}; allowed: {', '.join(PIXEL_FORMATS)}")
-    channels, _, dtype = PIXEL_FORMATS[pixel_format]
+def check_image(image: np.ndarray, fmt: PixelFormat | str) -> None:
+    """The engine's check of an array a library caller hands it with its
+    format (images.decode_image builds arrays that fit their format)."""
+    fmt = pixel_format(fmt)
     got = 1 if image.ndim == 2 else (image.shape[2] if image.ndim == 3 else -1)
-    if image.dtype != dtype or got != channels:
+    if image.dtype != fmt.dtype or got != fmt.channels:
         raise errors.InvalidArgument.for_field(
-            FIELD, f"{pixel_format} needs a {np.dtype(dtype).name} image with {channels} channel(s), "
+            FIELD, f"{fmt.name} needs a {fmt.dtype.name} image with {fmt.channels} channel(s), "
             f"got {image.dtype} with shape {image.shape}")
