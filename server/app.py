@@ -18,7 +18,7 @@ from grpc_reflection.v1alpha import reflection
 from roiclass import ext
 from roiclass.server.config import ServerConfig
 from roiclass.server.engine import Engine
-from roiclass.server.heatmap_service import make_heatmap_service
+from roiclass.server.heatmap.service import HeatmapService
 from roiclass.server.interceptors import DrainGate, ErrorMapper
 from roiclass.server.manager import ModelManager
 from roiclass.server.metrics import Metrics
@@ -73,7 +73,7 @@ class RoiclassServer:
         self.error_mapper = ErrorMapper(SERVICE_NAME, observer)
         self.servicer = ObjectClassifierServicer(
             self.engine, self.manager, config.limits, config.stream_window,
-            heatmaps=make_heatmap_service(self.engine), observer=observer,
+            heatmaps=HeatmapService(self.engine), observer=observer,
         )
         self.server: grpc.aio.Server | None = None
         self.port = 0

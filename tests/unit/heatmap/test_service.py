@@ -10,7 +10,7 @@ import pytest
 
 from roiclass.server.domain import ClassifyRequest, RequestLimits
 from roiclass.server.engine import Engine, EngineConfig
-from roiclass.server.heatmap_service import HeatmapConfig, HeatmapService
+from roiclass.server.heatmap.service import HeatmapConfig, HeatmapService
 from roiclass.server.models.repository import load_model_path
 from roiclass.v1 import classifier_pb2 as pb
 
@@ -42,8 +42,10 @@ def _request(n: int) -> ClassifyRequest:
 
 
 def _compute(engine, model, service: HeatmapService, req: ClassifyRequest):
-    probs = engine.classify(model, req.image.array, req.image.pixel_format, req.rois_array).result(60)
-    return asyncio.run(service.compute(model, req, probs.probabilities, None))
+    # As the servicer does: the ROIs preprocessed once, classified and occluded.
+    base = engine.preprocess(model, req.image.array, req.image.pixel_format, req.rois_array)
+    probs = engine.infer_tensors(model, base).result(60)
+    return asyncio.run(service.compute(model, req, base, probs.probabilities, None))
 
 
 def test_chunks_within_a_small_budget_give_the_same_heatmaps(engine_and_model):

@@ -1,9 +1,10 @@
 """Relevance heatmaps for create_relevance_heatmap (occlusion sensitivity).
 
-For every ROI of a request, the preprocessed tensor is copied once per patch
-position with that patch filled (roiclass.server.heatmap.occlusion); all the
-copies go through the engine's queue as ordinary batch items, so they share
-full batches and the instance pool with every other request. A heatmap for
+For every ROI of a request, the preprocessed tensor (the one the servicer
+classified: the kernel runs once per ROI) is copied once per patch position
+with that patch filled (roiclass.server.heatmap.occlusion); all the copies go
+through the engine's queue as ordinary batch items, so they share full
+batches and the instance pool with every other request. A heatmap for
 one ROI costs about ceil(occlusions / max_batch) runs. The drops of the
 predicted class's probability become a relevance grid and a GRAY8 image of
 the ROI (roiclass.server.heatmap.rendering). See docs/heatmap.md.
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from roiclass.server.domain import ClassifyRequest, HeatmapRequest
-from roiclass.server.heatmap.occlusion import HeatmapParams, normalized_fill, occlude, relevance_grids, resolve
+from roiclass.server.heatmap.occlusion import HeatmapParams, occlude, relevance_grids, resolve
 from roiclass.server.heatmap.rendering import heatmap_image, to_proto
 from roiclass.server.models.spec import ModelSpec
 from roiclass.v1 import classifier_pb2 as pb
@@ -51,21 +52,20 @@ class HeatmapService:
         """Raises InvalidArgument (heatmap_options.<field>) before any work is done."""
         resolve(spec, options)
 
-    async def compute(self, model, req: ClassifyRequest, probabilities: np.ndarray,
+    async def compute(self, model, req: ClassifyRequest, base: np.ndarray, probabilities: np.ndarray,
                       deadline: float | None) -> list[pb.RelevanceHeatmap]:
-        """One heatmap per ROI of `req`; `probabilities` are its un-occluded (N, classes)."""
+        """One heatmap per ROI of `req`. base: its preprocessed ROIs (engine.preprocess),
+        probabilities: their un-occluded (N, classes)."""
         spec = model.spec
         params = resolve(spec, req.heatmap or HeatmapRequest(None, None, None))
-        loop = asyncio.get_running_loop()
-        base = await loop.run_in_executor(None, self._engine.preprocess, model, req.image.array,
-                                          req.image.pixel_format, req.rois_array)
         drops = await self._drops(model, base, params, np.asarray(probabilities), deadline)
+        loop = asyncio.get_running_loop()
         return await loop.run_in_executor(None, self._render, spec, req, params, drops)
 
     def _chunk_items(self, model, base: np.ndarray) -> int:
         """Items per infer_tensors call: whole batches within the memory budget."""
         cfg, spec = self._config, model.spec
-        max_batch = int(getattr(model, "max_batch", 0) or spec.max_batch_size)
+        max_batch = model.max_batch
         per_item = max(1, base[0].nbytes)
         items = max(1, cfg.max_inflight_bytes // cfg.window // per_item)
         if items >= max_batch:
@@ -76,7 +76,7 @@ class HeatmapService:
     @staticmethod
     def _first_chunk(model, chunk: int) -> int:
         # One batch first, so the instances start running while the rest is built.
-        return min(chunk, int(getattr(model, "max_batch", 0) or model.spec.max_batch_size))
+        return min(chunk, model.max_batch)
 
     async def _drops(self, model, base: np.ndarray, params: HeatmapParams, probs: np.ndarray,
                      deadline: float | None) -> np.ndarray:
@@ -85,7 +85,7 @@ class HeatmapService:
         total = n * n_occ
         best = probs.argmax(axis=1)
         p_best = probs[np.arange(n), best]
-        fill = normalized_fill(model.spec)
+        fill = model.spec.normalized_fill
         chunk = self._chunk_items(model, base)
         drops = np.empty(total, np.float32)
         loop = asyncio.get_running_loop()
@@ -145,7 +145,3 @@ def _chunks(total: int, chunk: int, first: int) -> list[tuple[int, int]]:
     """(start, stop) of each submission: `first` items, then `chunk` at a time."""
     bounds = [0] + list(range(min(first, total), total, chunk)) + [total]
     return [(a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
-
-
-def make_heatmap_service(engine, config: HeatmapConfig | None = None) -> HeatmapService:
-    return HeatmapService(engine, config)
