@@ -54,7 +54,7 @@ class ModelSpec:
     normalization: str = "unit"  # name as configured: none|unit|symmetric|imagenet|custom
     # Per model-input channel, in 0..255 source units: x_norm = (x - mean) / std.
     # Given as 1 or `channels` values (or 3 for a one-channel model); stored as
-    # exactly `channels` values (see _per_channel).
+    # exactly `channels` values (see per_channel).
     mean: tuple[float, ...] = (0.0, 0.0, 0.0)
     std: tuple[float, ...] = (255.0, 255.0, 255.0)
     resize: str = "stretch"  # "stretch" | "letterbox" | "center_crop"
@@ -90,8 +90,8 @@ class ModelSpec:
                                  f"{list(bands)} has {len(bands)} bands")
             self._set("extract_bands", bands)
             self._set("channel_order", BANDS_PREFIX + ",".join(str(b) for b in bands))
-        mean = _per_channel(self.mean, self.channels, "mean", self.name)
-        std = _per_channel(self.std, self.channels, "std", self.name)
+        mean = per_channel(self.mean, self.channels, "mean", self.name)
+        std = per_channel(self.std, self.channels, "std", self.name)
         if any(s == 0 for s in std):
             raise ValueError(f"model {self.name}: std values must be non-zero, got {list(std)}")
         self._set("mean", mean)
@@ -129,7 +129,7 @@ def _bands(channel_order: str, extract_bands, name: str) -> tuple[int, ...] | No
     return bands
 
 
-def _per_channel(values, n: int, what: str, name: str) -> tuple[float, ...]:
+def per_channel(values, n: int, what: str, name: str) -> tuple[float, ...]:
     """`values` as exactly n per-channel values: 1 value is broadcast; a
     one-channel model given 3 values takes their mean (the luma's statistics)."""
     values = tuple(float(v) for v in values)
