@@ -3,12 +3,17 @@
 Every key is checked: unknown keys and wrong types or values raise a
 ModelConfigError naming the file, the key and what is allowed. Paths in the
 file (classes_file, golden_image) are relative to the file's folder.
+
+SCHEMA is the one table of keys: its type and allowed values (checked when the
+file is read), its range and conversion, and the ModelSpec field it sets
+("heatmap.x" sets HeatmapDefaults.x). A new key is one row.
 """
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from . import normalization as norm
 from .builder import CHANNEL_ORDERS, DTYPES, LAYOUTS, build_spec, check_name, read_classes_file
@@ -21,34 +26,101 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 CONFIG_NAME = "config.toml"
-
-# (type, allowed values or None) per key; tables hold their own keys.
 _INT, _FLOAT, _STR, _BOOL, _LIST = "integer", "number", "string", "boolean", "list"
-SCHEMA: dict[str, Any] = {
-    "name": _STR,
-    "classes_file": _STR,
-    "classes": _LIST,
-    "input": {
-        "width": _INT,
-        "height": _INT,
-        "channel_order": (_STR, CHANNEL_ORDERS),
-        "extract_bands": _LIST,
-        "layout": (_STR, LAYOUTS),
-        "normalization": (_STR, norm.NAMES),
-        "mean": _LIST,
-        "std": _LIST,
-        "resize": (_STR, ("stretch", "letterbox", "center_crop")),
-        "crop_fraction": _FLOAT,
-        "border": (_STR, ("constant", "replicate")),
-        "fill": _FLOAT,
-        "dtype": (_STR, DTYPES),
-    },
-    "output": {"activation": (_STR, ("softmax", "none"))},
-    "batching": {"max_batch_size": _INT, "max_queue_delay_us": _INT, "max_queue_size": _INT},
-    "instances": {"per_device": _INT, "allow_cpu_fallback": _BOOL},
-    "defaults": {"top_k": _INT, "min_confidence": _FLOAT},
-    "warmup": {"golden_image": _STR, "expected_class": _INT},
-    "heatmap": {"patch_size": _INT, "stride": _INT, "max_side": _INT},
+
+
+@dataclass(frozen=True)
+class Range:
+    lo: float
+    hi: float | None = None  # None: no upper bound
+    lo_open: bool = False
+
+    def check(self, value, path: str, where: str) -> None:
+        if (value <= self.lo if self.lo_open else value < self.lo) or (self.hi is not None and value > self.hi):
+            rng = f"{'(' if self.lo_open else '['}{self.lo}, {self.hi if self.hi is not None else 'inf'}]"
+            raise ModelConfigError(f"{where}: {path} = {value!r} is out of range; allowed: {rng}")
+
+
+@dataclass(frozen=True)
+class _File:
+    """What a conversion may need: the file (for messages) and its folder (for paths)."""
+    where: str
+    base: Path
+
+
+@dataclass(frozen=True)
+class Key:
+    kind: str  # the TOML type
+    field: str  # the ModelSpec field it sets; "heatmap.x": HeatmapDefaults.x
+    allowed: tuple[str, ...] | None = None  # case-insensitive, stored as spelled here
+    range: Range | None = None
+    # value, dotted key, file -> field value; None: the value as it is (numbers as float)
+    convert: Callable[[Any, str, _File], Any] | None = None
+    default: Any = None  # applied when the key is absent (None: the spec or the ONNX file decides)
+
+
+def _numbers(value: list, path: str, f: _File) -> tuple[float, ...]:
+    if not value or not all(_type_ok(v, _FLOAT) for v in value):
+        raise ModelConfigError(f"{f.where}: {path} must be a non-empty list of numbers, got {value!r}")
+    return tuple(float(v) for v in value)
+
+
+def _class_names(value: list, path: str, f: _File) -> tuple[str, ...]:
+    if not all(isinstance(x, str) and x.strip() for x in value):
+        raise ModelConfigError(f"{f.where}: classes must be a list of non-empty strings")
+    return tuple(x.strip() for x in value)
+
+
+def _classes_file(value: str, path: str, f: _File) -> tuple[str, ...]:
+    return read_classes_file(f.base / value, f.where)
+
+
+def _bands(value: list, path: str, f: _File) -> tuple[int, ...]:
+    if not value or not all(_type_ok(b, _INT) and b >= 0 for b in value):
+        raise ModelConfigError(
+            f"{f.where}: {path} must be a non-empty list of integers >= 0 (0-based bands), got {value!r}")
+    return tuple(value)
+
+
+def _golden_image(value: str, path: str, f: _File) -> Path:
+    golden = f.base / value
+    if not golden.is_file():
+        raise ModelConfigError(f"{f.where}: {path} {golden} does not exist")
+    return golden
+
+
+_COUNT, _SIZE = Range(1), Range(0)  # >= 1 and >= 0
+SCHEMA: dict[str, Key] = {
+    "name": Key(_STR, "name"),
+    "classes_file": Key(_STR, "classes", convert=_classes_file),
+    "classes": Key(_LIST, "classes", convert=_class_names),
+    "input.width": Key(_INT, "input_width"),
+    "input.height": Key(_INT, "input_height"),
+    "input.channel_order": Key(_STR, "channel_order", CHANNEL_ORDERS),
+    "input.extract_bands": Key(_LIST, "extract_bands", convert=_bands),
+    "input.layout": Key(_STR, "layout", LAYOUTS),
+    "input.normalization": Key(_STR, "normalization", norm.NAMES),
+    "input.mean": Key(_LIST, "mean", convert=_numbers),
+    "input.std": Key(_LIST, "std", convert=_numbers),
+    "input.resize": Key(_STR, "resize", ("stretch", "letterbox", "center_crop")),
+    "input.crop_fraction": Key(_FLOAT, "crop_fraction", range=Range(0, 1, lo_open=True)),
+    "input.border": Key(_STR, "border", ("constant", "replicate")),
+    "input.fill": Key(_FLOAT, "fill", range=Range(0, 65535)),
+    "input.dtype": Key(_STR, "input_dtype", DTYPES),
+    "output.activation": Key(_STR, "softmax", ("softmax", "none"),
+                             convert=lambda v, path, f: v == "softmax", default="softmax"),
+    "batching.max_batch_size": Key(_INT, "max_batch_size", range=_COUNT),
+    "batching.max_queue_delay_us": Key(_INT, "max_queue_delay_us", range=_SIZE),
+    "batching.max_queue_size": Key(_INT, "max_queue_size", range=_COUNT),
+    "instances.per_device": Key(_INT, "instances_per_device", range=_SIZE),
+    "instances.allow_cpu_fallback": Key(_BOOL, "allow_cpu_fallback"),
+    "defaults.top_k": Key(_INT, "top_k", range=_SIZE),
+    "defaults.min_confidence": Key(_FLOAT, "min_confidence", range=Range(0, 1)),
+    "warmup.golden_image": Key(_STR, "golden_image", convert=_golden_image),
+    "warmup.expected_class": Key(_INT, "golden_class"),
+    "heatmap.patch_size": Key(_INT, "heatmap.patch_size", range=_SIZE),
+    "heatmap.stride": Key(_INT, "heatmap.stride", range=_SIZE),
+    "heatmap.max_side": Key(_INT, "heatmap.max_side", range=_SIZE),
 }
 
 
@@ -64,46 +136,37 @@ def _type_ok(value: Any, kind: str) -> bool:
     return isinstance(value, list)
 
 
-def _check(table: dict, schema: dict, where: str, prefix: str = "") -> dict:
+def _level(prefix: str) -> list[str]:
+    """The keys and tables directly under `prefix` ("" or "input."), in SCHEMA order."""
+    names = [k[len(prefix):].split(".")[0] for k in SCHEMA if k.startswith(prefix)]
+    return list(dict.fromkeys(names))
+
+
+def _check(table: dict, where: str, prefix: str = "") -> dict:
     """Validated copy of `table`: flat {dotted key: value}."""
     out: dict[str, Any] = {}
+    names = _level(prefix)
     for key, value in table.items():
         path = prefix + key
-        if key not in schema:
-            allowed = ", ".join(prefix + k for k in schema)
+        if key not in names:
+            allowed = ", ".join(prefix + k for k in names)
             raise ModelConfigError(f"{where}: unknown key {path!r}; allowed: {allowed}")
-        rule = schema[key]
-        if isinstance(rule, dict):
+        rule = SCHEMA.get(path)
+        if rule is None:  # a table
             if not isinstance(value, dict):
                 raise ModelConfigError(f"{where}: {path} must be a table ([{path}])")
-            out.update(_check(value, rule, where, path + "."))
+            out.update(_check(value, where, path + "."))
             continue
-        kind, allowed = rule if isinstance(rule, tuple) else (rule, None)
-        if not _type_ok(value, kind):
-            raise ModelConfigError(f"{where}: {path} must be of type {kind}, got {value!r}")
-        if allowed is not None:
+        if not _type_ok(value, rule.kind):
+            raise ModelConfigError(f"{where}: {path} must be of type {rule.kind}, got {value!r}")
+        if rule.allowed is not None:
             # Case-insensitive; stored spelled as in the allowed list.
-            probe = value.upper() if allowed[0].isupper() else value.lower()
-            if probe not in allowed:
-                raise ModelConfigError(f"{where}: {path} = {value!r} is not allowed; allowed: {', '.join(allowed)}")
+            probe = value.upper() if rule.allowed[0].isupper() else value.lower()
+            if probe not in rule.allowed:
+                raise ModelConfigError(f"{where}: {path} = {value!r} is not allowed; allowed: {', '.join(rule.allowed)}")
             value = probe
         out[path] = value
     return out
-
-
-def _numbers(value: list, path: str, where: str) -> tuple[float, ...]:
-    if not value or not all(_type_ok(v, _FLOAT) for v in value):
-        raise ModelConfigError(f"{where}: {path} must be a non-empty list of numbers, got {value!r}")
-    return tuple(float(v) for v in value)
-
-
-def _range(value, lo, hi, path: str, where: str, lo_open: bool = False):
-    if value is None:
-        return None
-    if (value <= lo if lo_open else value < lo) or (hi is not None and value > hi):
-        rng = f"{'(' if lo_open else '['}{lo}, {hi if hi is not None else 'inf'}]"
-        raise ModelConfigError(f"{where}: {path} = {value!r} is out of range; allowed: {rng}")
-    return value
 
 
 def read_config(path: Path) -> dict[str, Any]:
@@ -117,7 +180,7 @@ def read_config(path: Path) -> dict[str, Any]:
         raise ModelConfigError(f"{where}: cannot be read: {exc.strerror or exc}") from exc
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ModelConfigError(f"{where}: not valid TOML: {exc}") from exc
-    return _check(data, SCHEMA, where)
+    return _check(data, where)
 
 
 def config_model_name(path: Path, default: str) -> str:
@@ -126,97 +189,38 @@ def config_model_name(path: Path, default: str) -> str:
     return check_name(cfg.get("name", default), str(path))
 
 
+def _fields(c: dict[str, Any], f: _File) -> dict[str, Any]:
+    """ModelSpec fields from the validated keys, through each row's range and conversion."""
+    fields: dict[str, Any] = {}
+    heatmap: dict[str, Any] = {}
+    for path, rule in SCHEMA.items():
+        value = c.get(path, rule.default)
+        if value is None:
+            continue
+        if rule.range is not None:
+            rule.range.check(value, path, f.where)
+        if rule.convert is not None:
+            value = rule.convert(value, path, f)
+        elif rule.kind == _FLOAT:
+            value = float(value)
+        table, _, name = rule.field.rpartition(".")
+        (heatmap if table == "heatmap" else fields)[name] = value
+    fields["heatmap"] = HeatmapDefaults(**heatmap)
+    return fields
+
+
 def spec_from_config(config_path: Path, onnx_path: Path, version: str, default_name: str) -> ModelSpec:
     """ModelSpec of one version: `onnx_path` described by `config_path`."""
     config_path = Path(config_path)
     where = str(config_path)
-    base = config_path.parent
     c = read_config(config_path)
-    g = c.get
-
     if "classes" in c and "classes_file" in c:
         raise ModelConfigError(f"{where}: give either classes or classes_file, not both")
-    classes = None
-    if "classes" in c:
-        if not all(isinstance(x, str) and x.strip() for x in c["classes"]):
-            raise ModelConfigError(f"{where}: classes must be a list of non-empty strings")
-        classes = tuple(x.strip() for x in c["classes"])
-    elif "classes_file" in c:
-        classes = read_classes_file(base / c["classes_file"], where)
-
-    bands = None
-    if "input.extract_bands" in c:
-        bands = c["input.extract_bands"]
-        if not bands or not all(_type_ok(b, _INT) and b >= 0 for b in bands):
-            raise ModelConfigError(f"{where}: input.extract_bands must be a non-empty list of integers >= 0 (0-based bands), got {bands!r}")
-        bands = tuple(bands)
-
-    mean = _numbers(c["input.mean"], "input.mean", where) if "input.mean" in c else None
-    std = _numbers(c["input.std"], "input.std", where) if "input.std" in c else None
-
-    for key in ("batching.max_batch_size", "batching.max_queue_size"):
-        _range(g(key), 1, None, key, where)
-    for key in ("batching.max_queue_delay_us", "instances.per_device", "defaults.top_k",
-                "heatmap.patch_size", "heatmap.stride", "heatmap.max_side"):
-        _range(g(key), 0, None, key, where)
-    _range(g("defaults.min_confidence"), 0, 1, "defaults.min_confidence", where)
-    _range(g("input.crop_fraction"), 0, 1, "input.crop_fraction", where, lo_open=True)
-    _range(g("input.fill"), 0, 65535, "input.fill", where)
-
-    plain: dict[str, Any] = {}
-    for key, field in (
-        ("input.resize", "resize"),
-        ("input.crop_fraction", "crop_fraction"),
-        ("input.border", "border"),
-        ("input.fill", "fill"),
-        ("batching.max_queue_delay_us", "max_queue_delay_us"),
-        ("batching.max_queue_size", "max_queue_size"),
-        ("instances.per_device", "instances_per_device"),
-        ("instances.allow_cpu_fallback", "allow_cpu_fallback"),
-        ("defaults.top_k", "top_k"),
-        ("defaults.min_confidence", "min_confidence"),
-    ):
-        if key in c:
-            plain[field] = float(c[key]) if field in ("crop_fraction", "fill", "min_confidence") else c[key]
-
-    hm = HeatmapDefaults()
-    plain["heatmap"] = HeatmapDefaults(
-        patch_size=g("heatmap.patch_size", hm.patch_size),
-        stride=g("heatmap.stride", hm.stride),
-        max_side=g("heatmap.max_side", hm.max_side),
-    )
-    if "warmup.golden_image" in c:
-        golden = base / c["warmup.golden_image"]
-        if not golden.is_file():
-            raise ModelConfigError(f"{where}: warmup.golden_image {golden} does not exist")
-        plain["golden_image"] = golden
-    if "warmup.expected_class" in c:
-        if "warmup.golden_image" not in c:
-            raise ModelConfigError(f"{where}: warmup.expected_class needs warmup.golden_image")
-        plain["golden_class"] = c["warmup.expected_class"]
-
-    activation = g("output.activation", "softmax")
-    spec = build_spec(
-        onnx_path,
-        name=c.get("name", default_name),
-        version=version,
-        where=where,
-        fmt="roiclass",
-        source=config_path,
-        classes=classes,
-        width=g("input.width"),
-        height=g("input.height"),
-        channel_order=None if bands is not None else g("input.channel_order"),
-        extract_bands=bands,
-        layout=g("input.layout"),
-        normalization=g("input.normalization"),
-        mean=mean,
-        std=std,
-        dtype=g("input.dtype"),
-        softmax=activation == "softmax",
-        max_batch_size=g("batching.max_batch_size"),
-        **plain,
-    )
+    if "warmup.expected_class" in c and "warmup.golden_image" not in c:
+        raise ModelConfigError(f"{where}: warmup.expected_class needs warmup.golden_image")
+    fields = _fields(c, _File(where, config_path.parent))
+    spec = build_spec(onnx_path, name=fields.pop("name", default_name), version=version, where=where,
+                      fmt="roiclass", source=config_path, **fields)
     if spec.golden_class is not None and not 0 <= spec.golden_class < len(spec.classes):
         raise ModelConfigError(
             f"{where}: warmup.expected_class = {spec.golden_class} is out of range; allowed: 0..{len(spec.classes) - 1}"
