@@ -29,22 +29,20 @@ class HeatmapRequest:
     max_side: int | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ClassifyRequest:
     model: str
     model_version: str
     image: DecodedImage
     rects: tuple[Rect, ...]  # in image coordinates, after alignment
+    # The same ROIs as the engine takes them, built once: (N, 5) float64 rows
+    # x, y, angle, width, height.
+    rois_array: np.ndarray
     roi_ids: tuple[str, ...]
     top_k: int | None  # None = the model's default; 0 = all classes
     min_confidence: float | None
     heatmap: HeatmapRequest | None
     request_id: str
-
-    @property
-    def rois_array(self) -> np.ndarray:
-        """(N, 5) float64: x, y, angle, width, height, as the engine takes them."""
-        return np.array([(r.x, r.y, r.angle, r.width, r.height) for r in self.rects], dtype=np.float64)
 
     @classmethod
     def from_proto(cls, msg: pb.ClassifyObjectRequest, limits: RequestLimits) -> "ClassifyRequest":
@@ -74,6 +72,7 @@ class ClassifyRequest:
             model_version=msg.model_version,
             image=image,
             rects=rects,
+            rois_array=np.array([(r.x, r.y, r.angle, r.width, r.height) for r in rects], dtype=np.float64),
             roi_ids=ids,
             top_k=msg.top_k if msg.HasField("top_k") else None,
             min_confidence=min_conf,
