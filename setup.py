@@ -118,6 +118,17 @@ MODEL_PACKAGES = sorted(
 )
 MODEL_FILES = ["*.toml", "*.txt", "*.png", "*.jpg", "*.md", "*/*.onnx"]
 
+
+def subpackages(package: str, folder: str) -> list[str]:
+    """`package` and every folder with an __init__.py below `folder`, so a new
+    subpackage (server/engine, server/interceptors, ...) ships in the wheel."""
+    root = HERE / folder
+    return [package] + sorted(
+        ".".join((package, *d.relative_to(root).parts)) for d in root.rglob("*")
+        if d.is_dir() and (d / "__init__.py").is_file()
+    )
+
+
 setup(
     package_dir={
         "roiclass.v1": "protos/roiclass/v1",
@@ -128,10 +139,7 @@ setup(
     },
     packages=[
         "roiclass.v1",
-        "roiclass.server",
-        "roiclass.server.engine",
-        "roiclass.server.models",
-        "roiclass.server.heatmap",
+        *subpackages("roiclass.server", "server"),
         "roiclass.client",
         "roiclass.ext",
         "roiclass.models",
