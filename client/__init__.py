@@ -10,9 +10,11 @@ for callers who want the raw protocol.
 """
 from roiclass.v1 import classifier_pb2, classifier_pb2_grpc
 
-from .classifier import DEFAULT_ADDRESS, Classifier, build_request
+from .classifier import DEFAULT_ADDRESS, Classifier
 from .errors import ClassifierError, FieldViolation, InvalidInputError
 from .images import CHANNEL_ORDERS, to_image_proto
+from .messages import build_request
+from .options import RequestOptions
 from .types import (
     Alignment,
     ClassifyResult,
@@ -47,6 +49,7 @@ __all__ = [
     "ModelInfo",
     "ModelList",
     "ModelVersionInfo",
+    "RequestOptions",
     "Roi",
     "RoiResult",
     "StreamResult",

@@ -1,0 +1,108 @@
+"""The messages both clients (Classifier, AsyncClassifier) send and read.
+
+Requests are built and checked here, before anything is sent, so the sync
+and the asyncio client reject the same input with the same InvalidInputError;
+stream responses become StreamResults here.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import grpc
+from grpc_health.v1 import health_pb2
+
+from roiclass.v1 import classifier_pb2 as pb
+
+from .errors import ClassifierError, InvalidInputError
+from .images import to_image_proto
+from .options import RequestOptions, check_string
+from .types import Frame, Roi, StreamResult, classify_result_from_proto, to_heatmap_options_proto, to_roi_proto
+
+
+def build_request(image: Any, rois: Any = None, *, request_id: str = "", **options: Any) -> pb.ClassifyObjectRequest:
+    """The ClassifyObjectRequest that Classifier.classify sends (see there);
+    `options` are RequestOptions' fields (model=, top_k=, ...)."""
+    return classify_request(image, rois, RequestOptions(**options), request_id)
+
+
+def classify_request(
+    image: Any, rois: Any, options: RequestOptions, request_id: str = ""
+) -> pb.ClassifyObjectRequest:
+    """One image's request; raises InvalidInputError for bad input."""
+    options.check()
+    check_string("request_id", request_id)
+    request = pb.ClassifyObjectRequest(
+        model=options.model or "",
+        model_version=options.model_version or "",
+        image=to_image_proto(image, options.channel_order),
+        rois=[to_roi_proto(roi, i) for i, roi in enumerate(_roi_list(rois))],
+        create_relevance_heatmap=bool(options.heatmap),
+        request_id=request_id or "",
+    )
+    # Optional fields: left unset, the server uses the model's defaults.
+    if options.top_k is not None:
+        request.top_k = options.top_k
+    if options.min_confidence is not None:
+        request.min_confidence = options.min_confidence
+    if options.heatmap_options is not None:
+        request.heatmap_options.CopyFrom(to_heatmap_options_proto(options.heatmap_options))
+    return request
+
+
+def frame_request(frame: Any, options: RequestOptions) -> pb.ClassifyObjectRequest | StreamResult:
+    """A stream frame (a Frame or a bare image) -> its request, or, when the
+    frame is bad, the error StreamResult that takes its place in the stream."""
+    if not isinstance(frame, Frame):
+        frame = Frame(frame)
+    try:
+        return classify_request(frame.image, frame.rois, options, frame.request_id)
+    except ClassifierError as error:
+        return StreamResult(frame.request_id or "", None, error)
+
+
+def stream_result(response: pb.ClassifyObjectStreamResponse) -> StreamResult:
+    """One stream response -> its frame's StreamResult (result or error)."""
+    if response.HasField("error"):
+        return StreamResult(response.request_id, None, ClassifierError.from_status(response.error))
+    return StreamResult(response.request_id, classify_result_from_proto(response.response), None)
+
+
+def missing_answer(request_id: str) -> ClassifierError:
+    """The error of a stream that ended before answering a frame it was sent."""
+    return ClassifierError(
+        grpc.StatusCode.UNKNOWN, f"the server ended the stream before answering frame {request_id!r}"
+    )
+
+
+def ended_early() -> ClassifierError:
+    """The error of a stream that ended while frames were still coming."""
+    return ClassifierError(grpc.StatusCode.UNKNOWN, "the server ended the stream early")
+
+
+def model_request(name: str, version: str) -> pb.GetModelRequest:
+    if not isinstance(name, str) or not name:
+        raise InvalidInputError("name", f"must be a model name, got {name!r}")
+    return pb.GetModelRequest(name=name, version=version or "")
+
+
+def health_request(model: str) -> health_pb2.HealthCheckRequest:
+    """The server's health ("") or one model's (its name)."""
+    return health_pb2.HealthCheckRequest(service=model or "")
+
+
+def serving_status(response: health_pb2.HealthCheckResponse) -> str:
+    """"SERVING", "NOT_SERVING", ..."""
+    return health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
+
+
+def _roi_list(rois: Any) -> Sequence[Any]:
+    if rois is None:
+        return ()
+    if isinstance(rois, (Roi, pb.Roi)):
+        return (rois,)
+    if isinstance(rois, (str, bytes)) or not hasattr(rois, "__len__"):
+        raise InvalidInputError("rois", f"must be a list of Roi or (x, y, width, height[, angle]), got {rois!r}")
+    # A bare (x, y, w, h[, angle]) tuple is one ROI, not a list of numbers.
+    if len(rois) in (4, 5) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in rois):
+        return (rois,)
+    return rois
