@@ -15,7 +15,6 @@ outputs are logits is found by running the model once (.emd does not say).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -26,7 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .builder import build_spec
+from .digest import sha256_file
 from .errors import ModelConfigError
+from .lru import LruCache
 from .spec import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -129,15 +130,9 @@ def read_emd(path: Path, *, name: str | None = None, fmt: str = "emd", source: P
     return EmdInfo(spec, values or tuple(range(len(spec.classes))))
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-_extracted: dict[tuple, Path] = {}
+# Package stamp (path, size, mtime, cache folder) -> its extracted folder.
+CACHE_SIZE = 256
+_extracted: LruCache[Path] = LruCache(CACHE_SIZE)
 
 
 def default_cache_dir() -> Path:
@@ -158,9 +153,9 @@ def extract_dlpk(path: Path, cache_dir: Path | None = None) -> Path:
     known = _extracted.get(stamp)
     if known is not None and known.is_dir():
         return known
-    target = cache / f"{path.stem}-{_sha256(path)[:16]}"
+    target = cache / f"{path.stem}-{sha256_file(path)[:16]}"
     if target.is_dir():
-        _extracted[stamp] = target
+        _extracted.put(stamp, target)
         return target
     cache.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=cache))
@@ -182,7 +177,7 @@ def extract_dlpk(path: Path, cache_dir: Path | None = None) -> Path:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    _extracted[stamp] = target
+    _extracted.put(stamp, target)
     return target
 
 
