@@ -96,11 +96,6 @@ def _least_stride(w: int, h: int, patch: int) -> int:
     return patch + 1
 
 
-def normalized_fill(spec: ModelSpec) -> np.ndarray:
-    """The fill per model-input channel in tensor units (resolved by the spec)."""
-    return np.asarray(spec.normalized_fill)
-
-
 def occlude(base: np.ndarray, params: HeatmapParams, fill, layout: str,
             start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
     """Occluded copies number start..stop-1 of the flat (ROI, occlusion) index.
