@@ -20,14 +20,15 @@ LEAVES = ("roiclass.server.errors", "roiclass.server.states", "roiclass.server.v
           "roiclass.server.formats", "roiclass.server.geometry")
 ABOVE_ENGINE = ("roiclass.server.app", "roiclass.server.cli", "roiclass.server.servicer",
                 "roiclass.server.interceptors", "roiclass.server.observer",
-                "roiclass.server.manager", "roiclass.server.domain", "roiclass.server.images",
-                "roiclass.server.heatmap", "roiclass.server.model_info", "roiclass.client")
+                "roiclass.server.manager", "roiclass.server.domain", "roiclass.server.heatmap", "roiclass.server.model_info", "roiclass.client")
 
 RULES = [
     ("roiclass.ext", ("roiclass.server", "roiclass.client")),
     *((leaf, ("roiclass.server", "roiclass.client", "roiclass.ext")) for leaf in LEAVES),
     ("roiclass.server.models", ("roiclass.server.engine", *ABOVE_ENGINE)),
     ("roiclass.server.engine", ABOVE_ENGINE),
+    # Decoding (requests' images, the golden image at load) sits below the engine.
+    ("roiclass.server.images", ("roiclass.server.engine", "roiclass.server.models", *ABOVE_ENGINE)),
     ("roiclass.server.heatmap", ("roiclass.server.app", "roiclass.server.servicer",
                                  "roiclass.server.interceptors", "roiclass.server.manager",
                                  "roiclass.client")),
