@@ -18,6 +18,34 @@ CPU = "cpu"
 CUDA_EP = "CUDAExecutionProvider"
 TRT_EP = "TensorrtExecutionProvider"
 CPU_EP = "CPUExecutionProvider"
+ORT_WARNING, ORT_FATAL = 2, 4  # ORT log severities (2 is its default)
+
+
+class _QuietDefaultLogger:
+    """ORT prints its own multi-line errors through its process-wide default
+    logger when a provider cannot load (a session's own log level does not
+    reach them); our single warning says it better. The default logger stays
+    quiet while any probe runs: counted, so that two models loading at once do
+    not turn it back on under each other."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._depth = 0  # probes running now, in any thread
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._depth == 0:
+                ort.set_default_logger_severity(ORT_FATAL)
+            self._depth += 1
+
+    def __exit__(self, *exc) -> None:
+        with self._lock:
+            self._depth -= 1
+            if self._depth == 0:
+                ort.set_default_logger_severity(ORT_WARNING)
+
+
+provider_errors_quiet = _QuietDefaultLogger()
 
 
 def parse_devices(spec: str) -> list[str]:
@@ -82,6 +110,9 @@ class SessionFactory:
     def create(self, onnx_path: Path, device: str, cpu_instances: int
                ) -> tuple[ort.InferenceSession, Placement]:
         opts = ort.SessionOptions()
+        # Its own logger, so that the default logger's quiet window (below) hides
+        # nothing of this session, whichever thread opens that window.
+        opts.log_severity_level = ORT_WARNING
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.inter_op_num_threads = 1
@@ -108,17 +139,13 @@ class SessionFactory:
         with self._lock:
             probing = device not in self._cuda_broken
         if probing:
-            # ORT prints its own multi-line errors when the provider cannot load;
-            # our single warning below says it better.
-            ort.set_default_logger_severity(4)
             try:
-                sess = ort.InferenceSession(str(onnx_path), opts, providers=providers)
+                with provider_errors_quiet:
+                    sess = ort.InferenceSession(str(onnx_path), opts, providers=providers)
             except Exception as exc:  # e.g. an ordinal the driver lacks, no memory on it
                 # A broken model fails on the CPU too and reports its own error there.
                 self._mark_broken(device, f"its session failed: {exc}")
                 return self.create(onnx_path, CPU, cpu_instances)
-            finally:
-                ort.set_default_logger_severity(2)
             loaded = sess.get_providers()
             for name in (TRT_EP, CUDA_EP):
                 if name in loaded:
