@@ -1,0 +1,219 @@
+"""AsyncClassifier: the asyncio client for the roiclass ObjectClassifier service.
+
+    async with AsyncClassifier("127.0.0.1:50051") as classifier:
+        result = await classifier.classify(image, rois=[(10, 20, 64, 48, 30.0)], top_k=5)
+        async for item in classifier.stream(frames, top_k=1):
+            print(item.request_id, item.ok)
+
+The surface of Classifier on grpc.aio: the same requests (built and checked
+by .messages before anything is sent), results (.types) and errors
+(ClassifierError, mapped by the same function). Create it inside the event
+loop that uses it: a grpc.aio channel belongs to one loop.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from typing import Any
+
+import grpc
+
+from roiclass.v1 import classifier_pb2 as pb
+
+from .connection import ClientBase
+from .errors import ClassifierError
+from .messages import (
+    classify_request,
+    ended_early,
+    frame_request,
+    health_request,
+    missing_answer,
+    model_request,
+    serving_status,
+    stream_result,
+)
+from .options import RequestOptions
+from .types import (
+    ClassifyResult,
+    ModelInfo,
+    ModelList,
+    StreamResult,
+    classify_result_from_proto,
+    model_info_from_proto,
+    model_list_from_proto,
+)
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["AsyncClassifier"]
+
+
+class AsyncClassifier(ClientBase):
+    """An asyncio connection to a roiclass server (the constructor's arguments:
+    see ClientBase); an async context manager that closes it."""
+
+    _channels = grpc.aio
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def close(self) -> None:
+        await self.channel.close()
+
+    async def __aenter__(self) -> "AsyncClassifier":
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.close()
+
+    async def wait_until_ready(self, timeout: float = 10.0) -> None:
+        """Waits until the channel is connected (e.g. right after starting a
+        server); raises ClassifierError(UNAVAILABLE) after `timeout` seconds."""
+        try:
+            await asyncio.wait_for(self.channel.channel_ready(), timeout)
+        except asyncio.TimeoutError:
+            raise self._unreachable(timeout) from None
+
+    # ---------------------------------------------------------------- calls
+
+    async def classify(
+        self, image: Any, rois: Any = None, *, request_id: str = "", timeout: float | None = None, **options: Any
+    ) -> ClassifyResult:
+        """Classifies the ROIs of one image; one RoiResult per ROI, in order.
+
+        image, rois: as Classifier.classify. options: RequestOptions' fields
+        (model=, model_version=, top_k=, min_confidence=, channel_order=,
+        heatmap=, heatmap_options=). timeout: seconds, None = the constructor's.
+        """
+        request = classify_request(image, rois, RequestOptions(**options), request_id)
+        return classify_result_from_proto(await self._unary(self.stub.ClassifyObject, request, timeout))
+
+    async def stream(
+        self, frames: Iterable[Any] | AsyncIterable[Any], *, timeout: float | None = None, **options: Any
+    ) -> AsyncIterator[StreamResult]:
+        """Classifies a stream of frames over one RPC: `async for` yields one
+        StreamResult per frame, in order.
+
+        frames: an iterable or async iterable of Frame(image, rois, request_id)
+        objects or bare images, read lazily; a plain iterable is read on the
+        event loop, so a source that blocks (a camera) belongs in an async
+        generator. A frame that fails (on the server, or bad input found here)
+        yields a StreamResult with `error` set and the stream goes on; a
+        failure of the whole call raises ClassifierError. options: as
+        classify. timeout: deadline for the whole stream in seconds; None = no
+        deadline. Leaving the loop early cancels the call.
+        """
+        request_options = RequestOptions(**options)
+        # The request iterator runs as a grpc.aio task; it tells the reader, in
+        # frame order, which frames went to the server and which failed here.
+        pending: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        stop = asyncio.Event()
+        requests = _stream_requests(_frame_iterator(frames), request_options, pending, stop)
+        call = self.stub.ClassifyObjectStream(requests, timeout=timeout)
+        # A call that ends while the reader waits for a frame wakes it up.
+        call.add_done_callback(lambda _: pending.put_nowait(("done", None)))
+        try:
+            while True:
+                kind, payload = await pending.get()
+                if kind == "end":
+                    await _finish(call)
+                    return
+                if kind == "raise":
+                    raise payload
+                if kind == "done":
+                    raise await _end_error(call)
+                if kind == "local":
+                    yield payload
+                    continue
+                yield await _answer(call, payload)
+        finally:
+            stop.set()
+            if not call.done():  # the caller stopped early or we failed: end the RPC
+                call.cancel()
+
+    async def list_models(self, timeout: float | None = None) -> ModelList:
+        """All models of the server's repository, and the default model's name."""
+        return model_list_from_proto(await self._unary(self.stub.ListModels, pb.ListModelsRequest(), timeout))
+
+    async def get_model(self, name: str, version: str = "", timeout: float | None = None) -> ModelInfo:
+        """One model; `version` "" = all its versions."""
+        return model_info_from_proto(await self._unary(self.stub.GetModel, model_request(name, version), timeout))
+
+    async def reload_models(self, timeout: float | None = None) -> ModelList:
+        """Makes the server re-scan its model repository; returns the new list."""
+        return model_list_from_proto(await self._unary(self.stub.ReloadModels, pb.ReloadModelsRequest(), timeout))
+
+    async def health(self, model: str = "", timeout: float | None = None) -> str:
+        """grpc.health.v1 status: "SERVING", "NOT_SERVING", ... of the server
+        ("") or of one model (its name)."""
+        return serving_status(await self._unary(self._health.Check, health_request(model), timeout))
+
+    # -------------------------------------------------------------- helpers
+
+    async def _unary(self, method: Any, request: Any, timeout: float | None) -> Any:
+        deadline = self._deadline(timeout)
+        try:
+            return await method(request, timeout=deadline)
+        except grpc.RpcError as error:  # grpc.aio.AioRpcError: the sync call's code/details/metadata
+            raise ClassifierError.from_rpc_error(error) from None
+
+
+def _frame_iterator(frames: Iterable[Any] | AsyncIterable[Any]) -> AsyncIterator[Any]:
+    if isinstance(frames, AsyncIterable):
+        return aiter(frames)
+    return _from_sync(iter(frames))  # iter() here: a non-iterable fails at once
+
+
+async def _from_sync(frames: Iterable[Any]) -> AsyncIterator[Any]:
+    for frame in frames:
+        yield frame
+
+
+async def _stream_requests(
+    frames: AsyncIterator[Any], options: RequestOptions, pending: asyncio.Queue, stop: asyncio.Event
+) -> AsyncIterator[pb.ClassifyObjectRequest]:
+    while not stop.is_set():
+        try:
+            frame = await anext(frames)
+        except StopAsyncIteration:
+            break
+        except Exception as error:  # the caller's iterator failed: hand it to the reader
+            pending.put_nowait(("raise", error))
+            return
+        request = frame_request(frame, options)
+        if isinstance(request, StreamResult):  # bad input found here: its error takes the frame's place
+            pending.put_nowait(("local", request))
+            continue
+        pending.put_nowait(("sent", request.request_id))
+        yield request
+    pending.put_nowait(("end", None))
+
+
+async def _answer(call: Any, request_id: str) -> StreamResult:
+    """The server's answer to the frame `request_id`, the next one on the call."""
+    try:
+        response = await call.read()
+    except grpc.RpcError as error:
+        raise ClassifierError.from_rpc_error(error) from None
+    if response is grpc.aio.EOF:
+        raise missing_answer(request_id)
+    return stream_result(response)
+
+
+async def _finish(call: Any) -> None:
+    """Waits for the call's final status after the last answer; raises if it failed."""
+    try:
+        extra = await call.read()
+    except grpc.RpcError as error:
+        raise ClassifierError.from_rpc_error(error) from None
+    if extra is not grpc.aio.EOF:
+        logger.warning("ignoring an answer past the last frame (request_id %r)", extra.request_id)
+
+
+async def _end_error(call: Any) -> ClassifierError:
+    """Why a call ended while frames were still coming."""
+    try:
+        await call.read()  # a failed call raises its status here
+    except grpc.RpcError as error:
+        return ClassifierError.from_rpc_error(error)
+    return ended_early()
