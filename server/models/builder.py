@@ -69,16 +69,17 @@ def build_spec(
     classes = _resolve_classes(inp, given.pop("classes", None))
     max_batch = _resolve_batch(inp, given.pop("max_batch_size", None))
     softmax = given.pop("softmax", None)
-    if softmax is None:
-        softmax = not outputs_are_probabilities(onnx_path, inp.layout, channels, height, width, dtype)
     spec = ModelSpec(
         name=name, version=version, onnx_path=onnx_path, classes=classes,
         input_width=width, input_height=height, channels=channels, channel_order=order,
         extract_bands=bands, layout=inp.layout, normalization=norm_name, mean=mean, std=std,
-        input_dtype=dtype, softmax=bool(softmax), max_batch_size=max_batch, format=fmt, source=source,
+        input_dtype=dtype, max_batch_size=max_batch, format=fmt, source=source,
         **{k: v for k, v in given.items() if v is not None},
     )
-    return replace(spec, io=model_io(spec))
+    io = model_io(spec)
+    # Unsaid by the loader: run the model (on its own input shape) to find out.
+    found = softmax if softmax is not None else not outputs_are_probabilities(onnx_path, io)
+    return replace(spec, io=io, softmax=bool(found))
 
 
 def _resolve_path(onnx_path: Path, where: str) -> Path:

@@ -185,7 +185,7 @@ def model_io(spec: ModelSpec) -> ModelIO:
                    item_shape=want, fixed_batch=_fixed(shape[0]) or 0)
 
 
-def outputs_are_probabilities(path: Path, layout: str, channels: int, height: int, width: int, dtype: str) -> bool:
+def outputs_are_probabilities(path: Path, io: ModelIO) -> bool:
     """Guess whether the first output is already a probability distribution.
 
     Runs the model on two random inputs: rows in [0, 1] summing to 1 mean a
@@ -194,18 +194,18 @@ def outputs_are_probabilities(path: Path, layout: str, channels: int, height: in
     imgproxy); config.toml says it with [output] activation.
     """
     path = Path(path)
-    key = _stamp(path) + (layout, channels, height, width, dtype)
+    key = _stamp(path) + (io,)
     hit = _probes.get(key)
     if hit is not None:
         return hit
     sess = _session(path, str(path))
-    shape = (1, channels, height, width) if layout == "NCHW" else (1, height, width, channels)
+    shape = (io.fixed_batch or 1,) + io.item_shape
     rng = np.random.default_rng(0)
     rows = []
     try:
         for _ in range(2):
-            x = rng.standard_normal(shape).astype(dtype)
-            rows.append(np.asarray(sess.run(None, {sess.get_inputs()[0].name: x})[0], np.float64).reshape(1, -1))
+            x = rng.standard_normal(shape).astype(io.dtype)
+            rows.append(np.asarray(sess.run(None, {io.input_name: x})[0], np.float64).reshape(shape[0], -1))
     except Exception as exc:
         raise ModelConfigError(f"{path}: test inference with input shape {list(shape)} failed: {exc}") from exc
     out = np.concatenate(rows)

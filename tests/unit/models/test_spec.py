@@ -97,3 +97,17 @@ def test_model_io_errors_name_the_input_and_what_is_expected(tmp_path):
         model_io(spec(onnx_path=wide))
     with pytest.raises(ValueError, match="at dim 1"):
         model_io(spec(onnx_path=wide, channels=1, channel_order="GRAY", width=64))
+
+
+def test_loaded_specs_carry_their_io(tmp_path):
+    from roiclass.server.models.builder import build_spec
+
+    onnx = make_classifier(tmp_path / "m.onnx", layout="NHWC", batch=2)
+    built = build_spec(onnx, name="m", version="1", where="here", fmt="roiclass", source=onnx,
+                       max_batch_size=2)
+    assert built.io == ModelIO("image", "logits", np.dtype(np.float32), (32, 32, 3), 2)
+    assert built.io == model_io(built)
+    # A model with a softmax in the graph and a fixed batch of 3 is probed at that batch.
+    probs = make_classifier(tmp_path / "p.onnx", batch=3, softmax=True)
+    built = build_spec(probs, name="p", version="1", where="here", fmt="roiclass", source=probs)
+    assert built.softmax is False and built.max_batch_size == 3
