@@ -39,17 +39,13 @@ class _Graph:
 
 @dataclass(frozen=True)
 class OnnxInfo:
-    path: Path
-    input_name: str
+    """What the loaders read to fill a spec (dims of the chosen layout: dims_for)."""
     # Dims as ONNX Runtime reports them: int when fixed, None/str when symbolic.
     input_shape: tuple[int | str | None, ...]
     input_dtype: str  # "float32" | "float16"
     output_shape: tuple[int | str | None, ...]
     # Layout guessed from the shape: "NCHW", "NHWC" or None when ambiguous.
     layout: str | None
-    channels: int | None
-    height: int | None
-    width: int | None
     batch: int | None  # fixed batch size, None when dynamic
     num_outputs: int | None  # classes, when every non-batch output dim is fixed
 
@@ -118,27 +114,14 @@ def _read(path: Path) -> OnnxInfo:
         raise ModelConfigError(
             f"{path}: input {name!r} has type {g.input_type}; supported: {', '.join(_DTYPES)}"
         )
-    out_shape = g.output_shape
-    layout = _guess_layout(shape)
-    channels = height = width = None
-    if layout == "NCHW":
-        channels, height, width = (_fixed(d) for d in shape[1:])
-    elif layout == "NHWC":
-        height, width, channels = (_fixed(d) for d in shape[1:])
-    rest = [_fixed(d) for d in out_shape[1:]]
-    num_outputs = int(np.prod(rest)) if rest and all(rest) else None
+    rest = [_fixed(d) for d in g.output_shape[1:]]
     return OnnxInfo(
-        path=path,
-        input_name=name,
         input_shape=shape,
         input_dtype=_DTYPES[g.input_type],
-        output_shape=out_shape,
-        layout=layout,
-        channels=channels,
-        height=height,
-        width=width,
+        output_shape=g.output_shape,
+        layout=_guess_layout(shape),
         batch=_fixed(shape[0]),
-        num_outputs=num_outputs,
+        num_outputs=int(np.prod(rest)) if rest and all(rest) else None,
     )
 
 
