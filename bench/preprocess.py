@@ -47,15 +47,17 @@ def frame(gray: bool) -> np.ndarray:
 
 def cases():
     rng = np.random.default_rng(2)
-    many = [[rng.uniform(300, 2000), rng.uniform(300, 1700), rng.uniform(0, 360),
-             rng.uniform(140, 160), rng.uniform(140, 160)] for _ in range(64)]
+    many = []
+    for _ in range(64):
+        x, y, angle = rng.uniform(300, 2000), rng.uniform(300, 1700), rng.uniform(0, 360)
+        many.append([x, y, rng.uniform(140, 160), rng.uniform(140, 160), angle])
     return {
-        "1_one_224_roi_30deg_rgb8": dict(gray=False, rois=[[1100, 900, 30, SIDE, SIDE]]),
+        "1_one_224_roi_30deg_rgb8": dict(gray=False, rois=[[1100, 900, SIDE, SIDE, 30]]),
         "2_64_rois_150px_rgb8": dict(gray=False, rois=many),
-        "3_1200x1000_roi_to_224_antialiased": dict(gray=False, rois=[[700, 300, 15, 1200, 1000]], area=True),
+        "3_1200x1000_roi_to_224_antialiased": dict(gray=False, rois=[[700, 300, 1200, 1000, 15]], area=True),
         # the same, axis-aligned: exact area averaging (equals INTER_AREA)
-        "3b_1200x1000_axis_aligned_to_224": dict(gray=False, rois=[[600, 500, 0, 1200, 1000]], area=True),
-        "4_gray8_into_3ch_model": dict(gray=True, rois=[[1100, 900, 30, SIDE, SIDE]]),
+        "3b_1200x1000_axis_aligned_to_224": dict(gray=False, rois=[[600, 500, 1200, 1000, 0]], area=True),
+        "4_gray8_into_3ch_model": dict(gray=True, rois=[[1100, 900, SIDE, SIDE, 30]]),
     }
 
 
@@ -84,7 +86,7 @@ def run_kernel(img, rois, batch, gray, threads):
 def run_opencv(img, rois, batch, gray, area):
     for k, roi in enumerate(rois):
         if area:  # full-size rotated crop, then INTER_AREA
-            w, h = int(round(roi[3])), int(round(roi[4]))
+            w, h = int(round(roi[2])), int(round(roi[3]))
             big = cv2.warpAffine(img, index_matrix(roi, w, h), (w, h),
                                  flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT)
             patch = cv2.resize(big, (SIDE, SIDE), interpolation=cv2.INTER_AREA)
@@ -100,7 +102,7 @@ def run_opencv(img, rois, batch, gray, area):
 
 def run_pillow(pil, rois, batch, gray, area):
     for k, roi in enumerate(rois):
-        w, h = (int(round(roi[3])), int(round(roi[4]))) if area else (SIDE, SIDE)
+        w, h = (int(round(roi[2])), int(round(roi[3]))) if area else (SIDE, SIDE)
         a = roi_affine(roi, w, h)  # Pillow's AFFINE samples at pixel centres too
         patch = pil.transform((w, h), Image.Transform.AFFINE, data=tuple(a.ravel()),
                               resample=Image.Resampling.BILINEAR)
@@ -123,7 +125,7 @@ def antialias_quality() -> dict:
         for angle in (10, 30, 60, 80):
             for shrink in np.linspace(2.1, 9, 8):
                 side = int(300 / shrink)
-                roi = [200, 100, angle, 300, 300]
+                roi = [200, 100, 300, 300, angle]
                 truth = area_truth(lines, roi, side, side, k=10)
                 for key, aa in (("antialias", True), ("point", False)):
                     out = np.empty((1, 1, side, side), np.float32)

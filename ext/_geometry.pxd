@@ -3,8 +3,9 @@
 kernel and the Python helper roi_affine so that both use the same numbers.
 
 Conventions: continuous coordinates, pixel (i, j) covers [i, i+1) x [j, j+1).
-A ROI is (x, y, angle_deg, width, height): top-left corner (x, y), rotated
-clockwise on the image (y down) by angle_deg about (x, y).
+A ROI is (x, y, width, height, angle_deg) (roiclass.server.geometry.ROI_COLUMNS):
+top-left corner (x, y), rotated clockwise on the image (y down) by angle_deg
+about (x, y).
 """
 from libc.math cimport cos, sin, fmod, floor, M_PI
 
@@ -39,10 +40,10 @@ cdef inline void roi_to_affine(const double* roi, int out_w, int out_h, int mode
     """A (2x3, row major): [sx, sy] = A @ [u + 0.5, v + 0.5, 1] in continuous
     coordinates. box = [x0, y0, x1, y1): output pixels that show the ROI
     (the letterbox content); the rest is fill."""
-    cdef double x = roi[0], y = roi[1], w = roi[3], h = roi[4]
+    cdef double x = roi[0], y = roi[1], w = roi[2], h = roi[3]
     cdef double c, s, p0 = 0.0, q0 = 0.0, kx, ky, scale, cw, ch
     cdef int icw, ich
-    exact_cos_sin(roi[2], &c, &s)
+    exact_cos_sin(roi[4], &c, &s)
     box[0] = 0; box[1] = 0; box[2] = out_w; box[3] = out_h
     if mode == RESIZE_LETTERBOX:
         scale = min(out_w / w, out_h / h)

@@ -193,8 +193,8 @@ cdef list _per_channel(str field, value, double default, int n):
 
 cdef Py_ssize_t _first_bad(const double* p, Py_ssize_t n, int ncols, int test, double lim) noexcept nogil:
     """Index of the first row failing `test` (0: finite, 1: within lim,
-    2: width and height > 0), or -1. Plain loops: numpy's per-call overhead
-    was most of a one-ROI call."""
+    2: width and height, columns 2 and 3 of an ROI row, > 0), or -1. Plain
+    loops: numpy's per-call overhead was most of a one-ROI call."""
     cdef Py_ssize_t i
     cdef int j
     cdef double x
@@ -205,7 +205,7 @@ cdef Py_ssize_t _first_bad(const double* p, Py_ssize_t n, int ncols, int test, d
                 return i
             if test == 1 and fabs(x) > lim:
                 return i
-            if test == 2 and j >= 3 and x <= 0.0:
+            if test == 2 and (j == 2 or j == 3) and x <= 0.0:
                 return i
     return -1
 
@@ -338,6 +338,8 @@ def preprocess_rois(image, rois, out, *, layout="NCHW", channel_map=None, mean=N
                     antialias=True, int num_threads=1):
     """Cut N rotated ROIs out of `image`, resample each to out's size, map
     channels, normalize ((x - mean) / std, source units) and write out[n].
+    `rois`: (N, 5) rows x, y, width, height, angle (degrees clockwise about
+    the top-left corner (x, y)).
 
     See ext/README.md for the geometry and every option. Raises TypeError or
     ValueError, naming the argument, before any work is done.

@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from operator import attrgetter
 
 import numpy as np
 
 from roiclass.server.errors import InvalidArgument
-from roiclass.server.geometry import Alignment, Rect, overlaps_image
+from roiclass.server.geometry import ROI_COLUMNS, Alignment, Rect, overlaps_image
 from roiclass.server.images import DecodedImage, decode_image
 from roiclass.v1 import classifier_pb2 as pb
+
+_ROI_ROW = attrgetter(*ROI_COLUMNS)  # a Rect -> its row of the engine's ROI array
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,7 @@ class ClassifyRequest:
     image: DecodedImage
     rects: tuple[Rect, ...]  # in image coordinates, after alignment
     # The same ROIs as the engine takes them, built once: (N, 5) float64 rows
-    # x, y, angle, width, height.
+    # in ROI_COLUMNS order.
     rois_array: np.ndarray
     roi_ids: tuple[str, ...]
     top_k: int | None  # None = the model's default; 0 = all classes
@@ -60,7 +63,7 @@ class ClassifyRequest:
             rects = tuple(_aligned_rect(i, roi, image) for i, roi in enumerate(msg.rois))
             ids = tuple(roi.id for roi in msg.rois)
         else:
-            rects = (Rect(0.0, 0.0, 0.0, float(image.width), float(image.height)),)
+            rects = (Rect(0.0, 0.0, float(image.width), float(image.height), 0.0),)
             ids = ("",)
         heatmap = None
         if msg.create_relevance_heatmap:
@@ -72,7 +75,7 @@ class ClassifyRequest:
             model_version=msg.model_version,
             image=image,
             rects=rects,
-            rois_array=np.array([(r.x, r.y, r.angle, r.width, r.height) for r in rects], dtype=np.float64),
+            rois_array=np.array([_ROI_ROW(r) for r in rects], dtype=np.float64),
             roi_ids=ids,
             top_k=msg.top_k if msg.HasField("top_k") else None,
             min_confidence=min_conf,
@@ -90,7 +93,7 @@ def _aligned_rect(index: int, roi: pb.Roi, image: DecodedImage) -> Rect:
     for name, value in (("width", r.width), ("height", r.height)):
         if not (math.isfinite(value) and value > 0):
             raise InvalidArgument.for_field(f"{path}.rect.{name}", f"{value} must be a finite number > 0")
-    rect = Rect(r.origin.x, r.origin.y, r.angle, r.width, r.height)
+    rect = Rect(r.origin.x, r.origin.y, r.width, r.height, r.angle)
     if roi.HasField("alignment"):
         a = roi.alignment
         values = (("origin.x", a.origin.x), ("origin.y", a.origin.y), ("angle", a.angle), ("scale", a.scale))

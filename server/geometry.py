@@ -17,11 +17,12 @@ ROI_ORDER = ", ".join(ROI_COLUMNS)
 
 @dataclass(frozen=True)
 class Rect:
+    # Fields in ROI_COLUMNS order.
     x: float
     y: float
-    angle: float  # degrees, clockwise
     width: float
     height: float
+    angle: float  # degrees, clockwise
 
     def corners(self) -> list[tuple[float, float]]:
         c, s = math.cos(math.radians(self.angle)), math.sin(math.radians(self.angle))
@@ -42,7 +43,7 @@ class Alignment:
         c, s = math.cos(math.radians(self.angle)), math.sin(math.radians(self.angle))
         x = self.x + self.scale * (c * rect.x - s * rect.y)
         y = self.y + self.scale * (s * rect.x + c * rect.y)
-        return Rect(x, y, rect.angle + self.angle, rect.width * self.scale, rect.height * self.scale)
+        return Rect(x, y, rect.width * self.scale, rect.height * self.scale, rect.angle + self.angle)
 
 
 def overlaps_image(rect: Rect, width: int, height: int) -> bool:

@@ -180,7 +180,7 @@ class LoadedModel:
             else:
                 image, fmt = np.asarray(im.convert("RGB")), "RGB8"
         h, w = image.shape[:2]
-        rois = np.array([[0.0, 0.0, 0.0, w, h]])
+        rois = np.array([[0.0, 0.0, w, h, 0.0]])
         self._kernel(image, self._kernel_args(fmt), rois, inst.batch[:1])
         probs = self.finish(inst.run(self.io.fixed_batch or 1)[:1])[0]
         got = int(np.argmax(probs))

@@ -97,7 +97,7 @@ def rois_grid(n: int, seed: int = 0) -> np.ndarray:
     xy = rng.uniform(40, 250, size=(n, 2))
     ang = rng.uniform(-60, 60, size=(n, 1))
     wh = rng.uniform(20, 120, size=(n, 2))
-    return np.hstack([xy, ang, wh]).astype(np.float64)
+    return np.hstack([xy, wh, ang]).astype(np.float64)
 
 
 logging.getLogger("roiclass").setLevel(logging.DEBUG)

@@ -22,7 +22,7 @@ def cos_sin(angle_deg: float) -> tuple[float, float]:
 
 def affine(roi, out_w: int, out_h: int, resize: str = "stretch", crop_fraction: float = 1.0):
     """(A, box): [sx, sy] = A @ [u+0.5, v+0.5, 1]; box = letterbox content (x0, y0, x1, y1)."""
-    x, y, angle, w, h = map(float, roi)
+    x, y, w, h, angle = map(float, roi)
     c, s = cos_sin(angle)
     box = (0, 0, out_w, out_h)
     p0 = q0 = 0.0

@@ -7,7 +7,7 @@ import pytest
 from roiclass.ext import preprocess_rois, roi_affine, roi_content_box, warp_affine
 
 IMG = np.zeros((20, 30, 3), np.uint8)
-ROIS = [[1, 2, 3, 10, 10]]
+ROIS = [[1, 2, 10, 10, 3]]
 
 
 def out(shape=(1, 3, 8, 8), dtype=np.float32):
@@ -36,12 +36,12 @@ BAD = [
     ("out read only", dict(out=np.broadcast_to(np.float32(0), (1, 3, 8, 8))), ValueError, "C-contiguous|writeable"),
     ("out too small", dict(out=out((0, 3, 8, 8))), ValueError, r"out.shape\[0\] must equal the number of ROIs \(1\)"),
     ("out empty plane", dict(out=out((1, 3, 0, 8))), ValueError, "height and width must be >= 1"),
-    ("rois nan", dict(rois=[[1, np.nan, 0, 5, 5]]), ValueError, r"rois\[0\] must be finite"),
-    ("rois inf", dict(rois=[[1, 2, 0, 5, 5], [np.inf, 0, 0, 5, 5]]), ValueError, r"rois\[1\] must be finite"),
-    ("rois huge", dict(rois=[[1e12, 2, 0, 5, 5]]), ValueError, "must be within"),
+    ("rois nan", dict(rois=[[1, np.nan, 5, 5, 0]]), ValueError, r"rois\[0\] must be finite"),
+    ("rois inf", dict(rois=[[1, 2, 5, 5, 0], [np.inf, 0, 5, 5, 0]]), ValueError, r"rois\[1\] must be finite"),
+    ("rois huge", dict(rois=[[1e12, 2, 5, 5, 0]]), ValueError, "must be within"),
     ("rois shape", dict(rois=[[1, 2, 3, 4]]), ValueError, r"rois must have shape \(N, 5\)"),
-    ("rois zero width", dict(rois=[[1, 2, 3, 0, 4]]), ValueError, "width and height must be > 0"),
-    ("rois text", dict(rois=[["a", 2, 3, 4, 5]]), TypeError, "rois must be an array-like of numbers"),
+    ("rois zero width", dict(rois=[[1, 2, 0, 4, 3]]), ValueError, "width and height must be > 0"),
+    ("rois text", dict(rois=[["a", 2, 4, 5, 3]]), TypeError, "rois must be an array-like of numbers"),
     ("layout", dict(layout="CHW"), ValueError, "layout must be one of 'NCHW', 'NHWC', got 'CHW'"),
     ("resize", dict(resize="fit"), ValueError, "resize must be one of 'stretch', 'letterbox', 'center_crop'"),
     ("border", dict(border="reflect"), ValueError, "border must be one of 'constant', 'replicate'"),
@@ -72,11 +72,11 @@ def test_bad_argument_raises_before_any_work(name, kwargs, exc, message):
 
 def test_roi_affine_and_warp_affine_check_their_arguments():
     with pytest.raises(ValueError, match="resize must be one of"):
-        roi_affine([0, 0, 0, 1, 1], 4, 4, "zoom")
+        roi_affine([0, 0, 1, 1, 0], 4, 4, "zoom")
     with pytest.raises(ValueError, match=r"roi\[0\] must be finite"):
-        roi_affine([0, np.nan, 0, 1, 1], 4, 4)
+        roi_affine([0, np.nan, 1, 1, 0], 4, 4)
     with pytest.raises(ValueError, match="out_width and out_height must be >= 1"):
-        roi_affine([0, 0, 0, 1, 1], 0, 4)
+        roi_affine([0, 0, 1, 1, 0], 0, 4)
     with pytest.raises(ValueError, match=r"matrices must have shape \(N, 2, 3\)"):
         warp_affine(IMG, np.eye(3)[None], out())
 
@@ -84,9 +84,9 @@ def test_roi_affine_and_warp_affine_check_their_arguments():
 @pytest.mark.parametrize("geometry", [roi_affine, roi_content_box])
 def test_roi_geometry_helpers_check_crop_fraction_alike(geometry):
     with pytest.raises(ValueError, match=r"crop_fraction must be in \(0, 1\]"):
-        geometry([0, 0, 0, 10, 10], 4, 4, "center_crop", 1.5)
+        geometry([0, 0, 10, 10, 0], 4, 4, "center_crop", 1.5)
     with pytest.raises(ValueError, match="resize must be one of"):
-        geometry([0, 0, 0, 1, 1], 4, 4, "zoom")
+        geometry([0, 0, 1, 1, 0], 4, 4, "zoom")
 
 
 def test_no_rois_is_a_no_op():
@@ -97,7 +97,7 @@ def test_no_rois_is_a_no_op():
 
 def test_far_outside_and_degenerate_rois_do_not_crash():
     dest = out((4, 3, 8, 8))
-    rois = [[1e7, -1e7, 45, 1e-3, 1e-3], [-5e6, 5e6, 0, 1e7, 1e7], [0, 0, 1e6, 1e7, 3], [29.9, 19.9, 0, 0.2, 0.2]]
+    rois = [[1e7, -1e7, 1e-3, 1e-3, 45], [-5e6, 5e6, 1e7, 1e7, 0], [0, 0, 1e7, 3, 1e6], [29.9, 19.9, 0.2, 0.2, 0]]
     preprocess_rois(IMG + 9, rois, dest, fill=3.0)
     assert np.all(dest[0] == 3.0)
     assert np.all(np.isfinite(dest))

@@ -35,8 +35,8 @@ def items_and_reference():
     for k, (image, cmap, mean, std, fill) in enumerate(specs):
         n = k + 1
         h, w = image.shape[:2]
-        rois = np.column_stack([rng.uniform(-20, w - 40, n), rng.uniform(-20, h - 40, n),
-                                rng.uniform(-180, 180, n), rng.uniform(8, 200, n), rng.uniform(8, 150, n)])
+        x, y, angle = rng.uniform(-20, w - 40, n), rng.uniform(-20, h - 40, n), rng.uniform(-180, 180, n)
+        rois = np.column_stack([x, y, rng.uniform(8, 200, n), rng.uniform(8, 150, n), angle])
         items.append((image, rois, batch[off:off + n], cmap, mean, std, fill))
         preprocess_rois(image, rois, reference[off:off + n], channel_map=cmap, mean=mean, std=std, fill=fill,
                         **SHARED)

@@ -32,8 +32,10 @@ def random_case(rng, dtype, c):
     hi = 256 if dtype == np.uint8 else 65536
     h, w = int(rng.integers(40, 300)), int(rng.integers(40, 300))
     img = rng.integers(0, hi, (h, w, c)).astype(dtype)
-    rois = [[rng.uniform(-20, w), rng.uniform(-20, h), rng.uniform(0, 360),
-             rng.uniform(4, 1.5 * w), rng.uniform(4, 1.5 * h)] for _ in range(6)]
+    rois = []
+    for _ in range(6):
+        x, y, angle = rng.uniform(-20, w), rng.uniform(-20, h), rng.uniform(0, 360)
+        rois.append([x, y, rng.uniform(4, 1.5 * w), rng.uniform(4, 1.5 * h), angle])
     return img, rois
 
 

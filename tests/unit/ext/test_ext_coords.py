@@ -32,8 +32,8 @@ def test_bilinear_rows_within_002_levels_of_float64(dtype, c):
     out_w, out_h = 70, 9  # one full 64-pixel chunk and a tail per row
     for step in (0.37, 1.0, 1.93, 3.9, 4.4):  # 4.4: past the float32 limit, doubles
         w, h = out_w * step, out_h * step
-        roi = [rng.uniform(80, 120) + rng.uniform(0, 1), rng.uniform(60, 100) + rng.uniform(0, 1),
-               rng.uniform(0, 360), w, h]
+        x, y = rng.uniform(80, 120) + rng.uniform(0, 1), rng.uniform(60, 100) + rng.uniform(0, 1)
+        roi = [x, y, w, h, rng.uniform(0, 360)]
         # keep the whole ROI inside, so the interior (SIMD) span is most of each row
         roi[0] = 350 - w / 2 + rng.uniform(-20, 20)
         roi[1] = 250 - h / 2 + rng.uniform(-20, 20)
@@ -53,7 +53,7 @@ def test_rotated_supersampling_grid_within_002_levels_of_float64(dtype, c):
     out_w, out_h = 40, 6
     for angle, shrink in ((17.0, 2.6), (233.0, 5.3)):
         w, h = out_w * shrink, out_h * shrink
-        roi = np.array([350 - w / 2 + 0.37, 250 - h / 2 + 0.61, angle, w, h])
+        roi = np.array([350 - w / 2 + 0.37, 250 - h / 2 + 0.61, w, h, angle])
         out = np.empty((1, c, out_h, out_w), np.float32)
         preprocess_rois(img, [roi], out, antialias=True)
         a, box = affine(roi, out_w, out_h)

@@ -21,7 +21,7 @@ def test_identity_roi_reproduces_the_image_bit_for_bit(dtype, c):
     img = image(dtype, c)
     cin = max(c, 1)
     out = np.empty((1, 37, 53, cin), np.float32)
-    preprocess_rois(img, [[0, 0, 0, 53, 37]], out, layout="NHWC")
+    preprocess_rois(img, [[0, 0, 53, 37, 0]], out, layout="NHWC")
     assert np.array_equal(out[0], img.reshape(37, 53, cin).astype(np.float32))
 
 
@@ -36,16 +36,16 @@ def test_rot90_of_integer_roi_equals_np_rot90(k):
                     3: ((x0, y0 + h), (h, w))}[k]
     expected = np.rot90(crop, k)
     out = np.empty((1,) + expected.shape, np.float32)
-    preprocess_rois(img, [[*origin, angle, *size]], out, layout="NHWC")
+    preprocess_rois(img, [[*origin, *size, angle]], out, layout="NHWC")
     assert np.array_equal(out[0], expected.astype(np.float32))
     # -270 is +90
-    preprocess_rois(img, [[*origin, angle - 360, *size]], out, layout="NHWC")
+    preprocess_rois(img, [[*origin, *size, angle - 360]], out, layout="NHWC")
     assert np.array_equal(out[0], expected.astype(np.float32))
 
 
 def test_nchw_and_nhwc_hold_the_same_numbers():
     img = chelsea()
-    rois = [[10.5, 20.25, 33, 200, 120], [300, 10, 250, 80, 90], [-40, -40, 10, 100, 100]]
+    rois = [[10.5, 20.25, 200, 120, 33], [300, 10, 80, 90, 250], [-40, -40, 100, 100, 10]]
     nchw = np.empty((3, 3, 48, 64), np.float32)
     nhwc = np.empty((3, 48, 64, 3), np.float32)
     kw = dict(mean=[1, 2, 3], std=[4, 5, 6], resize="letterbox", fill=9)
@@ -68,7 +68,7 @@ def test_every_channel_map_and_normalization_against_numpy(dtype, cin, cout, cma
     rng = np.random.default_rng(cout)
     mean, std = rng.uniform(0, 100, cout), rng.uniform(0.5, 90, cout) * rng.choice([-1, 1], cout)
     out = np.empty((1, cout, 37, 53), np.float32)
-    preprocess_rois(img, [[0, 0, 0, 53, 37]], out, channel_map=cmap, mean=mean, std=std)
+    preprocess_rois(img, [[0, 0, 53, 37, 0]], out, channel_map=cmap, mean=mean, std=std)
     used = default_channel_map(cin, cout) if cmap is None else cmap
     ref = channels_and_normalize(img.reshape(37, 53, cin).astype(np.float64), used, mean, std)
     np.testing.assert_allclose(out[0].transpose(1, 2, 0), ref, rtol=2e-6, atol=1e-5 * (1 + abs(mean / std).max()))
@@ -88,7 +88,7 @@ def test_float16_output_equals_float32_rounded(norm):
     mean, std = {"none": (0, 1), "unit": (0, 255), "symmetric": (127.5, 127.5),
                  "imagenet": ([123.675, 116.28, 103.53], [58.395, 57.12, 57.375])}[norm]
     img = chelsea()
-    rois = [[20.3, 30.7, 17, 150, 100], [0, 0, 0, 451, 300]]
+    rois = [[20.3, 30.7, 150, 100, 17], [0, 0, 451, 300, 0]]
     f32 = np.empty((2, 3, 50, 60), np.float32)
     f16 = np.empty((2, 3, 50, 60), np.float16)
     preprocess_rois(img, rois, f32, mean=mean, std=std)
@@ -103,7 +103,7 @@ def test_float16_conversion_rounds_like_numpy_on_edge_values():
     out = np.empty((1, 1, 1, len(vals)), np.float16)
     # out = (0 - mean) * (1/std) with mean = -v, std = 1: writes the values themselves
     for i, v in enumerate(vals):
-        preprocess_rois(img, [[0, 0, 0, len(vals), 1]], out, mean=[-float(v)], std=[1.0])
+        preprocess_rois(img, [[0, 0, len(vals), 1, 0]], out, mean=[-float(v)], std=[1.0])
         with np.errstate(over="ignore"):  # 1e6 -> inf is the point
             expected = np.float32(v).astype(np.float16)
         assert out[0, 0, 0, 0].view(np.uint16) == expected.view(np.uint16), v
@@ -119,14 +119,14 @@ def test_strided_read_only_buffer_view():
     view = np.ndarray(buffer=bytes(buf), shape=(h, w, 3), dtype=np.uint8, strides=(stride, 3, 1))
     assert not view.flags.writeable
     out = np.empty((1, 3, h, w), np.float32)
-    preprocess_rois(view, [[0, 0, 0, w, h]], out)
+    preprocess_rois(view, [[0, 0, w, h, 0]], out)
     assert np.array_equal(out[0].transpose(1, 2, 0), img)
 
 
 def test_writes_only_its_slice_of_the_batch():
     img = chelsea()
     batch = np.full((6, 3, 20, 20), -5.0, np.float32)
-    preprocess_rois(img, [[0, 0, 10, 100, 100]] * 2, batch[2:4])
+    preprocess_rois(img, [[0, 0, 100, 100, 10]] * 2, batch[2:4])
     assert np.all(batch[:2] == -5.0) and np.all(batch[4:] == -5.0)
     assert not np.any(batch[2:4] == -5.0)
 
@@ -147,8 +147,8 @@ def test_rois_at_the_very_end_of_a_tight_buffer(dtype, c, antialias):
     for r in range(h):
         buf[r * stride:r * stride + w * c * isz] = img[r].tobytes()
     view = np.ndarray(buffer=bytes(buf), shape=(h, w, c), dtype=dtype, strides=(stride, c * isz, isz))
-    rois = [[w - 10.3, h - 8.6, 0, 10.3, 8.6], [w - 0.5, h - 0.5, 0, 5, 5], [w, h, 180, 12, 9],
-            [w - 3, h - 2, 37, 20, 20], [w - 40, h - 30, 0, 40, 30]]
+    rois = [[w - 10.3, h - 8.6, 10.3, 8.6, 0], [w - 0.5, h - 0.5, 5, 5, 0], [w, h, 12, 9, 180],
+            [w - 3, h - 2, 20, 20, 37], [w - 40, h - 30, 40, 30, 0]]
     out = np.empty((len(rois), 9, 7, c), np.float32)
     for border in ("constant", "replicate"):
         preprocess_rois(view, rois, out, layout="NHWC", border=border, fill=3.0, antialias=antialias)

@@ -23,8 +23,8 @@ def random_rois(rng, n, img_w, img_h, out_w, out_h, max_shrink=2.0):
     for _ in range(n):
         w = min(rng.uniform(4, 1.3 * img_w), out_w * max_shrink)
         h = min(rng.uniform(4, 1.3 * img_h), out_h * max_shrink)
-        rois.append([rng.uniform(-0.3 * img_w, img_w), rng.uniform(-0.3 * img_h, img_h),
-                     rng.uniform(0, 360), w, h])
+        x, y, angle = rng.uniform(-0.3 * img_w, img_w), rng.uniform(-0.3 * img_h, img_h), rng.uniform(0, 360)
+        rois.append([x, y, w, h, angle])
     return np.array(rois)
 
 
@@ -55,8 +55,8 @@ def test_matches_opencv_warpaffine_on_150_random_rotated_rois(source):
 def test_roi_affine_matches_numpy_geometry(mode):
     rng = np.random.default_rng(3)
     for _ in range(50):
-        roi = [rng.uniform(-100, 100), rng.uniform(-100, 100), rng.uniform(-720, 720),
-               rng.uniform(1, 500), rng.uniform(1, 500)]
+        x, y, angle = rng.uniform(-100, 100), rng.uniform(-100, 100), rng.uniform(-720, 720)
+        roi = [x, y, rng.uniform(1, 500), rng.uniform(1, 500), angle]
         out_w, out_h = int(rng.integers(1, 300)), int(rng.integers(1, 300))
         frac = rng.uniform(0.1, 1.0)
         a, box = affine(roi, out_w, out_h, mode, frac)
@@ -66,7 +66,7 @@ def test_roi_affine_matches_numpy_geometry(mode):
 
 def test_roi_affine_maps_output_corners_to_roi_corners():
     # 30 degrees clockwise about (10, 20): the x axis points to (cos, sin) on the image
-    a = roi_affine([10, 20, 30, 100, 50], 200, 100)
+    a = roi_affine([10, 20, 100, 50, 30], 200, 100)
     c, s = np.cos(np.radians(30)), np.sin(np.radians(30))
     np.testing.assert_allclose(a @ [0, 0, 1], [10, 20], atol=1e-12)
     np.testing.assert_allclose(a @ [200, 0, 1], [10 + 100 * c, 20 + 100 * s], atol=1e-12)
@@ -93,8 +93,8 @@ def test_matches_numpy_reference(mode, border):
 def test_letterbox_pads_with_fill_and_keeps_aspect():
     img = np.full((50, 100, 3), 255, np.uint8)
     out = np.empty((1, 3, 64, 64), np.float32)
-    preprocess_rois(img, [[0, 0, 0, 100, 50]], out, resize="letterbox", fill=7.0)
-    assert roi_content_box([0, 0, 0, 100, 50], 64, 64, "letterbox") == (0, 16, 64, 48)
+    preprocess_rois(img, [[0, 0, 100, 50, 0]], out, resize="letterbox", fill=7.0)
+    assert roi_content_box([0, 0, 100, 50, 0], 64, 64, "letterbox") == (0, 16, 64, 48)
     assert np.all(out[0, :, :16] == 7.0) and np.all(out[0, :, 48:] == 7.0)
     assert np.all(out[0, :, 16:48] == 255.0)
 
@@ -114,7 +114,7 @@ def test_axis_aligned_shrink_matches_inter_area(angle):
         origin = {0: (x0, y0), 90: (x0 + crop_w, y0), 180: (x0 + crop_w, y0 + crop_h),
                   270: (x0, y0 + crop_h)}[angle]
         out = np.empty((1, out_h, out_w, 3), np.float32)
-        preprocess_rois(img, [[*origin, angle, w, h]], out, layout="NHWC", std=[255.0] * 3)
+        preprocess_rois(img, [[*origin, w, h, angle]], out, layout="NHWC", std=[255.0] * 3)
         ref = cv2.resize(np.rot90(crop, angle // 90), (out_w, out_h), interpolation=cv2.INTER_AREA)
         err = np.abs(out[0] * 255.0 - ref)
         assert err.max() <= 2.0, f"angle {angle} size {w}x{h}->{out_w}x{out_h}: {err.max():.2f} levels"
@@ -125,7 +125,7 @@ def test_axis_aligned_shrink_matches_inter_area(angle):
 def test_antialias_keeps_thin_lines_from_aliasing_when_rotated(period, angle):
     lines = np.zeros((700, 700), np.uint8)
     lines[:, ::period] = 255  # 1-px lines: any point sampler aliases them
-    roi = [200, 100, angle, 300, 300]
+    roi = [200, 100, 300, 300, angle]
     truth = area_truth(lines, roi, 50, 50)
     smooth = np.empty((1, 1, 50, 50), np.float32)
     aliased = np.empty_like(smooth)
@@ -144,8 +144,10 @@ def test_images_of_one_or_two_rows_or_columns_match_numpy_reference(shape, c, bo
     # row and column; these images take the border path everywhere
     img = noise_image(shape[0], shape[1], c, seed=7)
     rng = np.random.default_rng(8)
-    rois = [[rng.uniform(-2, shape[1]), rng.uniform(-2, shape[0]), rng.uniform(0, 360),
-             rng.uniform(1, 3 * shape[1]), rng.uniform(1, 3 * shape[0])] for _ in range(6)]
+    rois = []
+    for _ in range(6):
+        x, y, angle = rng.uniform(-2, shape[1]), rng.uniform(-2, shape[0]), rng.uniform(0, 360)
+        rois.append([x, y, rng.uniform(1, 3 * shape[1]), rng.uniform(1, 3 * shape[0]), angle])
     out = np.empty((len(rois), c, 12, 16), np.float32)
     preprocess_rois(img, rois, out, border=border, fill=50.0, antialias=False)
     for n, roi in enumerate(rois):

@@ -22,7 +22,7 @@ def test_equals_inter_area_for_every_pixel_format(dtype, c):
     img = noise(180, 260, c, dtype)
     crop = img[7:7 + 157, 11:11 + 233].astype(np.float32)  # float: no rounding in cv2
     out = np.empty((1, 31, 43, c), np.float32)
-    preprocess_rois(img, [[11, 7, 0, 233, 157]], out, layout="NHWC")
+    preprocess_rois(img, [[11, 7, 233, 157, 0]], out, layout="NHWC")
     ref = cv2.resize(crop, (43, 31), interpolation=cv2.INTER_AREA).reshape(31, 43, c)
     err = np.abs(out[0] - ref).max() / (255.0 if dtype == np.uint8 else 65535.0)
     assert err < 1e-5, f"{dtype.__name__} x{c}: {err:.2e} of the range"
@@ -34,7 +34,7 @@ def test_rows_wider_than_the_row_buffer_and_a_huge_shrink():
     crop = img[5:5 + 80, 50:50 + 2400].astype(np.float32)
     for out_w, out_h in ((37, 9), (600, 20)):
         out = np.empty((1, out_h, out_w, 3), np.float32)
-        preprocess_rois(img, [[50, 5, 0, 2400, 80]], out, layout="NHWC")
+        preprocess_rois(img, [[50, 5, 2400, 80, 0]], out, layout="NHWC")
         ref = cv2.resize(crop, (out_w, out_h), interpolation=cv2.INTER_AREA)
         assert np.abs(out[0] - ref).max() < 2e-3, (out_w, out_h)
 
@@ -44,7 +44,7 @@ def test_one_axis_shrunk_is_area_across_and_bilinear_along():
     img = noise(120, 200, 3, np.uint8, seed=2)
     crop = img[10:10 + 90, 20:20 + 150].astype(np.float32)
     out = np.empty((1, 60, 50, 3), np.float32)
-    preprocess_rois(img, [[20, 10, 0, 150, 90]], out, layout="NHWC")
+    preprocess_rois(img, [[20, 10, 150, 90, 0]], out, layout="NHWC")
     across = cv2.resize(crop, (50, 90), interpolation=cv2.INTER_AREA)
     ref = cv2.resize(across, (50, 60), interpolation=cv2.INTER_LINEAR)
     assert np.abs(out[0] - ref).max() < 1e-3
@@ -54,7 +54,7 @@ def test_one_axis_shrunk_is_area_across_and_bilinear_along():
 def test_rois_partly_outside_match_the_area_reference(angle):
     # rows inside take the separable path, the others the cell path: both exact area
     img = noise(100, 120, 1, np.uint8, seed=3)[:, :, 0]
-    roi = [-20.5, 30.25, angle, 130.0, 110.0] if angle == 0 else [110.5, 140.25, angle, 130.0, 110.0]
+    roi = [-20.5, 30.25, 130.0, 110.0, angle] if angle == 0 else [110.5, 140.25, 130.0, 110.0, angle]
     out = np.empty((1, 1, 22, 26), np.float32)
     preprocess_rois(img, [roi], out, fill=9.0)
     truth = area_truth(img, roi, 26, 22, k=20, fill=9.0)
@@ -70,7 +70,7 @@ def test_shrinks_beyond_34x_at_90_degrees(shrink_to):
     crop = img[30:30 + 2000, 5:5 + 40].astype(np.float32)
     out = np.empty((1, 8, shrink_to, 3), np.float32)
     # clockwise 90 degrees about the corner (x0 + w, y0): the ROI's x axis runs down the image
-    preprocess_rois(img, [[45, 30, 90, 2000, 40]], out, layout="NHWC")
+    preprocess_rois(img, [[45, 30, 2000, 40, 90]], out, layout="NHWC")
     ref = cv2.resize(np.rot90(crop, 1), (shrink_to, 8), interpolation=cv2.INTER_AREA)
     err = np.abs(out[0] - ref)
     if 2000 / shrink_to <= 64:

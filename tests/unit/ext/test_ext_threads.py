@@ -13,8 +13,8 @@ from roiclass.ext import HAVE_OPENMP, max_threads, preprocess_rois
 
 def workload(seed):
     rng = np.random.default_rng(seed)
-    rois = np.column_stack([rng.uniform(-50, 400, 24), rng.uniform(-50, 250, 24), rng.uniform(0, 360, 24),
-                            rng.uniform(10, 400, 24), rng.uniform(10, 300, 24)])
+    x, y, angle = rng.uniform(-50, 400, 24), rng.uniform(-50, 250, 24), rng.uniform(0, 360, 24)
+    rois = np.column_stack([x, y, rng.uniform(10, 400, 24), rng.uniform(10, 300, 24), angle])
     return rois
 
 
@@ -51,7 +51,7 @@ def test_openmp_threads_match_one_thread():
         assert np.array_equal(run(img, rois, num_threads=4), one)
         assert np.array_equal(run(img, rois, num_threads=0), one)
     # one large ROI: split into row bands across threads
-    big = [[30.5, 20.25, 33, 300, 250]]
+    big = [[30.5, 20.25, 300, 250, 33]]
     outs = [np.empty((1, 3, 256, 256), np.float32) for _ in range(2)]
     preprocess_rois(img, big, outs[0], num_threads=1)
     preprocess_rois(img, big, outs[1], num_threads=4)
@@ -61,7 +61,7 @@ def test_openmp_threads_match_one_thread():
 
 def test_gil_is_released_during_the_kernel():
     img = np.zeros((2000, 2000, 3), np.uint8)
-    rois = [[0, 0, 10, 2000, 2000]] * 4
+    rois = [[0, 0, 2000, 2000, 10]] * 4
     out = np.empty((4, 3, 512, 512), np.float32)
     ticks = []
     done = threading.Event()

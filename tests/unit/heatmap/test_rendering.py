@@ -14,7 +14,7 @@ from roiclass.v1 import classifier_pb2 as pb
 def test_roi_mapping_matches_the_preprocessing_kernel(resize, size):
     ext = pytest.importorskip("roiclass.ext")
     w, h = size
-    a = ext.roi_affine([0.0, 0.0, 0.0, w, h], 224, 160, resize, 0.875)
+    a = ext.roi_affine([0.0, 0.0, w, h, 0.0], 224, 160, resize, 0.875)
     p0, kx, q0, ky = roi_to_input(w, h, 224, 160, resize, 0.875)
     np.testing.assert_allclose([kx, ky, p0, q0], [a[0, 0], a[1, 1], a[0, 2], a[1, 2]], atol=1e-9)
 

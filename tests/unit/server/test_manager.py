@@ -17,7 +17,7 @@ from tests.unit.models.model_factory import make_classifier
 
 GREEN = np.zeros((24, 24, 3), np.uint8)
 GREEN[..., 1] = 255
-WHOLE = np.array([[0.0, 0.0, 0.0, 24.0, 24.0]])
+WHOLE = np.array([[0.0, 0.0, 24.0, 24.0, 0.0]])
 
 
 @pytest.fixture()
