@@ -37,7 +37,7 @@ struct Args {
   std::string address = "127.0.0.1:50051";
   std::string image;
   std::string model;
-  std::vector<double> roi;  // x, y, angle, width, height; empty = default
+  std::vector<double> roi;  // x, y, width, height, angle; empty = default
   unsigned top_k = 5;
   bool bad_request = false;
 };
@@ -51,7 +51,7 @@ struct PpmImage {
 [[noreturn]] void Usage(const std::string& message) {
   if (!message.empty()) std::cerr << "error: " << message << "\n";
   std::cerr << "usage: roiclass_classify --address HOST:PORT --image FILE.ppm "
-               "[--roi X,Y,ANGLE,WIDTH,HEIGHT] [--top-k N] [--model NAME] [--bad-request]\n";
+               "[--roi X,Y,W,H[,ANGLE]] [--top-k N] [--model NAME] [--bad-request]\n";
   std::exit(2);
 }
 
@@ -75,7 +75,10 @@ Args ParseArgs(int argc, char** argv) {
       std::stringstream ss(value());
       std::string part;
       while (std::getline(ss, part, ',')) args.roi.push_back(std::stod(part));
-      if (args.roi.size() != 5) Usage("--roi must be X,Y,ANGLE,WIDTH,HEIGHT (5 numbers)");
+      if (args.roi.size() < 4 || args.roi.size() > 5) {
+        Usage("--roi must be X,Y,W,H[,ANGLE] (4 or 5 numbers; ANGLE in degrees, default 0)");
+      }
+      args.roi.resize(5, 0.0);
     } else if (arg == "--bad-request") {
       args.bad_request = true;
     } else if (arg == "-h" || arg == "--help") {
@@ -146,9 +149,9 @@ ClassifyObjectRequest MakeRequest(const Args& args, const PpmImage& image,
   auto* rect = r->mutable_rect();
   rect->mutable_origin()->set_x(roi[0]);
   rect->mutable_origin()->set_y(roi[1]);
-  rect->set_angle(roi[2]);
-  rect->set_width(roi[3]);
-  rect->set_height(roi[4]);
+  rect->set_width(roi[2]);
+  rect->set_height(roi[3]);
+  rect->set_angle(roi[4]);
   return request;
 }
 
@@ -186,7 +189,7 @@ void PrintFieldViolations(const grpc::Status& status) {
 
 int RunBadRequest(ObjectClassifier::Stub& stub, const Args& args, const PpmImage& image,
                   std::vector<double> roi) {
-  roi[3] = 0;  // width 0: the server rejects it, naming rois[0].rect.width
+  roi[2] = 0;  // width 0: the server rejects it, naming rois[0].rect.width
   grpc::ClientContext context;
   SetDeadline(&context, 30);
   ClassifyObjectResponse response;
@@ -258,7 +261,7 @@ int main(int argc, char** argv) {
   // top-left corner, kept inside the image.
   std::vector<double> roi = args.roi;
   if (roi.empty()) {
-    roi = {image.width * 0.08, image.height * 0.02, 5.0, image.width * 0.85, image.height * 0.85};
+    roi = {image.width * 0.08, image.height * 0.02, image.width * 0.85, image.height * 0.85, 5.0};
   }
   grpc::ChannelArguments channel_args;
   channel_args.SetMaxReceiveMessageSize(64 * 1024 * 1024);

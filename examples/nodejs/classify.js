@@ -27,7 +27,7 @@ function usage(message) {
   if (message) console.error(`error: ${message}`);
   console.error(
     'usage: node classify.js --address HOST:PORT --image FILE.ppm ' +
-      '[--roi X,Y,ANGLE,WIDTH,HEIGHT] [--top-k N] [--model NAME] [--bad-request]');
+      '[--roi X,Y,W,H[,ANGLE]] [--top-k N] [--model NAME] [--bad-request]');
   process.exit(2);
 }
 
@@ -46,10 +46,10 @@ function parseArgs(argv) {
       case '--top-k': args.topK = Number.parseInt(takeValue(), 10); break;
       case '--roi': {
         const v = takeValue().split(',').map(Number);
-        if (v.length !== 5 || v.some(Number.isNaN)) {
-          usage('--roi must be X,Y,ANGLE,WIDTH,HEIGHT (5 numbers)');
+        if (v.length < 4 || v.length > 5 || v.some(Number.isNaN)) {
+          usage('--roi must be X,Y,W,H[,ANGLE] (4 or 5 numbers; ANGLE in degrees, default 0)');
         }
-        args.roi = v;
+        args.roi = v.length === 4 ? [...v, 0] : v;
         break;
       }
       case '--bad-request': args.badRequest = true; break;
@@ -104,7 +104,7 @@ function loadClient(address) {
 }
 
 function makeRequest(args, image, requestId, roi) {
-  const [x, y, angle, width, height] = roi;
+  const [x, y, width, height, angle] = roi;
   return {
     model: args.model,
     request_id: requestId,
@@ -202,12 +202,12 @@ async function main() {
   const image = readPpm(args.image);
   // Default ROI: most of the image, rotated 5 degrees clockwise about its
   // top-left corner, kept inside the image.
-  const roi = args.roi || [image.width * 0.08, image.height * 0.02, 5,
-                           image.width * 0.85, image.height * 0.85];
+  const roi = args.roi || [image.width * 0.08, image.height * 0.02,
+                           image.width * 0.85, image.height * 0.85, 5];
   const client = loadClient(args.address);
 
   if (args.badRequest) {
-    const bad = makeRequest(args, image, 'bad-0', [roi[0], roi[1], roi[2], 0, roi[4]]);
+    const bad = makeRequest(args, image, 'bad-0', [roi[0], roi[1], 0, roi[3], roi[4]]);
     try {
       await classifyOnce(client, bad, deadlineIn(30));
       console.log('bad request: unexpectedly succeeded');
@@ -226,7 +226,7 @@ async function main() {
   const requests = [];
   for (let i = 0; i < STREAM_FRAMES; i++) {
     // Shift the ROI a little per frame, like a camera following a part.
-    requests.push(makeRequest(args, image, `frame-${i}`, [roi[0] + i, roi[1], roi[2], roi[3], roi[4]]));
+    requests.push(makeRequest(args, image, `frame-${i}`, [roi[0] + i, ...roi.slice(1)]));
   }
   const responses = await classifyStream(client, requests, deadlineIn(120));
   console.log(`ClassifyObjectStream: ${responses.length} responses`);
