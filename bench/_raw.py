@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -110,9 +110,10 @@ class RawBench:
         return out
 
 
-def measure_preprocess(spec: ModelSpec, image: np.ndarray, rois: np.ndarray, runs: int = 300) -> dict[str, Any]:
-    """Median time of roiclass.ext.preprocess_rois for the request's ROIs
-    (one thread, as the engine runs it by default)."""
+def preprocess_call(spec: ModelSpec, image: np.ndarray, rois: np.ndarray) -> tuple[Callable[[], None], np.ndarray]:
+    """The engine's roiclass.ext.preprocess_rois call for the request's RGB8
+    image and ROI rows (geometry.ROI_COLUMNS order), on one thread as the
+    engine runs it by default, and the tensor it writes."""
     from roiclass.ext import preprocess_rois
     from roiclass.server.engine import channels
 
@@ -122,9 +123,15 @@ def measure_preprocess(spec: ModelSpec, image: np.ndarray, rois: np.ndarray, run
     kwargs = dict(layout=spec.layout, channel_map=kargs.channel_map, mean=kargs.mean, std=kargs.std,
                   resize=spec.resize, crop_fraction=spec.crop_fraction, border=spec.border,
                   fill=kargs.fill, antialias=True, num_threads=1)
+    return (lambda: preprocess_rois(image, rois, out, **kwargs)), out
+
+
+def measure_preprocess(spec: ModelSpec, image: np.ndarray, rois: np.ndarray, runs: int = 300) -> dict[str, Any]:
+    """Median time of preprocess_call for the request's ROIs."""
+    call, _ = preprocess_call(spec, image, rois)
     times = []
     for _ in range(runs):
         s = time.perf_counter()
-        preprocess_rois(image, rois, out, **kwargs)
+        call()
         times.append(time.perf_counter() - s)
     return {"preprocess_ms": round(float(np.median(times)) * 1e3, 4), "rois": int(len(rois))}
