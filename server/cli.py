@@ -8,13 +8,16 @@ import signal
 import sys
 from pathlib import Path
 
+from roiclass.server.app import RoiclassServer
 from roiclass.server.config import MiB, ServerConfig
 from roiclass.server.domain import RequestLimits
 from roiclass.server.engine import EngineConfig
+from roiclass.server.models import normalization, spec_from_imgproxy
 
 log = logging.getLogger(__name__)
 
-NORMALIZATIONS = ("none", "unit", "symmetric", "imagenet", "half", "full")
+# custom needs a mean and std, which no flag takes
+NORMALIZATIONS = tuple(name for name in normalization.NAMES if name != "custom")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,8 +77,6 @@ def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) 
             parser.error(f"--{name.replace('_', '-')} must be in 0..65535")
     extra = ()
     if args.onnx is not None:
-        from roiclass.server.models import spec_from_imgproxy
-
         try:
             extra = (spec_from_imgproxy(args.onnx, args.classes, args.net_size, args.normalization,
                                         args.layout, args.threshold, name=args.name),)
@@ -100,8 +101,6 @@ def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) 
 
 
 async def serve(config: ServerConfig) -> None:
-    from roiclass.server.app import RoiclassServer
-
     app = RoiclassServer(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
