@@ -18,6 +18,7 @@ import grpc
 from roiclass.server.domain import ClassifyRequest, RequestLimits, confidences_to_proto, rect_to_proto
 from roiclass.server.engine import InferenceOutput
 from roiclass.server.errors import Unimplemented, status_code, status_from_exception
+from roiclass.server.heatmap.service import HeatmapService
 from roiclass.server.model_info import model_infos
 from roiclass.server.observer import RequestObserver
 from roiclass.v1 import classifier_pb2 as pb
@@ -28,12 +29,12 @@ log = logging.getLogger(__name__)
 
 class ObjectClassifierServicer(pb_grpc.ObjectClassifierServicer):
     def __init__(self, engine, manager, limits: RequestLimits, stream_window: int = 64,
-                 heatmaps=None, observer: RequestObserver | None = None):
+                 heatmaps: HeatmapService | None = None, observer: RequestObserver | None = None):
         self._engine = engine
         self._manager = manager
         self._limits = limits
         self._stream_window = stream_window
-        self._heatmaps = heatmaps  # HeatmapService or None (then UNIMPLEMENTED)
+        self._heatmaps = heatmaps  # None: heatmap requests are UNIMPLEMENTED
         self._observer = observer  # counts each stream frame as one request
 
     async def ClassifyObject(self, request: pb.ClassifyObjectRequest, context) -> pb.ClassifyObjectResponse:
