@@ -101,7 +101,9 @@ class AsyncClassifier(ClientBase):
         yields a StreamResult with `error` set and the stream goes on; a
         failure of the whole call raises ClassifierError. options: as
         classify. timeout: deadline for the whole stream in seconds; None = no
-        deadline. Leaving the loop early cancels the call.
+        deadline. Leaving the loop early cancels the call when the iterator is
+        closed: at once with `async with contextlib.aclosing(stream)` or
+        `await stream.aclose()`, else when it is garbage-collected.
         """
         request_options = RequestOptions(**options)
         # The request iterator runs as a grpc.aio task; it tells the reader, in
