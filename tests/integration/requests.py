@@ -3,15 +3,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from roiclass.server import formats
 from roiclass.v1 import classifier_pb2 as pb
-
-_FORMATS = {1: pb.GRAY8, 3: pb.RGB8, 4: pb.RGBA8}
 
 
 def raw_image(array: np.ndarray, pixel_format: int | None = None, row_stride: int = 0) -> pb.Image:
+    """pixel_format None: the registry's first format of the array's dtype and bands."""
     channels = 1 if array.ndim == 2 else array.shape[2]
     if pixel_format is None:
-        pixel_format = pb.GRAY16 if array.dtype == np.uint16 else _FORMATS[channels]
+        pixel_format = next(f.proto for f in formats.FORMATS if f.dtype == array.dtype and f.channels == channels)
     return pb.Image(raw=pb.RawImage(
         width=array.shape[1], height=array.shape[0], pixel_format=pixel_format,
         row_stride=row_stride, pixels=np.ascontiguousarray(array).tobytes(),
