@@ -28,12 +28,15 @@ from roiclass.server.engine.probe import preferred_batch
 from roiclass.server.engine.version_metrics import VersionMetrics
 from roiclass.server.engine.worker import Workers, softmax_rows
 from roiclass.server.geometry import ROI_ORDER
+from roiclass.server.images import decode_file
 from roiclass.server.metrics import Metrics
 from roiclass.server.models.onnx_info import model_io
 from roiclass.server.models.spec import ModelIO, ModelSpec
 from roiclass.server.states import ModelState
 
 log = logging.getLogger(__name__)
+
+GOLDEN_MAX_SIDE = 1 << 16  # a model's own file: only the format's limits apply
 
 @dataclass
 class EngineContext:
@@ -169,16 +172,9 @@ class LoadedModel:
         self.queue.policy.max_batch = cap
 
     def _check_golden(self, inst: Instance) -> None:
-        from PIL import Image  # only needed at load
-
+        """The golden image, decoded as an encoded request's image is, must get its class."""
         spec = self.spec
-        with Image.open(spec.golden_image) as im:
-            if im.mode in ("I;16", "I;16L", "I"):
-                image, fmt = np.asarray(im, dtype=np.uint16), "GRAY16"
-            elif im.mode == "L":
-                image, fmt = np.asarray(im), "GRAY8"
-            else:
-                image, fmt = np.asarray(im.convert("RGB")), "RGB8"
+        image, fmt = decode_file(spec.golden_image, max_side=GOLDEN_MAX_SIDE)
         h, w = image.shape[:2]
         rois = np.array([[0.0, 0.0, w, h, 0.0]])
         self._kernel(image, self._kernel_args(fmt), rois, inst.batch[:1])
