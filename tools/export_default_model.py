@@ -45,9 +45,10 @@ OPSET = 18
 # Golden crop of skimage.data.chelsea() (300x451): rows 76..299, cols 50..273.
 GOLDEN_BOX = (76, 50)  # (top, left); side SIZE
 # Expected top-1 per image: chelsea = cat (281..285), coffee = espresso/cup (967/968).
-# (x, y, angle, width, height) of the top-left corner, as roiclass.ext's rois: chelsea
-# (300x451) cols 0..439, coffee (400x600) cols 80..519.
-ROI_RECTS = ((0, 0, 0, 440, 300), (80, 0, 0, 440, 400))
+# (x, y, width, height, angle) of the top-left corner, roiclass's ROI row order
+# (roiclass.server.geometry.ROI_COLUMNS): chelsea (300x451) cols 0..439, coffee
+# (400x600) cols 80..519.
+ROI_RECTS = ((0, 0, 440, 300, 0), (80, 0, 440, 400, 0))
 CAT_CLASSES = range(281, 286)
 COFFEE_CLASSES = (967, 968)
 ATOL_PROBS = 1e-4
@@ -193,7 +194,7 @@ def make_inputs(golden_path: Path) -> dict[str, np.ndarray]:
     # Axis-aligned ROIs downscaled by < 2: plain bilinear is exact there even for a
     # resampler that area-averages (antialiases) larger downscales, as roiclass.ext does.
     rois = [stretch_bilinear(img[y:y + h, x:x + w], SIZE, SIZE)
-            for img, (x, y, _, w, h) in zip(photos, ROI_RECTS)]
+            for img, (x, y, w, h, _) in zip(photos, ROI_RECTS)]
     # uint8 images that are already 224x224: a whole-image ROI on them resamples nothing,
     # so any correct preprocessing reproduces these tensors exactly.
     u8 = np.stack([np.clip(np.rint(s), 0, 255).astype(np.uint8) for s in stretched] + [golden])

@@ -49,6 +49,6 @@ def test_roi_probabilities_match_pytorch(stub, reference, chelsea, coffee):
     photos = {"chelsea": chelsea, "coffee": coffee}
     for name, rect, probs in zip(reference["roi_names"], reference["roi_rects"], reference["roi_probs"]):
         photo = next(p for key, p in photos.items() if key in str(name))
-        x, y, angle, w, h = (float(v) for v in rect)
+        x, y, w, h, angle = (float(v) for v in rect)
         got = _all_probs(stub, photo, [roi(x, y, w, h, angle=angle)])[0]
         np.testing.assert_allclose(got, probs, atol=1e-4, err_msg=str(name))

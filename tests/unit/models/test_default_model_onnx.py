@@ -125,7 +125,7 @@ def test_reference_inputs_are_the_documented_preprocessing_of_skimage_photos(ref
         np.testing.assert_allclose(x[0], ref["stretch_inputs"][i], rtol=0, atol=1e-5)
         u8 = np.clip(np.rint(stretch_bilinear(img, 224, 224)), 0, 255).astype(np.uint8)
         np.testing.assert_array_equal(u8, ref["u8_images"][i])
-        x0, y0, angle, w, h = (int(v) for v in ref["roi_rects"][i])
+        x0, y0, w, h, angle = (int(v) for v in ref["roi_rects"][i])
         assert angle == 0 and max(w, h) / 224 < 2  # downscale < 2: plain bilinear in any resampler
         x = preprocess(img[y0:y0 + h, x0:x0 + w], config)
         np.testing.assert_allclose(x[0], ref["roi_inputs"][i], rtol=0, atol=1e-5)
