@@ -29,22 +29,9 @@ def pixel_format(fmt: PixelFormat | str) -> PixelFormat:
     return record
 
 
-def model_bands(spec: ModelSpec) -> tuple[int, ...] | None:
-    """The source bands of a multi-band model (extract_bands or "bands:3,2,1")."""
-    if spec.extract_bands:
-        return tuple(spec.extract_bands)
-    order = spec.channel_order.strip()
-    if order.lower().startswith("bands:"):
-        try:
-            return tuple(int(b) for b in order[6:].split(",") if b.strip())
-        except ValueError:
-            raise ValueError(f"channel_order {order!r}: expected bands:<int>,<int>,...") from None
-    return None
-
-
 def channel_map(spec: ModelSpec, fmt: PixelFormat | str) -> tuple[int, ...]:
     fmt = pixel_format(fmt)
-    bands = model_bands(spec)
+    bands = spec.extract_bands  # set for every multi-band model (ModelSpec resolves it)
     if bands is not None:
         bad = [b for b in bands if b < 0 or b >= fmt.channels]
         if bad:
@@ -65,27 +52,12 @@ def channel_map(spec: ModelSpec, fmt: PixelFormat | str) -> tuple[int, ...]:
 
 
 def kernel_args(spec: ModelSpec, fmt: PixelFormat | str) -> KernelArgs:
-    """Channel map plus mean/std/fill in the source's units (the sample type's scale)."""
+    """Channel map plus the spec's per-channel mean/std and its fill in the
+    source's units (the sample type's scale)."""
     fmt = pixel_format(fmt)
-    cmap = channel_map(spec, fmt)
     scale = fmt.sample.scale
-    n = len(cmap)
-    mean = _per_channel(spec.mean, n, "mean", spec)
-    std = _per_channel(spec.std, n, "std", spec)
-    return KernelArgs(cmap, tuple(m * scale for m in mean), tuple(s * scale for s in std),
-                      float(spec.fill) * scale)
-
-
-def _per_channel(values: tuple[float, ...], n: int, what: str, spec: ModelSpec) -> tuple[float, ...]:
-    values = tuple(float(v) for v in values)
-    if len(values) == n:
-        return values
-    if len(values) == 1 or (n == 1 and len(set(values)) == 1):
-        return (values[0],) * n
-    if n == 1:
-        # A gray model configured with 3 values: their mean is the luma's.
-        return (sum(values) / len(values),)
-    raise ValueError(f"model {spec.name}: {what} has {len(values)} values for {n} input channels")
+    return KernelArgs(channel_map(spec, fmt), tuple(m * scale for m in spec.mean),
+                      tuple(s * scale for s in spec.std), float(spec.fill) * scale)
 
 
 def check_image(image: np.ndarray, fmt: PixelFormat | str) -> None:
