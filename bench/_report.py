@@ -80,10 +80,37 @@ def summary_text(results: dict) -> str:
         s = m.get("python_client_sync_c1")
         if s:
             lines.append(f"   Classifier (sync Python client) c=1: {s['rois_per_s']:.1f} ROIs/s, p50 {_ms(s['p50_ms'])} ms")
+    lines += baseline_lines(results)
     for t in results.get("targets", []):
         verdict = "MET" if t["met"] else "MISSED"
         lines.append(f"[{verdict}] {t['target']}: {t['value']} vs {t['bound']} (ratio {t['ratio']})")
     return "\n".join(lines)
+
+
+def baseline_ratios(results: dict) -> list[dict]:
+    """This checkout over the baseline (--baseline-python) at every roiclass point:
+    throughput ratio (> 1 = faster) and p50 ratio (< 1 = faster)."""
+    out = []
+    for name, m in results["models"].items():
+        for p in m["points"]:
+            if p["system"] != "roiclass":
+                continue
+            base = _point(m, "baseline", p["mode"], p["concurrency"])
+            if base and base["rois_per_s"] and base["p50_ms"]:
+                out.append({"model": name, "mode": p["mode"], "concurrency": p["concurrency"],
+                            "rois_per_s_ratio": round(p["rois_per_s"] / base["rois_per_s"], 3),
+                            "p50_ratio": round(p["p50_ms"] / base["p50_ms"], 3)})
+    return out
+
+
+def baseline_lines(results: dict) -> list[str]:
+    ratios = baseline_ratios(results)
+    if not ratios:
+        return []
+    lines = [f"vs baseline {results.get('baseline')}: ROIs/s ratio (>1 faster), p50 ratio (<1 faster)"]
+    lines += [f"   {r['model']:20} {r['mode']:6} {r['concurrency']:>3} {r['rois_per_s_ratio']:6.3f} "
+              f"{r['p50_ratio']:6.3f}" for r in ratios]
+    return lines
 
 
 def _ms(v: float | None) -> str:

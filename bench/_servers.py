@@ -89,12 +89,14 @@ def _wait_ready(server: ServerProcess, is_ready, deadline: float, what: str) -> 
         time.sleep(0.2)
 
 
-def start_roiclass(model_dir: Path, model_name: str, extra_args: list[str], timeout: float = 180.0) -> ServerProcess:
+def start_roiclass(model_dir: Path, model_name: str, extra_args: list[str], timeout: float = 180.0,
+                   python: str | None = None, label: str = "roiclass") -> ServerProcess:
     """Serves one model folder on a free loopback port; returns once health
-    says SERVING for the model (warm-up done)."""
-    argv = [sys.executable, "-m", "roiclass.server.cli", "--port", "0", "--model", str(model_dir),
+    says SERVING for the model (warm-up done). `python`: another interpreter
+    (e.g. an earlier checkout's venv, the baseline of a refactor)."""
+    argv = [python or sys.executable, "-m", "roiclass.server.cli", "--port", "0", "--model", str(model_dir),
             "--default-model", model_name, *extra_args]
-    server = ServerProcess(f"roiclass-{model_name}", argv)
+    server = ServerProcess(f"{label}-{model_name}", argv)
     deadline = time.monotonic() + timeout
     try:
         while not server.port:

@@ -7,7 +7,10 @@ For each model (the built-in EfficientNet-Lite0 and a tiny CNN made here):
   1. raw ONNX Runtime in-process: ROIs/s per batch size (the best is the
      ceiling) and batch-1 latency; plus the preprocessing cost of one request;
   2. roiclass over loopback gRPC: unary at each concurrency, streams;
-  3. KServe (bench/kserve_server.py) over v2 gRPC: unary at each concurrency.
+  3. KServe (bench/kserve_server.py) over v2 gRPC: unary at each concurrency;
+  4. with --baseline-python PY, a second roiclass served by another
+     interpreter (an earlier checkout's venv): the same points, interleaved,
+     and the ratios of this checkout to it (a refactor must not be slower).
 Servers run in their own processes; the load comes from one asyncio client
 (bench/_load.py). Every point is measured `--repeats` times, the repeats of
 all points interleaved so that drift of the noisy machine hits every system
@@ -61,7 +64,7 @@ PROFILE_POINTS = {("efficientnet_lite0", "roiclass", "stream", 8), ("tiny_cnn", 
 
 @dataclass(frozen=True)
 class Point:
-    system: str  # "roiclass" | "kserve"
+    system: str  # "roiclass" | "baseline" | "kserve"
     mode: str  # "unary" | "stream"
     concurrency: int  # unary: calls in flight; stream: streams
 
@@ -138,8 +141,9 @@ async def _measure_point(point: Point, targets: dict, args, warmup: float) -> _l
 async def measure_servers(model: str, servers: dict, plan: list[Point], image, rois, args, v2,
                           profiler: Profiler, raw: _raw.RawBench) -> tuple[dict, dict]:
     targets = {}
-    if "roiclass" in servers:
-        targets["roiclass"] = _clients.RoiclassTarget(servers["roiclass"].port, model, image, rois)
+    for name in ("roiclass", "baseline"):
+        if name in servers:
+            targets[name] = _clients.RoiclassTarget(servers[name].port, model, image, rois)
     if "kserve" in servers:
         targets["kserve"] = _clients.KServeTarget(servers["kserve"].port, model, image, rois, v2)
     try:
@@ -190,6 +194,10 @@ def run_model(name: str, folder: Path, args, v2, profiler: Profiler) -> dict:
     servers = {}
     try:
         servers["roiclass"] = _servers.start_roiclass(folder, spec.name, args.server_arg)
+        if args.baseline_python:
+            servers["baseline"] = _servers.start_roiclass(folder, spec.name, args.server_arg,
+                                                          python=args.baseline_python, label="baseline")
+            plan += [Point("baseline", p.mode, p.concurrency) for p in plan if p.system == "roiclass"]
         if not args.no_kserve:
             servers["kserve"] = _servers.start_kserve(kserve_env.venv_python(), kserve_spec(spec), spec.name, v2)
             plan += [Point("kserve", "unary", c) for c in UNARY_CONCURRENCY]
@@ -207,6 +215,17 @@ def run_model(name: str, folder: Path, args, v2, profiler: Profiler) -> dict:
     return out
 
 
+def _baseline_describe(python: str) -> str | None:
+    """The baseline's commit, as its own checkout says (or None without one)."""
+    if not python:
+        return None
+    code = "import roiclass.ext, pathlib; print(pathlib.Path(roiclass.ext.__file__).parents[1])"
+    root = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    commit = subprocess.run(["git", "-C", root, "log", "-1", "--format=%h %s"], capture_output=True,
+                            text=True).stdout.strip()
+    return f"{root}: {commit}"
+
+
 def _raw_providers(args) -> list[str]:
     return ["CUDAExecutionProvider", "CPUExecutionProvider"] if args.gpu else ["CPUExecutionProvider"]
 
@@ -222,6 +241,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--stream-window", type=int, default=32, help="frames in flight per stream")
     p.add_argument("--server-arg", action="append", default=[], help="extra roiclass server flag (repeatable)")
     p.add_argument("--no-kserve", action="store_true", help="skip the KServe server")
+    p.add_argument("--baseline-python", default="",
+                   help="also serve with this interpreter (an earlier checkout's venv) and report ratios to it")
     p.add_argument("--gpu", action="store_true", help="raw ORT on the CUDA provider (roiclass: --devices auto)")
     p.add_argument("--profile", action="store_true", help="py-spy the roiclass server on a few points")
     p.add_argument("--tag", default="", help="results go to serving-TAG.json (e.g. the GPU's name)")
@@ -252,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine,
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "settings": {k: v for k, v in vars(args).items() if k not in ("quick",)},
+        "baseline": _baseline_describe(args.baseline_python),
         "load": "one asyncio process, grpc.aio stubs, closed loop; unary: N calls in flight; "
                 "stream: N streams x stream_window frames in flight",
         "models": {},
@@ -262,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
         results["models"][name] = run_model(name, folder, args, v2, profiler)
     results["load_average_end"] = [round(v, 2) for v in os.getloadavg()]
     results["targets"] = _report.targets(results)
+    if args.baseline_python:
+        results["baseline_ratios"] = _report.baseline_ratios(results)
     results["elapsed_s"] = round(time.monotonic() - started, 1)
     if profiler.files:
         results["profiles"] = [str(Path(f).relative_to(ROOT)) for f in profiler.files]
