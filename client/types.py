@@ -12,6 +12,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from roiclass.server import formats
+from roiclass.server.geometry import ROI_COLUMNS
 from roiclass.v1 import classifier_pb2 as pb
 
 from .errors import ClassifierError, InvalidInputError
@@ -238,7 +239,7 @@ def _rect_and_id(x: float, y: float, w: float, h: float, angle: float = 0.0) -> 
 
 
 def _check_numbers(where: str, numbers: Iterable[Any]) -> None:
-    for name, value in zip(("x", "y", "width", "height", "angle"), numbers):
+    for name, value in zip(ROI_COLUMNS, numbers):
         if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
             raise InvalidInputError(f"{where}.{name}", f"must be a number, got {value!r}")
         if not math.isfinite(value):

@@ -8,6 +8,7 @@ from tests.unit.ext.ext_reference import affine, area_truth, opencv_matrix, warp
 from skimage.data import chelsea
 
 from roiclass.ext import preprocess_rois, roi_affine, roi_content_box
+from roiclass.server.geometry import ROI_COLUMNS
 
 MODES = ("stretch", "letterbox", "center_crop")
 
@@ -65,8 +66,10 @@ def test_roi_affine_matches_numpy_geometry(mode):
 
 
 def test_roi_affine_maps_output_corners_to_roi_corners():
-    # 30 degrees clockwise about (10, 20): the x axis points to (cos, sin) on the image
-    a = roi_affine([10, 20, 100, 50, 30], 200, 100)
+    # 30 degrees clockwise about (10, 20): the x axis points to (cos, sin) on the image;
+    # the row in the server's one ROI order (a 100x50 ROI at 30 degrees, not 50x30 at 100)
+    named = dict(x=10, y=20, width=100, height=50, angle=30)
+    a = roi_affine([named[c] for c in ROI_COLUMNS], 200, 100)
     c, s = np.cos(np.radians(30)), np.sin(np.radians(30))
     np.testing.assert_allclose(a @ [0, 0, 1], [10, 20], atol=1e-12)
     np.testing.assert_allclose(a @ [200, 0, 1], [10 + 100 * c, 20 + 100 * s], atol=1e-12)
