@@ -115,9 +115,15 @@ def _check_poison(rois: np.ndarray, start: int, poison: Callable[[np.ndarray], b
 
 
 def item_error(exc: BaseException, c: Chunk) -> errors.RoiclassError:
+    return preprocess_error(exc, c.start, c.count)
+
+
+def preprocess_error(exc: BaseException, start: int, count: int) -> errors.RoiclassError:
+    """The status of ROIs [start, start+count) failing the kernel: the kernel's
+    argument checks are the caller's fault (INVALID_ARGUMENT), anything else ours."""
     if isinstance(exc, errors.RoiclassError):
         return exc
-    where = f"rois[{c.start}]" if c.count == 1 else f"rois[{c.start}..{c.start + c.count - 1}]"
+    where = f"rois[{start}]" if count == 1 else f"rois[{start}..{start + count - 1}]"
     if isinstance(exc, (ValueError, TypeError)):
         return errors.InvalidArgument.for_field(where, f"preprocessing failed: {exc}")
     log.error("preprocessing %s failed: %r", where, exc)

@@ -21,7 +21,7 @@ from roiclass.server.engine.config import EngineConfig, InferenceOutput
 from roiclass.server.engine.counters import Counters
 from roiclass.server.engine.devices import CPU, SessionFactory
 from roiclass.server.engine.faults import InjectedFaults
-from roiclass.server.engine.fill import RoiPayload, TensorPayload
+from roiclass.server.engine.fill import RoiPayload, TensorPayload, preprocess_error
 from roiclass.server.engine.instance import Instance
 from roiclass.server.engine.policy import PeakOutstandingPolicy
 from roiclass.server.engine.probe import preferred_batch
@@ -237,7 +237,10 @@ class LoadedModel:
         channels.check_image(image, pixel_format)
         rois = np.ascontiguousarray(rois, dtype=np.float64).reshape(-1, 5)
         out = np.empty((len(rois),) + self.item_shape, self.dtype)
-        self._kernel(image, kargs, rois, out)
+        try:
+            self._kernel(image, kargs, rois, out)
+        except Exception as exc:  # the same status as in a batch (fill.py)
+            raise preprocess_error(exc, 0, len(rois)) from None
         return out
 
     def _kernel(self, image, kargs: channels.KernelArgs, rois: np.ndarray, out: np.ndarray):
