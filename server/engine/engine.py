@@ -13,6 +13,7 @@ from roiclass.server.engine.config import EngineConfig, InstanceStatus, ModelVer
 from roiclass.server.engine.devices import SessionFactory, parse_devices
 from roiclass.server.engine.faults import FAULT_KINDS, InjectedFaults
 from roiclass.server.engine.model import EngineContext, LoadedModel
+from roiclass.server.formats import PixelFormat
 from roiclass.server.metrics import Metrics
 from roiclass.server.models.spec import ModelSpec
 from roiclass.server.states import ModelState
@@ -118,8 +119,8 @@ class Engine:
         return ", ".join(items) or "none loaded"
 
     # -- inference -------------------------------------------------------------
-    def classify(self, model: LoadedModel, image: np.ndarray, pixel_format: str, rois: np.ndarray,
-                 *, deadline: float | None = None, is_cancelled: Callable[[], bool] | None = None
+    def classify(self, model: LoadedModel, image: np.ndarray, pixel_format: PixelFormat | str,
+                 rois: np.ndarray, *, deadline: float | None = None, is_cancelled: Callable[[], bool] | None = None
                  ) -> Future:
         """Queues the ROIs; the future gives InferenceOutput or fails with an errors.* error."""
         try:
@@ -135,7 +136,7 @@ class Engine:
         except errors.RoiclassError as exc:
             return _failed(exc)
 
-    def preprocess(self, model: LoadedModel, image: np.ndarray, pixel_format: str,
+    def preprocess(self, model: LoadedModel, image: np.ndarray, pixel_format: PixelFormat | str,
                    rois: np.ndarray) -> np.ndarray:
         """Preprocessing alone, in the calling thread: (N, *input shape) array."""
         return model.preprocess(image, pixel_format, rois)

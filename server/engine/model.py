@@ -27,7 +27,7 @@ from roiclass.server.engine.policy import PeakOutstandingPolicy
 from roiclass.server.engine.probe import preferred_batch
 from roiclass.server.engine.version_metrics import VersionMetrics
 from roiclass.server.engine.worker import Workers, softmax_rows
-from roiclass.server.geometry import ROI_ORDER
+from roiclass.server.formats import PixelFormat
 from roiclass.server.images import decode_file
 from roiclass.server.metrics import Metrics
 from roiclass.server.models.onnx_info import model_io
@@ -66,7 +66,7 @@ class LoadedModel:
         self.counters = Counters()
         self.faults = ctx.faults
         self._ctx = ctx
-        self._kargs: dict[str, channels.KernelArgs] = {}
+        self._kargs: dict[PixelFormat | str, channels.KernelArgs] = {}
         # The kernel's options shared by every request (the per-format ones are KernelArgs).
         self.kernel_options = dict(layout=spec.layout, resize=spec.resize,
                                    crop_fraction=spec.crop_fraction, border=spec.border,
@@ -191,21 +191,20 @@ class LoadedModel:
         return f"class {k} ({names[k]})" if 0 <= k < len(names) else f"class {k}"
 
     # -- serve -----------------------------------------------------------------
-    def _kernel_args(self, pixel_format: str) -> channels.KernelArgs:
+    def _kernel_args(self, pixel_format: PixelFormat | str) -> channels.KernelArgs:
         ka = self._kargs.get(pixel_format)
         if ka is None:
             ka = self._kargs[pixel_format] = channels.kernel_args(self.spec, pixel_format)
         return ka
 
-    def submit_rois(self, image: np.ndarray, pixel_format: str, rois: np.ndarray,
+    def submit_rois(self, image: np.ndarray, pixel_format: PixelFormat | str, rois: np.ndarray,
                     deadline: float | None, is_cancelled: Callable[[], bool] | None) -> Future:
         kargs = self._kernel_args(pixel_format)
         channels.check_image(image, pixel_format)
-        rois = np.asarray(rois, dtype=np.float64)
-        if rois.ndim != 2 or rois.shape[1] != 5:
-            raise errors.InvalidArgument.for_field(
-                "rois", f"expected an (N, 5) array of {ROI_ORDER}; got {rois.shape}")
-        payload = RoiPayload(image, kargs, np.ascontiguousarray(rois), self.num_classes)
+        # The rows' shape and values are the kernel's to check (in the batch: a
+        # request failing them fails alone with INVALID_ARGUMENT).
+        rois = np.ascontiguousarray(rois, dtype=np.float64)
+        payload = RoiPayload(image, kargs, rois, self.num_classes)
         return self._submit(Job(len(rois), payload, deadline, is_cancelled), len(rois))
 
     def submit_tensors(self, tensors: np.ndarray, deadline: float | None,
@@ -232,7 +231,8 @@ class LoadedModel:
             job.fail(exc)
         return job.future
 
-    def preprocess(self, image: np.ndarray, pixel_format: str, rois: np.ndarray) -> np.ndarray:
+    def preprocess(self, image: np.ndarray, pixel_format: PixelFormat | str,
+                   rois: np.ndarray) -> np.ndarray:
         kargs = self._kernel_args(pixel_format)
         channels.check_image(image, pixel_format)
         rois = np.ascontiguousarray(rois, dtype=np.float64).reshape(-1, 5)

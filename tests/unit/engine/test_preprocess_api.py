@@ -27,3 +27,14 @@ def test_a_roi_the_kernel_refuses_is_invalid_argument_as_in_a_batch(make_engine,
     assert direct.value.violations[0].field == "rois[0..1]"
     batched = eng.classify(model, chelsea, "RGB8", bad).exception(timeout=10)
     assert isinstance(batched, errors.InvalidArgument)
+
+
+def test_rows_of_the_wrong_shape_fail_their_request_only(make_engine, tiny_onnx, chelsea):
+    eng = make_engine()
+    eng.load(make_spec(tiny_onnx))
+    model = eng.resolve("tiny")
+    bad = eng.classify(model, chelsea, "RGB8", np.zeros((2, 4)) + 20)
+    good = eng.classify(model, chelsea, "RGB8", np.array([[10.0, 10, 50, 40, 15]]))
+    exc = bad.exception(timeout=10)
+    assert isinstance(exc, errors.InvalidArgument) and "rois" in exc.violations[0].field
+    assert good.result(timeout=10).probabilities.shape == (1, 3)
