@@ -55,63 +55,11 @@ def read_emd(path: Path, *, name: str | None = None, fmt: str = "emd", source: P
     """Parse an .emd and build the spec of the ONNX model it points to."""
     path = Path(path)
     where = str(source or path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except OSError as exc:
-        raise ModelConfigError(f"{where}: cannot be read: {exc.strerror or exc}") from exc
-    except json.JSONDecodeError as exc:
-        raise ModelConfigError(f"{where}: not valid JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ModelConfigError(f"{where}: an .emd must be a JSON object")
-
-    framework = data.get("Framework")
-    if framework is not None and str(framework).strip().lower() != "onnx":
-        raise ModelConfigError(f"{where}: Framework {framework!r} is not supported; roiclass supports {SUPPORTED}")
-    model_file = data.get("ModelFile")
-    if not isinstance(model_file, str) or not model_file:
-        raise ModelConfigError(f"{where}: ModelFile (the model's file name, relative to the .emd) is missing")
-    onnx_path = (path.parent / model_file).resolve()
-    if onnx_path.suffix.lower() != ".onnx":
-        raise ModelConfigError(f"{where}: ModelFile {model_file!r} is not supported; roiclass supports {SUPPORTED}")
-
-    bands = data.get("ExtractBands")
-    extract = None
-    if bands is not None:
-        if not isinstance(bands, list) or not bands or not all(
-            isinstance(b, int) and not isinstance(b, bool) and b >= 1 for b in bands
-        ):
-            raise ModelConfigError(f"{where}: ExtractBands must be a list of 1-based band numbers (>= 1), got {bands!r}")
-        extract = tuple(b - 1 for b in bands)
-
-    classes, values = None, ()
-    raw = data.get("Classes")
-    if raw is not None:
-        if not isinstance(raw, list) or not raw:
-            raise ModelConfigError(f"{where}: Classes must be a non-empty list of {{Value, Name, Color}}")
-        names, vals = [], []
-        for i, item in enumerate(raw):
-            if not isinstance(item, dict) or not isinstance(item.get("Name"), str):
-                raise ModelConfigError(f"{where}: Classes[{i}] must be an object with a string Name")
-            value = item.get("Value", i)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise ModelConfigError(f"{where}: Classes[{i}].Value must be an integer, got {value!r}")
-            names.append(item["Name"])
-            vals.append(value)
-        classes, values = tuple(names), tuple(vals)
-
-    mean = std = None
-    normalization = "unit"
-    rng = data.get("DataRange")
-    if rng is not None:
-        if (
-            not isinstance(rng, list) or len(rng) != 2
-            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in rng)
-            or rng[1] <= rng[0]
-        ):
-            raise ModelConfigError(f"{where}: DataRange must be [min, max] with min < max, got {rng!r}")
-        lo, hi = float(rng[0]), float(rng[1])
-        mean, std, normalization = (lo,), (hi - lo,), "custom"
-
+    data = _load_json(path, where)
+    onnx_path = _onnx_path(data, path, where)  # the checks in the order Esri's fields come
+    extract = _extract_bands(data, where)
+    classes, values = _classes(data, where)
+    mean, std, normalization = _data_range(data, where)
     spec = build_spec(
         onnx_path,
         name=name or path.stem,
@@ -128,6 +76,77 @@ def read_emd(path: Path, *, name: str | None = None, fmt: str = "emd", source: P
         std=std,
     )
     return EmdInfo(spec, values or tuple(range(len(spec.classes))))
+
+
+def _load_json(path: Path, where: str) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except OSError as exc:
+        raise ModelConfigError(f"{where}: cannot be read: {exc.strerror or exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise ModelConfigError(f"{where}: not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ModelConfigError(f"{where}: an .emd must be a JSON object")
+    return data
+
+
+def _onnx_path(data: dict, path: Path, where: str) -> Path:
+    framework = data.get("Framework")
+    if framework is not None and str(framework).strip().lower() != "onnx":
+        raise ModelConfigError(f"{where}: Framework {framework!r} is not supported; roiclass supports {SUPPORTED}")
+    model_file = data.get("ModelFile")
+    if not isinstance(model_file, str) or not model_file:
+        raise ModelConfigError(f"{where}: ModelFile (the model's file name, relative to the .emd) is missing")
+    onnx_path = (path.parent / model_file).resolve()
+    if onnx_path.suffix.lower() != ".onnx":
+        raise ModelConfigError(f"{where}: ModelFile {model_file!r} is not supported; roiclass supports {SUPPORTED}")
+    return onnx_path
+
+
+def _extract_bands(data: dict, where: str) -> tuple[int, ...] | None:
+    """Esri's 1-based ExtractBands as our 0-based band list."""
+    bands = data.get("ExtractBands")
+    if bands is None:
+        return None
+    if not isinstance(bands, list) or not bands or not all(
+        isinstance(b, int) and not isinstance(b, bool) and b >= 1 for b in bands
+    ):
+        raise ModelConfigError(f"{where}: ExtractBands must be a list of 1-based band numbers (>= 1), got {bands!r}")
+    return tuple(b - 1 for b in bands)
+
+
+def _classes(data: dict, where: str) -> tuple[tuple[str, ...] | None, tuple[int, ...]]:
+    """Class names and their Esri Values (None, () when the .emd lists none)."""
+    raw = data.get("Classes")
+    if raw is None:
+        return None, ()
+    if not isinstance(raw, list) or not raw:
+        raise ModelConfigError(f"{where}: Classes must be a non-empty list of {{Value, Name, Color}}")
+    names, vals = [], []
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict) or not isinstance(item.get("Name"), str):
+            raise ModelConfigError(f"{where}: Classes[{i}] must be an object with a string Name")
+        value = item.get("Value", i)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ModelConfigError(f"{where}: Classes[{i}].Value must be an integer, got {value!r}")
+        names.append(item["Name"])
+        vals.append(value)
+    return tuple(names), tuple(vals)
+
+
+def _data_range(data: dict, where: str) -> tuple[tuple[float, ...] | None, tuple[float, ...] | None, str]:
+    """DataRange [min, max] -> (mean, std, normalization): x' = (x - min) / (max - min)."""
+    rng = data.get("DataRange")
+    if rng is None:
+        return None, None, "unit"
+    if (
+        not isinstance(rng, list) or len(rng) != 2
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in rng)
+        or rng[1] <= rng[0]
+    ):
+        raise ModelConfigError(f"{where}: DataRange must be [min, max] with min < max, got {rng!r}")
+    lo, hi = float(rng[0]), float(rng[1])
+    return (lo,), (hi - lo,), "custom"
 
 
 # Package stamp (path, size, mtime, cache folder) -> its extracted folder.
