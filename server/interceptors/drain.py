@@ -5,17 +5,14 @@ It also counts the calls in flight, so the shutdown can wait for them.
 from __future__ import annotations
 
 import asyncio
-from contextlib import asynccontextmanager
-
-import grpc
 
 from roiclass.server.errors import Unavailable
-from roiclass.server.interceptors.wrapping import Call, wrap_handler
+from roiclass.server.interceptors.wrapping import Call, ScopedInterceptor
 
 
-class DrainGate(grpc.aio.ServerInterceptor):
+class DrainGate(ScopedInterceptor):
     def __init__(self, service: str):
-        self._prefix = f"/{service}/"  # other services (health, reflection) pass untouched
+        super().__init__(service)
         self.draining = False
         self.in_flight = 0  # calls of the service running now
 
@@ -28,19 +25,22 @@ class DrainGate(grpc.aio.ServerInterceptor):
         while self.in_flight > 0 and loop.time() < until:
             await asyncio.sleep(0.02)
 
-    async def intercept_service(self, continuation, handler_call_details):
-        handler = await continuation(handler_call_details)
-        method = handler_call_details.method
-        if handler is None or not method.startswith(self._prefix):
-            return handler
-        return wrap_handler(handler, method, self._scope)
+    def scope(self, call: Call) -> "_GateScope":
+        return _GateScope(self)
 
-    @asynccontextmanager
-    async def _scope(self, call: Call):
-        self.in_flight += 1
-        try:
-            if self.draining:
-                raise Unavailable("the server is shutting down; retry on another instance")
-            yield
-        finally:
-            self.in_flight -= 1
+
+class _GateScope:
+    """One call's pass through the gate (a class, not a generator: it runs per call)."""
+    __slots__ = ("gate",)
+
+    def __init__(self, gate: DrainGate):
+        self.gate = gate
+
+    async def __aenter__(self) -> None:
+        if self.gate.draining:
+            raise Unavailable("the server is shutting down; retry on another instance")
+        self.gate.in_flight += 1
+
+    async def __aexit__(self, *exc_info) -> bool:
+        self.gate.in_flight -= 1
+        return False

@@ -26,6 +26,29 @@ class Call:
 Scope = Callable[[Call], AbstractAsyncContextManager]
 
 
+class ScopedInterceptor(grpc.aio.ServerInterceptor):
+    """Runs every call of one service (others, e.g. health and reflection, pass
+    untouched) inside `self.scope(call)`. The wrapped handler is made once per
+    method, not per call: a generic handler hands out the same object each time."""
+
+    def __init__(self, service: str):
+        self._prefix = f"/{service}/"
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+
+    def scope(self, call: Call) -> AbstractAsyncContextManager:
+        raise NotImplementedError
+
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
+        method = handler_call_details.method
+        if handler is None or not method.startswith(self._prefix):
+            return handler
+        hit = self._wrapped.get(method)
+        if hit is None or hit[0] is not handler:
+            hit = self._wrapped[method] = (handler, wrap_handler(handler, method, self.scope))
+        return hit[1]
+
+
 def wrap_handler(handler: grpc.RpcMethodHandler, method: str, scope: Scope) -> grpc.RpcMethodHandler:
     """The handler with its behaviour (whichever of the four kinds) run inside scope."""
     if handler.unary_unary is not None:

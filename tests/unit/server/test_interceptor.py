@@ -274,3 +274,33 @@ def test_mapper_without_observer_still_maps():
             await server.stop(0)
 
     asyncio.run(main())
+
+
+def test_a_method_is_wrapped_once_not_on_every_call():
+    async def answer(request, context):
+        return request
+
+    class Details:
+        method = f"/{SERVICE}/UnaryUnary"
+
+    async def run():
+        gate = DrainGate(SERVICE)
+        first = grpc.unary_unary_rpc_method_handler(answer)
+
+        async def same(_):
+            return first
+
+        a = await gate.intercept_service(same, Details())
+        b = await gate.intercept_service(same, Details())
+        assert a is b and a is not first and a.unary_unary is not answer
+
+        replaced = grpc.unary_unary_rpc_method_handler(answer)
+
+        async def new(_):
+            return replaced
+
+        c = await gate.intercept_service(new, Details())
+        assert c is not a  # a new handler object for the method is wrapped anew
+        assert await c.unary_unary(Req(request_id="x"), None) == Req(request_id="x")
+
+    asyncio.run(run())
