@@ -151,7 +151,8 @@ async def measure_servers(model: str, servers: dict, plan: list[Point], image, r
         samples: dict[Point, list[_load.Sample]] = {p: [] for p in plan}
         for rep in range(args.repeats):
             raw.run_once(args.raw_duration)  # the servers sit idle meanwhile
-            for point in plan:
+            # Odd repeats walk the plan backwards: no system always goes first.
+            for point in (plan if rep % 2 == 0 else plan[::-1]):
                 spy = None
                 if rep == 0 and (model, point.system, point.mode, point.concurrency) in PROFILE_POINTS:
                     spy = profiler.start(servers[point.system].pid,
@@ -197,7 +198,8 @@ def run_model(name: str, folder: Path, args, v2, profiler: Profiler) -> dict:
         if args.baseline_python:
             servers["baseline"] = _servers.start_roiclass(folder, spec.name, args.server_arg,
                                                           python=args.baseline_python, label="baseline")
-            plan += [Point("baseline", p.mode, p.concurrency) for p in plan if p.system == "roiclass"]
+            # Each baseline point right after its roiclass point: drift hits both alike.
+            plan = [q for p in plan for q in (p, Point("baseline", p.mode, p.concurrency))]
         if not args.no_kserve:
             servers["kserve"] = _servers.start_kserve(kserve_env.venv_python(), kserve_spec(spec), spec.name, v2)
             plan += [Point("kserve", "unary", c) for c in UNARY_CONCURRENCY]
