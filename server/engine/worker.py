@@ -67,8 +67,7 @@ class Workers:
             batch = queue.take(stop)
             if batch is None:
                 return
-            if not batch:
-                queue.finished()
+            if not batch:  # every job it met had ended: nothing was taken, nothing to finish
                 continue
             t0 = time.monotonic()
             try:
