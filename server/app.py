@@ -16,6 +16,7 @@ from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
 from roiclass import ext
+from roiclass.server import decoding
 from roiclass.server.config import ServerConfig
 from roiclass.server.engine import Engine
 from roiclass.server.heatmap.service import HeatmapService
@@ -26,7 +27,7 @@ from roiclass.server.models import builtin_repository
 from roiclass.server.observer import RequestObserver
 from roiclass.server.servicer import ObjectClassifierServicer
 from roiclass.server.states import ModelState
-from roiclass.v1 import classifier_pb2, classifier_pb2_grpc
+from roiclass.v1 import classifier_pb2
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,9 @@ def create_server(address: str, app: "RoiclassServer") -> tuple[grpc.aio.Server,
     ]
     # The error mapper first: it wraps the drain gate, so a drain refusal is mapped and counted.
     server = grpc.aio.server(interceptors=[app.error_mapper, app.drain], options=options)
-    classifier_pb2_grpc.add_ObjectClassifierServicer_to_server(app.servicer, server)
+    # Lenient parsing: undecodable bytes get INVALID_ARGUMENT, not UNKNOWN (decoding.py).
+    decoding.add_servicer(app.servicer, server, classifier_pb2.DESCRIPTOR.services_by_name["ObjectClassifier"],
+                          classifier_pb2)
     health_pb2_grpc.add_HealthServicer_to_server(app.health, server)
     reflection.enable_server_reflection(
         (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),

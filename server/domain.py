@@ -11,6 +11,7 @@ from operator import attrgetter
 
 import numpy as np
 
+from roiclass.server.decoding import Undecodable
 from roiclass.server.errors import InvalidArgument
 from roiclass.server.geometry import ROI_COLUMNS, Alignment, Rect, overlaps_image
 from roiclass.server.images import DecodedImage, decode_image
@@ -49,6 +50,8 @@ class ClassifyRequest:
 
     @classmethod
     def from_proto(cls, msg: pb.ClassifyObjectRequest, limits: RequestLimits) -> "ClassifyRequest":
+        if isinstance(msg, Undecodable):  # a stream frame whose bytes did not parse
+            raise msg.error()
         if len(msg.rois) > limits.max_rois:
             raise InvalidArgument.for_field("rois", f"has {len(msg.rois)} ROIs; at most {limits.max_rois} are allowed")
         min_conf = None
