@@ -46,6 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     lim.add_argument("--max-message-mb", type=float, default=64.0, help="largest request message (MiB)")
     lim.add_argument("--max-rois", type=int, default=1024, help="most ROIs per request")
     lim.add_argument("--max-image-side", type=int, default=16384, help="largest image width or height")
+    lim.add_argument("--max-image-pixels", type=int, default=RequestLimits.max_image_pixels,
+                     help="most pixels per image, checked from its header before decoding")
+    lim.add_argument("--max-decoded-mb", type=float, default=RequestLimits.max_decoded_bytes / MiB,
+                     help="largest decoded image (MiB), checked before decoding")
     lim.add_argument("--grace", type=float, default=10.0, help="seconds in-flight calls get on shutdown")
     lim.add_argument("--stream-window", type=int, default=64, help="frames of one stream in flight at once")
     dev = p.add_argument_group("devices")
@@ -66,9 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> ServerConfig:
     if args.cpu_batch_cap < -1:
         parser.error("--cpu-batch-cap must be -1 (measured), 0 (model max) or > 0")
-    for name in ("max_rois", "max_image_side", "instances_per_device", "stream_window"):
+    for name in ("max_rois", "max_image_side", "max_image_pixels", "instances_per_device", "stream_window"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
+    if not args.max_decoded_mb > 0:
+        parser.error("--max-decoded-mb must be > 0")
     if not (0.0 <= args.threshold <= 1.0):
         parser.error("--threshold must be in [0, 1]")
     for name in ("port", "metrics_port"):
@@ -93,7 +99,9 @@ def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) 
     return ServerConfig(
         host=args.host, port=args.port, metrics_port=args.metrics_port,
         max_message_bytes=int(args.max_message_mb * MiB),
-        limits=RequestLimits(max_rois=args.max_rois, max_image_side=args.max_image_side),
+        limits=RequestLimits(max_rois=args.max_rois, max_image_side=args.max_image_side,
+                             max_image_pixels=args.max_image_pixels,
+                             max_decoded_bytes=int(args.max_decoded_mb * MiB)),
         grace_s=args.grace, repositories=tuple(args.models), model_paths=tuple(args.model),
         extra_specs=extra, default_model=args.default_model, poll_interval_s=args.poll,
         stream_window=args.stream_window, engine=engine,

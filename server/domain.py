@@ -14,7 +14,7 @@ import numpy as np
 from roiclass.server.decoding import Undecodable
 from roiclass.server.errors import InvalidArgument
 from roiclass.server.geometry import ROI_COLUMNS, Alignment, Rect, overlaps_image
-from roiclass.server.images import DecodedImage, decode_image
+from roiclass.server.images import DecodedImage, ImageLimits, decode_image
 from roiclass.v1 import classifier_pb2 as pb
 
 _ROI_ROW = attrgetter(*ROI_COLUMNS)  # a Rect -> its row of the engine's ROI array
@@ -24,6 +24,12 @@ _ROI_ROW = attrgetter(*ROI_COLUMNS)  # a Rect -> its row of the engine's ROI arr
 class RequestLimits:
     max_rois: int = 1024
     max_image_side: int = 16384
+    max_image_pixels: int = ImageLimits.max_pixels
+    max_decoded_bytes: int = ImageLimits.max_bytes
+
+    @property
+    def image(self) -> ImageLimits:
+        return ImageLimits(self.max_image_side, self.max_image_pixels, self.max_decoded_bytes)
 
 
 @dataclass(frozen=True)
@@ -61,7 +67,7 @@ class ClassifyRequest:
                 raise InvalidArgument.for_field("min_confidence", f"{min_conf} is outside the allowed range [0, 1]")
         if not msg.HasField("image"):
             raise InvalidArgument.for_field("image", "is required: raw pixels or an encoded PNG/JPEG/BMP/TIFF file")
-        image = decode_image(msg.image, limits.max_image_side)
+        image = decode_image(msg.image, limits.image)
         if msg.rois:
             rects = tuple(_aligned_rect(i, roi, image) for i, roi in enumerate(msg.rois))
             ids = tuple(roi.id for roi in msg.rois)

@@ -99,11 +99,18 @@ def for_array(dtype: np.dtype, channels: int, order: str) -> PixelFormat | None:
                  and f.order == order), None)
 
 
-def pil_array(image) -> tuple[np.ndarray, PixelFormat]:
-    """A loaded PIL image -> (array, format): modes the registry reads as they
-    are, else converted to RGBA when the image has alpha, to RGB otherwise."""
+def pil_format(image) -> PixelFormat:
+    """The format a PIL image (its header is enough) decodes to: its mode's
+    record, else RGBA8 when it has alpha, RGB8 otherwise."""
     fmt = _BY_PIL_MODE.get(image.mode)
     if fmt is None:
         fmt = _BY_NAME["RGBA8" if "A" in image.getbands() else "RGB8"]
+    return fmt
+
+
+def pil_array(image) -> tuple[np.ndarray, PixelFormat]:
+    """A loaded PIL image -> (array, format) in pil_format(image), converted if needed."""
+    fmt = pil_format(image)
+    if image.mode not in fmt.pil_modes:
         image = image.convert(fmt.pil_modes[0])
     return np.asarray(image).astype(fmt.dtype, copy=False), fmt

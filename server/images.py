@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
@@ -17,6 +18,27 @@ ENCODINGS = ("PNG", "JPEG", "BMP", "TIFF")
 _ENCODING_NAMES = "PNG, JPEG, BMP or TIFF"
 
 
+@dataclass(frozen=True)
+class ImageLimits:
+    """What one request's image may cost, checked from its header (encoded) or
+    its declared size (raw) before any pixel is decoded or read."""
+    max_side: int = 16384
+    max_pixels: int = 64_000_000  # --max-image-pixels: a 12000x12000 PNG bomb is 144 Mpx
+    max_bytes: int = 256 << 20  # --max-decoded-mb: the decoded array
+
+    def check(self, width: int, height: int, fmt: PixelFormat, field: str) -> None:
+        pixels = width * height
+        if pixels > self.max_pixels:
+            raise InvalidArgument.for_field(
+                field, f"image is {width}x{height} = {pixels} pixels; at most {self.max_pixels} "
+                f"are allowed (--max-image-pixels)")
+        size = pixels * fmt.bytes_per_pixel
+        if size > self.max_bytes:
+            raise InvalidArgument.for_field(
+                field, f"image is {width}x{height} {fmt.name} = {size} bytes decoded; at most "
+                f"{self.max_bytes} are allowed (--max-decoded-mb)")
+
+
 class DecodedImage(NamedTuple):
     array: np.ndarray  # (H, W[, C]) of pixel_format.dtype; rows may be strided
     pixel_format: PixelFormat
@@ -30,21 +52,22 @@ class DecodedImage(NamedTuple):
         return self.array.shape[0]
 
 
-def decode_image(image: pb.Image, max_side: int) -> DecodedImage:
+def decode_image(image: pb.Image, limits: ImageLimits) -> DecodedImage:
     kind = image.WhichOneof("data")
     if kind == "raw":
-        return _raw_image(image.raw, max_side)
+        return _raw_image(image.raw, limits)
     if kind == "encoded":
-        return _encoded_image(image.encoded, max_side, "image.encoded")
+        return _encoded_image(image.encoded, limits, "image.encoded")
     raise InvalidArgument.for_field("image", "must hold raw pixels (image.raw) or an encoded file (image.encoded)")
 
 
-def decode_file(path: Path, max_side: int) -> DecodedImage:
+def decode_file(path: Path, limits: ImageLimits = ImageLimits()) -> DecodedImage:
     """An image file (a model's golden image) through the path encoded requests take."""
-    return _encoded_image(Path(path).read_bytes(), max_side, str(path))
+    return _encoded_image(Path(path).read_bytes(), limits, str(path))
 
 
-def _raw_image(raw: pb.RawImage, max_side: int) -> DecodedImage:
+def _raw_image(raw: pb.RawImage, limits: ImageLimits) -> DecodedImage:
+    max_side = limits.max_side
     fmt = formats.by_proto(raw.pixel_format)
     if fmt is None:
         raise InvalidArgument.for_field(
@@ -54,6 +77,7 @@ def _raw_image(raw: pb.RawImage, max_side: int) -> DecodedImage:
     for field_name, value in (("width", raw.width), ("height", raw.height)):
         if value == 0 or value > max_side:
             raise InvalidArgument.for_field(f"image.raw.{field_name}", f"{value} is out of range: allowed 1..{max_side}")
+    limits.check(raw.width, raw.height, fmt, "image.raw")
     row_bytes = raw.width * fmt.bytes_per_pixel
     stride = raw.row_stride or row_bytes
     if stride < row_bytes:
@@ -79,7 +103,8 @@ def _raw_image(raw: pb.RawImage, max_side: int) -> DecodedImage:
     return DecodedImage(np.ndarray(shape=shape, dtype=fmt.dtype, buffer=pixels, strides=strides), fmt)
 
 
-def _encoded_image(data: bytes, max_side: int, field: str) -> DecodedImage:
+def _encoded_image(data: bytes, limits: ImageLimits, field: str) -> DecodedImage:
+    max_side = limits.max_side
     if not data:
         raise InvalidArgument.for_field(field, f"is empty; send a {_ENCODING_NAMES} file")
     try:
@@ -89,6 +114,7 @@ def _encoded_image(data: bytes, max_side: int, field: str) -> DecodedImage:
             raise InvalidArgument.for_field(
                 field, f"image is {img.width}x{img.height}; the largest side allowed is {max_side}"
             )
+        limits.check(img.width, img.height, formats.pil_format(img), field)
         if img.format not in ENCODINGS:
             raise InvalidArgument.for_field(
                 field, f"format {img.format} is not supported; supported: {', '.join(ENCODINGS)}"

@@ -36,7 +36,6 @@ from roiclass.server.states import ModelState
 
 log = logging.getLogger(__name__)
 
-GOLDEN_MAX_SIDE = 1 << 16  # a model's own file: only the format's limits apply
 
 @dataclass
 class EngineContext:
@@ -174,7 +173,7 @@ class LoadedModel:
     def _check_golden(self, inst: Instance) -> None:
         """The golden image, decoded as an encoded request's image is, must get its class."""
         spec = self.spec
-        image, fmt = decode_file(spec.golden_image, max_side=GOLDEN_MAX_SIDE)
+        image, fmt = decode_file(spec.golden_image)
         h, w = image.shape[:2]
         rois = np.array([[0.0, 0.0, w, h, 0.0]])
         self._kernel(image, self._kernel_args(fmt), rois, inst.batch[:1])

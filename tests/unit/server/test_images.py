@@ -10,10 +10,11 @@ from PIL import Image
 
 from roiclass.server import formats
 from roiclass.server.errors import InvalidArgument
-from roiclass.server.images import decode_file, decode_image
+from roiclass.server.images import ImageLimits, decode_file, decode_image
 from roiclass.v1 import classifier_pb2 as pb
 
 MAX_SIDE = 64
+LIMITS = ImageLimits(max_side=MAX_SIDE)
 RGB = np.random.default_rng(0).integers(0, 256, (6, 10, 3), dtype=np.uint8)
 
 
@@ -38,7 +39,7 @@ def field_of(call) -> str:
 
 
 def test_raw_pixels_are_a_read_only_view_with_their_format():
-    array, fmt = decode_image(raw(), MAX_SIDE)
+    array, fmt = decode_image(raw(), LIMITS)
     assert fmt is formats.by_name("RGB8")
     assert not array.flags.writeable and not array.flags.owndata
     np.testing.assert_array_equal(array, RGB)
@@ -47,14 +48,14 @@ def test_raw_pixels_are_a_read_only_view_with_their_format():
 def test_row_stride_padding_is_skipped():
     padded = np.zeros((6, 37), np.uint8)
     padded[:, :30] = RGB.reshape(6, 30)
-    image = decode_image(raw(row_stride=37, pixels=padded.tobytes()[:-7]), MAX_SIDE)
+    image = decode_image(raw(row_stride=37, pixels=padded.tobytes()[:-7]), LIMITS)
     assert image.array.strides == (37, 3, 1) and (image.width, image.height) == (10, 6)
     np.testing.assert_array_equal(image.array, RGB)
 
 
 def test_gray16_is_little_endian_two_dimensional():
     values = np.arange(60, dtype=np.uint16).reshape(6, 10) * 1000
-    image = decode_image(raw(pixel_format=pb.GRAY16, pixels=values.astype("<u2").tobytes()), MAX_SIDE)
+    image = decode_image(raw(pixel_format=pb.GRAY16, pixels=values.astype("<u2").tobytes()), LIMITS)
     assert image.pixel_format.name == "GRAY16" and image.array.dtype == np.dtype("<u2")
     np.testing.assert_array_equal(image.array, values)
 
@@ -75,12 +76,12 @@ def test_gray16_is_little_endian_two_dimensional():
     (pb.Image(encoded=encoded(np.zeros((4, 4, 3), np.uint8), "GIF")), "image.encoded"),
 ])
 def test_each_wrong_field_is_named(image, field):
-    assert field_of(lambda: decode_image(image, MAX_SIDE)) == field
+    assert field_of(lambda: decode_image(image, LIMITS)) == field
 
 
 def test_unsupported_format_lists_the_registry():
     with pytest.raises(InvalidArgument, match="unsupported pixel format 77; supported: GRAY8, RGB8"):
-        decode_image(raw(pixel_format=77), MAX_SIDE)
+        decode_image(raw(pixel_format=77), LIMITS)
 
 
 @pytest.mark.parametrize("array, name", [
@@ -88,7 +89,7 @@ def test_unsupported_format_lists_the_registry():
     (np.arange(60, dtype=np.uint16).reshape(6, 10) * 999, "GRAY16"),
 ])
 def test_encoded_files_decode_to_their_format(array, name):
-    image = decode_image(pb.Image(encoded=encoded(array)), MAX_SIDE)
+    image = decode_image(pb.Image(encoded=encoded(array)), LIMITS)
     assert image.pixel_format.name == name
     np.testing.assert_array_equal(image.array, array)
 
@@ -96,8 +97,8 @@ def test_encoded_files_decode_to_their_format(array, name):
 def test_a_file_decodes_as_the_same_bytes_sent_encoded(tmp_path):
     path = tmp_path / "golden.png"
     path.write_bytes(encoded(RGB))
-    from_file = decode_file(path, MAX_SIDE)
-    sent = decode_image(pb.Image(encoded=path.read_bytes()), MAX_SIDE)
+    from_file = decode_file(path, LIMITS)
+    sent = decode_image(pb.Image(encoded=path.read_bytes()), LIMITS)
     assert from_file.pixel_format is sent.pixel_format
     np.testing.assert_array_equal(from_file.array, sent.array)
-    assert field_of(lambda: decode_file(path, 5)) == str(path)
+    assert field_of(lambda: decode_file(path, ImageLimits(max_side=5))) == str(path)
