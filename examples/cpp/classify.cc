@@ -3,7 +3,12 @@
 //
 //   roiclass_classify --address 127.0.0.1:50051 --image cat.ppm
 //   roiclass_classify --address 127.0.0.1:50051 --image cat.ppm --bad-request
+//   roiclass_classify --address 127.0.0.1:50051 --image cat.ppm --tls-ca ca.pem \
+//       [--tls-cert client.pem --tls-key client.key] [--token TOKEN]
 //
+// Plaintext unless a --tls-* flag is given. The token (--token, else the
+// environment variable ROICLASS_TOKEN) is sent as `authorization: Bearer` on
+// every call.
 // The image is a binary PPM (P6, 8-bit RGB): it needs no decoder library.
 #include <grpcpp/grpcpp.h>
 
@@ -40,6 +45,10 @@ struct Args {
   std::vector<double> roi;  // x, y, width, height, angle; empty = default
   unsigned top_k = 5;
   bool bad_request = false;
+  std::string tls_ca;    // PEM files; all empty = plaintext
+  std::string tls_cert;
+  std::string tls_key;
+  std::string token;     // empty = none
 };
 
 struct PpmImage {
@@ -48,11 +57,32 @@ struct PpmImage {
   std::string pixels;  // RGB8, packed rows
 };
 
+constexpr const char* kUsage =
+    "usage: roiclass_classify --address HOST:PORT --image FILE.ppm "
+    "[--roi X,Y,W,H[,ANGLE]] [--top-k N] [--model NAME] [--bad-request] "
+    "[--tls-ca FILE] [--tls-cert FILE --tls-key FILE] [--token TOKEN]";
+
+// A wrong flag or file: one line naming it, exit status 2 (--help: status 0).
 [[noreturn]] void Usage(const std::string& message) {
-  if (!message.empty()) std::cerr << "error: " << message << "\n";
-  std::cerr << "usage: roiclass_classify --address HOST:PORT --image FILE.ppm "
-               "[--roi X,Y,W,H[,ANGLE]] [--top-k N] [--model NAME] [--bad-request]\n";
+  if (message.empty()) {
+    std::cout << kUsage << "\n";
+    std::exit(0);
+  }
+  std::cerr << "error: " << message << " (--help for usage)\n";
   std::exit(2);
+}
+
+// The whole of text as a number (std::stod alone accepts "5abc" and throws on "abc").
+double ParseNumber(const std::string& flag, const std::string& text) {
+  size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != text.size()) Usage(flag + " " + text + ": not a number");
+  return v;
 }
 
 Args ParseArgs(int argc, char** argv) {
@@ -70,17 +100,29 @@ Args ParseArgs(int argc, char** argv) {
     } else if (arg == "--model") {
       args.model = value();
     } else if (arg == "--top-k") {
-      args.top_k = static_cast<unsigned>(std::stoul(value()));
+      const std::string text = value();
+      const double v = ParseNumber(arg, text);
+      if (v < 0 || v != static_cast<unsigned>(v)) Usage("--top-k must be an integer >= 0");
+      args.top_k = static_cast<unsigned>(v);
     } else if (arg == "--roi") {
       std::stringstream ss(value());
       std::string part;
-      while (std::getline(ss, part, ',')) args.roi.push_back(std::stod(part));
+      while (std::getline(ss, part, ',')) args.roi.push_back(ParseNumber(arg, part));
       if (args.roi.size() < 4 || args.roi.size() > 5) {
         Usage("--roi must be X,Y,W,H[,ANGLE] (4 or 5 numbers; ANGLE in degrees, default 0)");
       }
       args.roi.resize(5, 0.0);
     } else if (arg == "--bad-request") {
       args.bad_request = true;
+    } else if (arg == "--tls-ca") {
+      args.tls_ca = value();
+    } else if (arg == "--tls-cert") {
+      args.tls_cert = value();
+    } else if (arg == "--tls-key") {
+      args.tls_key = value();
+    } else if (arg == "--token") {
+      args.token = value();
+      if (args.token.empty()) Usage("--token must not be empty");
     } else if (arg == "-h" || arg == "--help") {
       Usage("");
     } else {
@@ -88,7 +130,36 @@ Args ParseArgs(int argc, char** argv) {
     }
   }
   if (args.image.empty()) Usage("--image is required");
+  if (args.tls_cert.empty() != args.tls_key.empty()) {
+    Usage("--tls-cert and --tls-key go together (the client certificate and its private key)");
+  }
+  if (args.token.empty()) {
+    const char* env = std::getenv("ROICLASS_TOKEN");
+    if (env != nullptr) args.token = env;
+  }
   return args;
+}
+
+std::string ReadPem(const std::string& flag, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) Usage(flag + " " + path + ": cannot read");
+  std::string pem((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (pem.find("-----BEGIN ") == std::string::npos) Usage(flag + " " + path + ": not a PEM file");
+  return pem;
+}
+
+// Plaintext by default; TLS when any --tls-* flag is given: --tls-ca is the
+// CA that signed the server's certificate (else gRPC's default roots), and
+// --tls-cert/--tls-key the client's identity for mutual TLS.
+std::shared_ptr<grpc::ChannelCredentials> ChannelCredentials(const Args& args) {
+  if (args.tls_ca.empty() && args.tls_cert.empty()) return grpc::InsecureChannelCredentials();
+  grpc::SslCredentialsOptions options;
+  if (!args.tls_ca.empty()) options.pem_root_certs = ReadPem("--tls-ca", args.tls_ca);
+  if (!args.tls_cert.empty()) {
+    options.pem_cert_chain = ReadPem("--tls-cert", args.tls_cert);
+    options.pem_private_key = ReadPem("--tls-key", args.tls_key);
+  }
+  return grpc::SslCredentials(options);
 }
 
 // Reads a binary PPM (P6, maxval 255); '#' comments in the header are skipped.
@@ -109,8 +180,12 @@ PpmImage ReadPpm(const std::string& path) {
   const std::string magic = token();
   if (magic != "P6") throw std::runtime_error(path + ": not a binary PPM (magic " + magic + ", expected P6)");
   PpmImage image;
-  image.width = static_cast<uint32_t>(std::stoul(token()));
-  image.height = static_cast<uint32_t>(std::stoul(token()));
+  try {
+    image.width = static_cast<uint32_t>(std::stoul(token()));
+    image.height = static_cast<uint32_t>(std::stoul(token()));
+  } catch (const std::logic_error&) {  // stoul: not a number, or out of range
+    throw std::runtime_error(path + ": bad PPM width/height");
+  }
   const std::string maxval = token();
   if (maxval != "255") throw std::runtime_error(path + ": maxval " + maxval + " unsupported, expected 255");
   in.get();  // the single whitespace byte after maxval
@@ -155,8 +230,13 @@ ClassifyObjectRequest MakeRequest(const Args& args, const PpmImage& image,
   return request;
 }
 
-void SetDeadline(grpc::ClientContext* context, int seconds) {
+// Every call: its deadline and the token. The token rides as per-call metadata
+// rather than call credentials: gRPC does not send call credentials over a
+// plaintext channel, and a token over plaintext on loopback is a setup the
+// server allows.
+void PrepareCall(grpc::ClientContext* context, const Args& args, int seconds) {
   context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
+  if (!args.token.empty()) context->AddMetadata("authorization", "Bearer " + args.token);
 }
 
 void PrintResponse(const std::string& label, const ClassifyObjectResponse& response) {
@@ -191,7 +271,7 @@ int RunBadRequest(ObjectClassifier::Stub& stub, const Args& args, const PpmImage
                   std::vector<double> roi) {
   roi[2] = 0;  // width 0: the server rejects it, naming rois[0].rect.width
   grpc::ClientContext context;
-  SetDeadline(&context, 30);
+  PrepareCall(&context, args, 30);
   ClassifyObjectResponse response;
   const grpc::Status status = stub.ClassifyObject(&context, MakeRequest(args, image, "bad-0", roi), &response);
   if (status.ok()) {
@@ -207,7 +287,7 @@ int RunBadRequest(ObjectClassifier::Stub& stub, const Args& args, const PpmImage
 int RunStream(ObjectClassifier::Stub& stub, const Args& args, const PpmImage& image,
               const std::vector<double>& roi) {
   grpc::ClientContext context;
-  SetDeadline(&context, 120);
+  PrepareCall(&context, args, 120);
   auto stream = stub.ClassifyObjectStream(&context);
   // Read on a second thread so that writing never waits on unread responses.
   std::vector<ClassifyObjectStreamResponse> responses;
@@ -254,8 +334,7 @@ int main(int argc, char** argv) {
   try {
     image = ReadPpm(args.image);
   } catch (const std::exception& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return 2;
+    Usage(std::string("--image ") + e.what());
   }
   // Default ROI: most of the image, rotated 5 degrees clockwise about its
   // top-left corner, kept inside the image.
@@ -265,13 +344,13 @@ int main(int argc, char** argv) {
   }
   grpc::ChannelArguments channel_args;
   channel_args.SetMaxReceiveMessageSize(64 * 1024 * 1024);
-  auto channel = grpc::CreateCustomChannel(args.address, grpc::InsecureChannelCredentials(), channel_args);
+  auto channel = grpc::CreateCustomChannel(args.address, ChannelCredentials(args), channel_args);
   auto stub = ObjectClassifier::NewStub(channel);
 
   if (args.bad_request) return RunBadRequest(*stub, args, image, roi);
 
   grpc::ClientContext context;
-  SetDeadline(&context, 60);
+  PrepareCall(&context, args, 60);
   ClassifyObjectResponse response;
   const grpc::Status status = stub->ClassifyObject(&context, MakeRequest(args, image, "single-0", roi), &response);
   if (!status.ok()) {

@@ -4,7 +4,12 @@
 //
 //   node classify.js --address 127.0.0.1:50051 --image cat.ppm
 //   node classify.js --address 127.0.0.1:50051 --image cat.ppm --bad-request
+//   node classify.js --address 127.0.0.1:50051 --image cat.ppm --tls-ca ca.pem \
+//       [--tls-cert client.pem --tls-key client.key] [--token TOKEN]
 //
+// Plaintext unless a --tls-* flag is given. The token (--token, else the
+// environment variable ROICLASS_TOKEN) is sent as `authorization: Bearer` on
+// every call.
 // The image is a binary PPM (P6, 8-bit RGB): it needs no decoder library.
 // Stubs are built at run time from protos/ by @grpc/proto-loader.
 'use strict';
@@ -23,17 +28,25 @@ const INCLUDE_DIRS = [
 ];
 const STREAM_FRAMES = 10;
 
+const USAGE =
+  'usage: node classify.js --address HOST:PORT --image FILE.ppm ' +
+  '[--roi X,Y,W,H[,ANGLE]] [--top-k N] [--model NAME] [--bad-request] ' +
+  '[--tls-ca FILE] [--tls-cert FILE --tls-key FILE] [--token TOKEN]';
+
+// A wrong flag or file: one line naming it, exit status 2.
 function usage(message) {
-  if (message) console.error(`error: ${message}`);
-  console.error(
-    'usage: node classify.js --address HOST:PORT --image FILE.ppm ' +
-      '[--roi X,Y,W,H[,ANGLE]] [--top-k N] [--model NAME] [--bad-request]');
+  if (!message) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  console.error(`error: ${message} (--help for usage)`);
   process.exit(2);
 }
 
 function parseArgs(argv) {
   const args = { address: '127.0.0.1:50051', image: null, roi: null, topK: 5,
-                 model: '', badRequest: false };
+                 model: '', badRequest: false, tlsCa: null, tlsCert: null, tlsKey: null,
+                 token: process.env.ROICLASS_TOKEN || null };
   for (let i = 0; i < argv.length; i++) {
     const takeValue = () => {
       if (i + 1 >= argv.length) usage(`${argv[i]} needs a value`);
@@ -53,19 +66,32 @@ function parseArgs(argv) {
         break;
       }
       case '--bad-request': args.badRequest = true; break;
+      case '--tls-ca': args.tlsCa = takeValue(); break;
+      case '--tls-cert': args.tlsCert = takeValue(); break;
+      case '--tls-key': args.tlsKey = takeValue(); break;
+      case '--token': args.token = takeValue(); break;
       case '-h': case '--help': usage(); break;
       default: usage(`unknown argument ${argv[i]}`);
     }
   }
   if (!args.image) usage('--image is required');
   if (!Number.isInteger(args.topK) || args.topK < 0) usage('--top-k must be >= 0');
+  if ((args.tlsCert === null) !== (args.tlsKey === null)) {
+    usage('--tls-cert and --tls-key go together (the client certificate and its private key)');
+  }
+  if (args.token === '') usage('--token must not be empty');
   return args;
 }
 
 // Reads a binary PPM (P6, maxval 255): header tokens may be separated by any
 // whitespace and followed by '#' comments.
 function readPpm(file) {
-  const data = fs.readFileSync(file);
+  let data;
+  try {
+    data = fs.readFileSync(file);
+  } catch (err) {
+    usage(`--image ${file}: cannot read (${err.code || err.message})`);
+  }
   const tokens = [];
   let pos = 0;
   while (tokens.length < 4) {
@@ -90,7 +116,40 @@ function readPpm(file) {
   return { width, height, pixels: data.subarray(pos, pos + size) };
 }
 
-function loadClient(address) {
+function readPem(flag, file) {
+  try {
+    return fs.readFileSync(file);
+  } catch (err) {
+    usage(`${flag} ${file}: cannot read (${err.code || err.message})`);
+  }
+}
+
+// Plaintext by default; TLS when any --tls-* flag is given: --tls-ca is the
+// CA that signed the server's certificate (else the system's roots), and
+// --tls-cert/--tls-key the client's identity for mutual TLS.
+function channelCredentials(args) {
+  if (args.tlsCa === null && args.tlsCert === null) return grpc.credentials.createInsecure();
+  const ca = args.tlsCa === null ? null : readPem('--tls-ca', args.tlsCa);
+  const cert = args.tlsCert === null ? null : readPem('--tls-cert', args.tlsCert);
+  const key = args.tlsKey === null ? null : readPem('--tls-key', args.tlsKey);
+  try {
+    return grpc.credentials.createSsl(ca, key, cert);
+  } catch (err) {
+    // e.g. a file that is not PEM, or a key that does not match the cert
+    usage(`TLS files (--tls-ca/--tls-cert/--tls-key) rejected: ${err.message}`);
+  }
+}
+
+// The token rides as per-call metadata rather than call credentials: grpc-js
+// refuses to compose call credentials with a plaintext channel, and a token
+// over plaintext on loopback is a setup the server allows.
+function callMetadata(args) {
+  const metadata = new grpc.Metadata();
+  if (args.token !== null) metadata.set('authorization', `Bearer ${args.token}`);
+  return metadata;
+}
+
+function loadClient(address, credentials) {
   const definition = protoLoader.loadSync('roiclass/v1/classifier.proto', {
     includeDirs: INCLUDE_DIRS,
     keepCase: true,   // field names as in the .proto (snake_case)
@@ -100,7 +159,7 @@ function loadClient(address) {
     oneofs: true,
   });
   const v1 = grpc.loadPackageDefinition(definition).roiclass.v1;
-  return new v1.ObjectClassifier(address, grpc.credentials.createInsecure());
+  return new v1.ObjectClassifier(address, credentials);
 }
 
 function makeRequest(args, image, requestId, roi) {
@@ -171,9 +230,9 @@ function printResponse(label, response) {
   }
 }
 
-function classifyOnce(client, request, deadline) {
+function classifyOnce(client, metadata, request, deadline) {
   return new Promise((resolve, reject) => {
-    client.ClassifyObject(request, { deadline }, (err, response) => {
+    client.ClassifyObject(request, metadata, { deadline }, (err, response) => {
       if (err) reject(err); else resolve(response);
     });
   });
@@ -181,10 +240,10 @@ function classifyOnce(client, request, deadline) {
 
 // Sends all frames, half-closes, and collects the responses in arrival order
 // (the server answers in request order).
-function classifyStream(client, requests, deadline) {
+function classifyStream(client, metadata, requests, deadline) {
   return new Promise((resolve, reject) => {
     const responses = [];
-    const call = client.ClassifyObjectStream({ deadline });
+    const call = client.ClassifyObjectStream(metadata, { deadline });
     call.on('data', (r) => responses.push(r));
     call.on('error', reject);
     call.on('end', () => resolve(responses));
@@ -199,17 +258,23 @@ function deadlineIn(seconds) {
 
 async function main() {
   const args = parseArgs(process.argv.slice(2));
-  const image = readPpm(args.image);
+  let image;
+  try {
+    image = readPpm(args.image);
+  } catch (err) {
+    usage(err.message);  // not a PPM this program reads
+  }
   // Default ROI: most of the image, rotated 5 degrees clockwise about its
   // top-left corner, kept inside the image.
   const roi = args.roi || [image.width * 0.08, image.height * 0.02,
                            image.width * 0.85, image.height * 0.85, 5];
-  const client = loadClient(args.address);
+  const client = loadClient(args.address, channelCredentials(args));
+  const metadata = callMetadata(args);
 
   if (args.badRequest) {
     const bad = makeRequest(args, image, 'bad-0', [roi[0], roi[1], 0, roi[3], roi[4]]);
     try {
-      await classifyOnce(client, bad, deadlineIn(30));
+      await classifyOnce(client, metadata, bad, deadlineIn(30));
       console.log('bad request: unexpectedly succeeded');
       process.exitCode = 1;
     } catch (err) {
@@ -219,7 +284,7 @@ async function main() {
     return;
   }
 
-  const response = await classifyOnce(client, makeRequest(args, image, 'single-0', roi),
+  const response = await classifyOnce(client, metadata, makeRequest(args, image, 'single-0', roi),
                                       deadlineIn(60));
   printResponse('ClassifyObject', response);
 
@@ -228,7 +293,7 @@ async function main() {
     // Shift the ROI a little per frame, like a camera following a part.
     requests.push(makeRequest(args, image, `frame-${i}`, [roi[0] + i, ...roi.slice(1)]));
   }
-  const responses = await classifyStream(client, requests, deadlineIn(120));
+  const responses = await classifyStream(client, metadata, requests, deadlineIn(120));
   console.log(`ClassifyObjectStream: ${responses.length} responses`);
   responses.forEach((r, i) => {
     if (r.outcome === 'error') {

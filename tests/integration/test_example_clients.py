@@ -162,3 +162,20 @@ def test_bad_request_reports_invalid_argument_naming_the_field(program, server, 
     # the google.rpc.BadRequest detail, decoded from the status details
     fields = re.findall(r"^  field=(\S+) description=(.+)$", proc.stdout, re.M)
     assert [f for f, _ in fields] == ["rois[0].rect.width"], proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        (["--tls-cert", "client.pem"], "--tls-cert and --tls-key go together"),
+        (["--tls-ca", "/nonexistent/ca.pem"], "--tls-ca /nonexistent/ca.pem: cannot read"),
+        (["--top-k", "many"], "--top-k"),
+        (["--token", ""], "--token must not be empty"),
+    ],
+)
+def test_bad_flag_exits_2_with_one_line_naming_it(program, cat_ppm, flags, expected):
+    # No server: the flags are checked before any call.
+    proc = _run([*program, "--address", "127.0.0.1:1", "--image", str(cat_ppm), *flags], timeout=RUN_TIMEOUT_S)
+    assert proc.returncode == 2, _tail(proc)
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], _tail(proc)
