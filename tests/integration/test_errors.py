@@ -11,6 +11,7 @@ from grpc_status import rpc_status
 
 from roiclass.v1 import classifier_pb2 as pb
 from tests.integration.requests import raw_image, request, roi
+from tests.png_bomb import png_bomb
 
 SMALL = np.zeros((32, 48, 3), np.uint8)
 
@@ -66,6 +67,9 @@ INVALID = [
     ("min_confidence above 1", request(_raw(), min_confidence=1.5), "min_confidence", "[0, 1]"),
     ("min_confidence below 0", request(_raw(), min_confidence=-0.1), "min_confidence", "[0, 1]"),
     ("min_confidence nan", request(_raw(), min_confidence=math.nan), "min_confidence", "[0, 1]"),
+    ("png bomb", request(pb.Image(encoded=png_bomb())), "image.encoded", "--max-image-pixels"),
+    ("raw over the pixel limit", request(_raw(width=9000, height=9000, pixels=b"")), "image.raw",
+     "--max-image-pixels"),
 ]
 
 
