@@ -19,6 +19,7 @@ from .errors import ClassifierError, FieldViolation, InvalidInputError
 from .images import CHANNEL_ORDERS, to_image_proto
 from .messages import build_request
 from .options import RequestOptions
+from .security import TlsConfig
 from .types import (
     Alignment,
     ClassifyResult,
@@ -59,6 +60,7 @@ __all__ = [
     "RoiResult",
     "StreamResult",
     "Timing",
+    "TlsConfig",
     "build_request",
     "classifier_pb2",
     "classifier_pb2_grpc",

@@ -111,7 +111,7 @@ class AsyncClassifier(ClientBase):
         pending: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         stop = asyncio.Event()
         requests = _stream_requests(_frame_iterator(frames), request_options, pending, stop)
-        call = self.stub.ClassifyObjectStream(requests, timeout=timeout)
+        call = self.stub.ClassifyObjectStream(requests, timeout=timeout, metadata=self._metadata)
         # A call that ends while the reader waits for a frame wakes it up.
         call.add_done_callback(lambda _: pending.put_nowait(("done", None)))
         try:
@@ -155,7 +155,7 @@ class AsyncClassifier(ClientBase):
     async def _unary(self, method: Any, request: Any, timeout: float | None) -> Any:
         deadline = self._deadline(timeout)
         try:
-            return await method(request, timeout=deadline)
+            return await method(request, timeout=deadline, metadata=self._metadata)
         except grpc.RpcError as error:  # grpc.aio.AioRpcError: the sync call's code/details/metadata
             raise ClassifierError.from_rpc_error(error) from None
 

@@ -148,7 +148,7 @@ class Classifier(ClientBase):
         stop = threading.Event()
         requests = _stream_requests(iter(frames), options, pending, stop)
         try:
-            call = self.stub.ClassifyObjectStream(requests, timeout=timeout)
+            call = self.stub.ClassifyObjectStream(requests, timeout=timeout, metadata=self._metadata)
         except grpc.RpcError as error:
             raise ClassifierError.from_rpc_error(error) from None
         return _stream_results(call, pending, stop)
@@ -175,7 +175,7 @@ class Classifier(ClientBase):
     def _unary(self, method: Any, request: Any, timeout: float | None) -> Any:
         deadline = self._deadline(timeout)
         try:
-            return method(request, timeout=deadline)
+            return method(request, timeout=deadline, metadata=self._metadata)
         except grpc.RpcError as error:
             raise ClassifierError.from_rpc_error(error) from None
 

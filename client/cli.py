@@ -6,20 +6,27 @@
     roiclass serve ...                           # roiclass.server.cli
 
 Exit codes: 0 ok, 1 the server said no (or is not SERVING), 2 bad usage/input.
+
+TLS: --tls-ca FILE (or --tls for the system CAs), mutual TLS: --tls-cert FILE
+--tls-key FILE. Token: --token TOKEN, or the environment variable
+ROICLASS_TOKEN (read by this command only, when it runs; --token wins).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any, Sequence
 
 from .classifier import DEFAULT_ADDRESS, Classifier
 from .errors import ClassifierError, InvalidInputError
+from .security import TlsConfig
 from .types import ClassifyResult, HeatmapOptions, ModelList, Roi, to_jsonable
 
+TOKEN_ENV = "ROICLASS_TOKEN"
 EXIT_SERVER_ERROR = 1
 EXIT_USAGE = 2
 DEFAULT_TIMEOUT_S = 10.0
@@ -85,6 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
             "--timeout", type=_seconds, metavar="S",
             help=f"seconds per call (default {DEFAULT_TIMEOUT_S:g}, {HEATMAP_TIMEOUT_S:g} with --heatmap)",
         )
+        sub.add_argument("--tls", action="store_true", help="TLS with the system's CAs (implied by --tls-ca)")
+        sub.add_argument("--tls-ca", metavar="FILE", help="PEM CAs the server's certificate must chain to: TLS")
+        sub.add_argument("--tls-cert", metavar="FILE", help="PEM client certificate for mutual TLS (with --tls-key)")
+        sub.add_argument("--tls-key", metavar="FILE", help="PEM private key of --tls-cert")
+        sub.add_argument("--tls-server-name", metavar="NAME", help="check the server's certificate for NAME")
+        sub.add_argument("--token", help=f"bearer token sent on every call (default: ${TOKEN_ENV})")
 
     classify = commands.add_parser("classify", help="classify ROIs of an image file")
     classify.add_argument("image", metavar="IMAGE", help="PNG, JPEG, BMP or TIFF file")
@@ -129,7 +142,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from roiclass.server.cli import main as serve_main  # the server's deps load only here
 
         return serve_main(argv[1:])
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if (args.tls_cert is None) != (args.tls_key is None):
+        parser.error("--tls-cert and --tls-key go together (mutual TLS): give both or neither")
+    if args.token is None:
+        args.token = os.environ.get(TOKEN_ENV) or None
     if args.timeout is None:
         args.timeout = HEATMAP_TIMEOUT_S if getattr(args, "heatmap", None) else DEFAULT_TIMEOUT_S
     handler = {"classify": _classify, "models": _models, "health": _health}[args.command]
@@ -139,6 +157,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(error, EXIT_USAGE)
     except ClassifierError as error:
         return _fail(error, EXIT_SERVER_ERROR)
+
+
+def _connect(args: argparse.Namespace) -> Classifier:
+    """The connection every subcommand uses: --server, --timeout, the TLS flags, the token."""
+    tls = None
+    if args.tls or args.tls_ca or args.tls_cert or args.tls_server_name:
+        tls = TlsConfig(ca=args.tls_ca, cert=args.tls_cert, key=args.tls_key, server_name=args.tls_server_name)
+    return Classifier(args.server, timeout=args.timeout, tls=tls, token=args.token)
 
 
 def _fail(error: ClassifierError, code: int) -> int:
@@ -154,7 +180,7 @@ def _fail(error: ClassifierError, code: int) -> int:
 
 def _classify(args: argparse.Namespace) -> int:
     path = Path(args.image)
-    with Classifier(args.server, timeout=args.timeout) as classifier:
+    with _connect(args) as classifier:
         result = classifier.classify(
             path,
             rois=args.roi or None,
@@ -235,7 +261,7 @@ def format_classify(result: ClassifyResult) -> str:
 
 
 def _models(args: argparse.Namespace) -> int:
-    with Classifier(args.server, timeout=args.timeout) as classifier:
+    with _connect(args) as classifier:
         models = classifier.list_models()
     if args.json:
         print(json.dumps(to_jsonable(models), indent=2))
@@ -263,7 +289,7 @@ def format_models(models: ModelList) -> str:
 
 
 def _health(args: argparse.Namespace) -> int:
-    with Classifier(args.server, timeout=args.timeout) as classifier:
+    with _connect(args) as classifier:
         status = classifier.health(args.model)
     print(status)
     return 0 if status == "SERVING" else EXIT_SERVER_ERROR

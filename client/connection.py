@@ -16,6 +16,7 @@ from grpc_health.v1 import health_pb2_grpc
 from roiclass.v1 import classifier_pb2_grpc as pb_grpc
 
 from .errors import ClassifierError, InvalidInputError
+from .security import TlsConfig, tls_config, token_metadata
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -26,8 +27,10 @@ class ClientBase:
 
     address: "host:port". timeout: default deadline per call in seconds (None:
     no deadline). max_message_bytes: largest request/response. credentials:
-    grpc.ChannelCredentials (e.g. grpc.ssl_channel_credentials()) for TLS;
-    None = plaintext. options: extra grpc channel options.
+    grpc.ChannelCredentials for TLS set up by hand; tls: a TlsConfig (CA,
+    client cert/key for mTLS) or True (system CAs) instead; neither = plaintext.
+    token: sent as `authorization: Bearer <token>` on every call.
+    options: extra grpc channel options.
     """
 
     # The module whose insecure_channel / secure_channel open the channel.
@@ -41,11 +44,20 @@ class ClientBase:
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         credentials: grpc.ChannelCredentials | None = None,
         options: Sequence[tuple[str, Any]] = (),
+        tls: TlsConfig | bool | None = None,
+        token: str | None = None,
     ) -> None:
         if timeout is not None and not (timeout > 0):
             raise InvalidInputError("timeout", f"must be > 0 seconds or None, got {timeout!r}")
         self.address = address
         self.timeout = timeout
+        self._metadata = token_metadata(token)
+        tls = tls_config(tls)
+        if tls is not None:
+            if credentials is not None:
+                raise InvalidInputError("tls", "give tls or credentials, not both")
+            credentials = tls.credentials()
+            options = [*tls.options(), *options]
         channel_options = [
             ("grpc.max_send_message_length", max_message_bytes),
             ("grpc.max_receive_message_length", max_message_bytes),

@@ -20,11 +20,13 @@ from roiclass.server import decoding
 from roiclass.server.config import ServerConfig
 from roiclass.server.engine import Engine
 from roiclass.server.heatmap.service import HeatmapService
-from roiclass.server.interceptors import DrainGate, ErrorMapper
+from roiclass.server.interceptors import AuthInterceptor, DrainGate, ErrorMapper
 from roiclass.server.manager import ModelManager
 from roiclass.server.metrics import Metrics
 from roiclass.server.models import builtin_repository
 from roiclass.server.observer import RequestObserver
+from roiclass.server.security import METRICS, TokenTable, bearer_token, is_loopback
+from roiclass.server.security.tls import CertificateFiles
 from roiclass.server.servicer import ObjectClassifierServicer
 from roiclass.server.states import ModelState
 from roiclass.v1 import classifier_pb2
@@ -42,17 +44,22 @@ def create_server(address: str, app: "RoiclassServer") -> tuple[grpc.aio.Server,
         ("grpc.max_send_message_length", app.config.max_message_bytes),
         ("grpc.so_reuseport", 0),
     ]
-    # The error mapper first: it wraps the drain gate, so a drain refusal is mapped and counted.
-    server = grpc.aio.server(interceptors=[app.error_mapper, app.drain], options=options)
+    # Order: see roiclass.server.interceptors (mapper outermost, then auth, then the drain gate).
+    interceptors = [app.error_mapper, *([app.auth] if app.auth is not None else []), app.drain]
+    server = grpc.aio.server(interceptors=interceptors, options=options)
     # Lenient parsing: undecodable bytes get INVALID_ARGUMENT, not UNKNOWN (decoding.py).
     decoding.add_servicer(app.servicer, server, classifier_pb2.DESCRIPTOR.services_by_name["ObjectClassifier"],
                           classifier_pb2)
     health_pb2_grpc.add_HealthServicer_to_server(app.health, server)
-    reflection.enable_server_reflection(
-        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
-        server,
-    )
-    port = server.add_insecure_port(address)
+    if app.config.security.reflection:
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+            server,
+        )
+    if app.certificates is not None:
+        port = server.add_secure_port(address, app.certificates.server_credentials())
+    else:
+        port = server.add_insecure_port(address)
     if port == 0:
         raise OSError(f"cannot listen on {address}")
     return server, port
@@ -72,6 +79,12 @@ class RoiclassServer:
         )
         self.health = health_aio.HealthServicer()
         observer = RequestObserver(self.metrics, self.manager)
+        security = config.security
+        security.check()
+        # Both raise (SecurityConfigError, TokenFileError) with the file named: the server does not start.
+        self.certificates = CertificateFiles(security) if security.tls else None
+        self.tokens = TokenTable.from_file(security.auth_tokens) if security.auth_tokens else None
+        self.auth = AuthInterceptor(SERVICE_NAME, self.tokens) if self.tokens is not None else None
         self.drain = DrainGate(SERVICE_NAME)
         self.error_mapper = ErrorMapper(SERVICE_NAME, observer)
         self.servicer = ObjectClassifierServicer(
@@ -90,11 +103,14 @@ class RoiclassServer:
         await self.health.set(SERVICE_NAME, NOT_SERVING)
         self.server, self.port = create_server(f"{self.config.host}:{self.config.port}", self)
         await self.server.start()
-        log.info("roiclass listening on %s:%d", self.config.host, self.port)
+        self._log_security()
         log.info("preprocessing kernel: %s build, OpenMP %s", ext.KERNEL_ISA, "on" if ext.HAVE_OPENMP else "off")
         if self.config.metrics_port is not None:
-            self.metrics_port = self.metrics.start_http(self.config.host, self.config.metrics_port)
-            log.info("metrics on http://%s:%d/metrics", self.config.host, self.metrics_port)
+            self.metrics_port = self.metrics.start_http(
+                self.config.metrics_host, self.config.metrics_port,
+                ssl_context=self.certificates.ssl_context() if self.certificates is not None else None,
+                authorize=self._authorize_metrics if self.tokens is not None else None,
+            )
         await self._loop.run_in_executor(None, self.manager.load_all)
         await self.update_health()
         if self.config.poll_interval_s > 0:
@@ -103,6 +119,31 @@ class RoiclassServer:
             devices = ", ".join(f"{i.device}/{i.provider}#{i.index}" for i in st.instances) or "-"
             log.info("model %s version %s: %s %s [%s]", st.name, st.version, st.state, st.reason or "", devices)
         return self.port
+
+    def _log_security(self) -> None:
+        sec = self.config.security
+        transport = ("mTLS" if sec.require_client_cert else "TLS") if sec.tls else "plaintext"
+        log.info("roiclass listening on %s:%d (%s, token auth %s, reflection %s)", self.config.host, self.port,
+                 transport, f"on: {len(self.tokens)} tokens" if self.tokens is not None else "off",
+                 "on" if sec.reflection else "off")
+        if not sec.tls and not is_loopback(self.config.host):
+            log.warning("listening on %s without TLS: requests%s travel in plaintext; "
+                        "give --tls-cert and --tls-key", self.config.host,
+                        " and tokens" if self.tokens is not None else "")
+
+    def _authorize_metrics(self, authorization: str | None) -> int:
+        """/metrics with token auth on: 200 with a `metrics` token, 401 without a known one, else 403."""
+        token = bearer_token(authorization)
+        grant = self.tokens.lookup(token) if token is not None else None
+        if grant is None:
+            return 401
+        return 200 if METRICS in grant.scopes else 403
+
+    def reload_certificates(self) -> None:
+        """SIGHUP: re-read the TLS files at the next handshake even if their mtime did not change."""
+        if self.certificates is not None:
+            self.certificates.force_reload()
+            log.info("TLS certificate reload requested")
 
     def _health_changed(self) -> None:
         if self._loop is not None:

@@ -13,6 +13,8 @@ from roiclass.server.config import MiB, ServerConfig
 from roiclass.server.domain import RequestLimits
 from roiclass.server.engine import EngineConfig
 from roiclass.server.models import normalization, spec_from_imgproxy
+from roiclass.server.security import SecurityConfig, SecurityConfigError, TokenFileError, TokenTable
+from roiclass.server.security.tls import CertificateFiles
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,19 @@ def build_parser() -> argparse.ArgumentParser:
     net.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 in containers)")
     net.add_argument("--port", type=int, default=50051, help="gRPC port (0 = any free port)")
     net.add_argument("--metrics-port", type=int, default=None, help="Prometheus /metrics port (off by default)")
+    net.add_argument("--metrics-host", default="127.0.0.1",
+                     help="address of /metrics (default loopback); HTTPS with the --tls-* files, "
+                          "a token with the 'metrics' scope when --auth-tokens is given")
+    sec = p.add_argument_group("security (README: Security)")
+    sec.add_argument("--tls-cert", type=Path, metavar="FILE", help="PEM certificate chain: serve TLS (with --tls-key)")
+    sec.add_argument("--tls-key", type=Path, metavar="FILE", help="PEM private key of --tls-cert")
+    sec.add_argument("--tls-client-ca", type=Path, metavar="FILE", help="PEM CAs that client certificates must chain to")
+    sec.add_argument("--tls-require-client-cert", action="store_true",
+                     help="mutual TLS: refuse connections without a client certificate from --tls-client-ca")
+    sec.add_argument("--auth-tokens", type=Path, metavar="FILE",
+                     help="token file, lines '<token> <scope>[,<scope>...]', scopes classify, admin, metrics")
+    sec.add_argument("--reflection", action=argparse.BooleanOptionalAction, default=True,
+                     help="gRPC server reflection (no token needed; default on)")
     lim = p.add_argument_group("limits")
     lim.add_argument("--max-message-mb", type=float, default=64.0, help="largest request message (MiB)")
     lim.add_argument("--max-rois", type=int, default=1024, help="most ROIs per request")
@@ -105,7 +120,26 @@ def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) 
         grace_s=args.grace, repositories=tuple(args.models), model_paths=tuple(args.model),
         extra_specs=extra, default_model=args.default_model, poll_interval_s=args.poll,
         stream_window=args.stream_window, engine=engine,
+        metrics_host=args.metrics_host, security=security_from_args(args, parser),
     )
+
+
+def security_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> SecurityConfig:
+    """The security flags, checked now: bad files stop `roiclass serve` with one line naming them."""
+    security = SecurityConfig(
+        tls_cert=args.tls_cert, tls_key=args.tls_key, tls_client_ca=args.tls_client_ca,
+        require_client_cert=args.tls_require_client_cert, auth_tokens=args.auth_tokens,
+        reflection=args.reflection,
+    )
+    try:
+        security.check()
+        if security.tls:
+            CertificateFiles(security)
+        if security.auth_tokens is not None:
+            TokenTable.from_file(security.auth_tokens)
+    except (SecurityConfigError, TokenFileError) as exc:
+        parser.error(str(exc))
+    return security
 
 
 async def serve(config: ServerConfig) -> None:
@@ -114,6 +148,7 @@ async def serve(config: ServerConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, app.reload_certificates)
     await app.start()
     await stop.wait()
     log.info("shutting down: draining for up to %.1f s", config.grace_s)

@@ -7,6 +7,7 @@ from pathlib import Path
 from roiclass.server.domain import RequestLimits
 from roiclass.server.engine import EngineConfig
 from roiclass.server.models.spec import ModelSpec
+from roiclass.server.security import SecurityConfig
 
 MiB = 1024 * 1024
 
@@ -16,6 +17,7 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 50051  # 0 = any free port (tests)
     metrics_port: int | None = None  # None = no metrics endpoint; 0 = any free port
+    metrics_host: str = "127.0.0.1"  # /metrics stays on loopback unless asked
     max_message_bytes: int = 64 * MiB
     limits: RequestLimits = field(default_factory=RequestLimits)
     grace_s: float = 10.0  # in-flight calls get this long to finish on SIGTERM
@@ -27,6 +29,7 @@ class ServerConfig:
     poll_interval_s: float = 0.0  # > 0: re-scan the repositories this often
     stream_window: int = 64  # frames of one stream in flight at once
     engine: EngineConfig = field(default_factory=EngineConfig)
+    security: SecurityConfig = field(default_factory=SecurityConfig)  # TLS, tokens, reflection
 
     @property
     def address(self) -> str:

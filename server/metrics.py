@@ -12,7 +12,8 @@ import time
 from typing import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client import start_http_server
+
+from roiclass.server.metrics_http import Authorize, start_metrics_http
 
 from roiclass.server.states import ModelState
 
@@ -112,11 +113,13 @@ class Metrics:
         """The Prometheus text exposition of this registry."""
         return generate_latest(self.registry)
 
-    def start_http(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        """Serves /metrics on host:port (0 = any free port); returns the port."""
-        self._httpd, _ = start_http_server(port, addr=host, registry=self.registry)
+    def start_http(self, host: str = "127.0.0.1", port: int = 0, ssl_context=None,
+                   authorize: Authorize | None = None) -> int:
+        """Serves /metrics on host:port (0 = any free port); returns the port.
+        ssl_context: HTTPS; authorize: the request's Authorization header -> HTTP status (200 = ok)."""
+        self._httpd = start_metrics_http(self.registry, host, port, ssl_context, authorize)
         bound = self._httpd.server_port
-        log.info("metrics on http://%s:%s/metrics", host, bound)
+        log.info("metrics on %s://%s:%s/metrics", "https" if ssl_context else "http", host, bound)
         return bound
 
     def stop_http(self) -> None:

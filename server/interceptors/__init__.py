@@ -1,9 +1,13 @@
-"""The server's interceptors: the drain gate and the error mapper.
+"""The server's interceptors: the error mapper, token auth and the drain gate.
 
-Both wrap every handler kind of one service (wrapping.py); the error mapper
-goes first in the server's list, so a drain refusal is mapped like any error.
+All wrap every handler kind of one service (wrapping.py), in this order
+(app.create_server): the error mapper outermost, so auth failures and drain
+refusals are mapped and counted like any error; then auth, so a caller
+without a valid token learns nothing else (not even that the server drains)
+and is never counted in flight; then the drain gate.
 """
+from roiclass.server.interceptors.auth import AuthInterceptor
 from roiclass.server.interceptors.drain import DrainGate
 from roiclass.server.interceptors.error_mapping import ErrorMapper
 
-__all__ = ["DrainGate", "ErrorMapper"]
+__all__ = ["AuthInterceptor", "DrainGate", "ErrorMapper"]

@@ -1,0 +1,74 @@
+"""Token auth: every ObjectClassifier call needs `authorization: Bearer <token>`
+with the scope of its method (security/scopes.py).
+
+Missing or unknown token -> UNAUTHENTICATED; a known token without the scope
+-> PERMISSION_DENIED naming the scope. Health and reflection are other
+services, so they pass untouched (ScopedInterceptor). The messages never
+hold the token; the caller's token id is set for the call (security/identity.py).
+"""
+from __future__ import annotations
+
+import grpc
+
+from roiclass.server.errors import RoiclassError
+from roiclass.server.interceptors.wrapping import Call, ScopedInterceptor
+from roiclass.server.security.identity import reset_caller_token_id, set_caller_token_id
+from roiclass.server.security.scopes import scope_for
+from roiclass.server.security.tokens import TokenTable, bearer_token
+
+
+class Unauthenticated(RoiclassError):
+    code = grpc.StatusCode.UNAUTHENTICATED
+
+
+class PermissionDenied(RoiclassError):
+    code = grpc.StatusCode.PERMISSION_DENIED
+
+
+def _authorization(context: grpc.aio.ServicerContext) -> str | None:
+    for key, value in context.invocation_metadata() or ():
+        if key == "authorization":
+            return value if isinstance(value, str) else None
+    return None
+
+
+class AuthInterceptor(ScopedInterceptor):
+    def __init__(self, service: str, tokens: TokenTable):
+        super().__init__(service)
+        self.tokens = tokens
+
+    def check(self, method: str, authorization: str | None) -> str:
+        """The caller's token id, or raises Unauthenticated / PermissionDenied."""
+        token = bearer_token(authorization)
+        if token is None:
+            raise Unauthenticated("a token is required: send metadata 'authorization: Bearer <token>'")
+        grant = self.tokens.lookup(token)
+        if grant is None:
+            raise Unauthenticated("unknown token")
+        needed = scope_for(method)
+        if needed not in grant.scopes:
+            raise PermissionDenied(f"{method.rsplit('/', 1)[-1]} needs a token with the scope '{needed}'")
+        return grant.token_id
+
+    def scope(self, call: Call) -> "_AuthScope":
+        return _AuthScope(self, call)
+
+
+class _AuthScope:
+    """One call's check (a class, not a generator: it runs per call)."""
+    __slots__ = ("auth", "call", "mark")
+
+    def __init__(self, auth: AuthInterceptor, call: Call):
+        self.auth, self.call, self.mark = auth, call, None
+
+    async def __aenter__(self) -> None:
+        token_id = self.auth.check(self.call.method, _authorization(self.call.context))
+        self.mark = set_caller_token_id(token_id)
+
+    async def __aexit__(self, *exc_info) -> bool:
+        if self.mark is not None:
+            try:
+                reset_caller_token_id(self.mark)
+            except ValueError:  # an async generator finished in another context
+                pass
+        return False
