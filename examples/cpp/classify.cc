@@ -140,12 +140,18 @@ Args ParseArgs(int argc, char** argv) {
   return args;
 }
 
-std::string ReadPem(const std::string& flag, const std::string& path) {
+// A PEM file holding a `what` (CERTIFICATE, PRIVATE KEY): checked here
+// because gRPC reports a wrong file only as a failed connection.
+std::string ReadPem(const std::string& flag, const std::string& path, const std::string& what) {
   std::ifstream in(path, std::ios::binary);
   if (!in) Usage(flag + " " + path + ": cannot read");
-  std::string pem((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (pem.find("-----BEGIN ") == std::string::npos) Usage(flag + " " + path + ": not a PEM file");
-  return pem;
+  const std::string pem((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Some BEGIN line must end in what ("EC PRIVATE KEY" counts as a PRIVATE KEY).
+  for (size_t at = pem.find(what + "-----"); at != std::string::npos; at = pem.find(what + "-----", at + 1)) {
+    const size_t line = pem.rfind('\n', at) + 1;  // npos + 1 == 0: the first line
+    if (pem.compare(line, 11, "-----BEGIN ") == 0) return pem;
+  }
+  Usage(flag + " " + path + ": not a PEM file with a " + what);
 }
 
 // Plaintext by default; TLS when any --tls-* flag is given: --tls-ca is the
@@ -154,10 +160,10 @@ std::string ReadPem(const std::string& flag, const std::string& path) {
 std::shared_ptr<grpc::ChannelCredentials> ChannelCredentials(const Args& args) {
   if (args.tls_ca.empty() && args.tls_cert.empty()) return grpc::InsecureChannelCredentials();
   grpc::SslCredentialsOptions options;
-  if (!args.tls_ca.empty()) options.pem_root_certs = ReadPem("--tls-ca", args.tls_ca);
+  if (!args.tls_ca.empty()) options.pem_root_certs = ReadPem("--tls-ca", args.tls_ca, "CERTIFICATE");
   if (!args.tls_cert.empty()) {
-    options.pem_cert_chain = ReadPem("--tls-cert", args.tls_cert);
-    options.pem_private_key = ReadPem("--tls-key", args.tls_key);
+    options.pem_cert_chain = ReadPem("--tls-cert", args.tls_cert, "CERTIFICATE");
+    options.pem_private_key = ReadPem("--tls-key", args.tls_key, "PRIVATE KEY");
   }
   return grpc::SslCredentials(options);
 }

@@ -116,12 +116,19 @@ function readPpm(file) {
   return { width, height, pixels: data.subarray(pos, pos + size) };
 }
 
-function readPem(flag, file) {
+// A PEM file holding a `what` (CERTIFICATE, PRIVATE KEY): checked here
+// because grpc-js silently ignores a CA file without certificates.
+function readPem(flag, file, what) {
+  let pem;
   try {
-    return fs.readFileSync(file);
+    pem = fs.readFileSync(file);
   } catch (err) {
     usage(`${flag} ${file}: cannot read (${err.code || err.message})`);
   }
+  if (!new RegExp(`-----BEGIN [A-Z ]*${what}-----`).test(pem.toString('latin1'))) {
+    usage(`${flag} ${file}: not a PEM file with a ${what}`);
+  }
+  return pem;
 }
 
 // Plaintext by default; TLS when any --tls-* flag is given: --tls-ca is the
@@ -129,9 +136,9 @@ function readPem(flag, file) {
 // --tls-cert/--tls-key the client's identity for mutual TLS.
 function channelCredentials(args) {
   if (args.tlsCa === null && args.tlsCert === null) return grpc.credentials.createInsecure();
-  const ca = args.tlsCa === null ? null : readPem('--tls-ca', args.tlsCa);
-  const cert = args.tlsCert === null ? null : readPem('--tls-cert', args.tlsCert);
-  const key = args.tlsKey === null ? null : readPem('--tls-key', args.tlsKey);
+  const ca = args.tlsCa === null ? null : readPem('--tls-ca', args.tlsCa, 'CERTIFICATE');
+  const cert = args.tlsCert === null ? null : readPem('--tls-cert', args.tlsCert, 'CERTIFICATE');
+  const key = args.tlsKey === null ? null : readPem('--tls-key', args.tlsKey, 'PRIVATE KEY');
   try {
     return grpc.credentials.createSsl(ca, key, cert);
   } catch (err) {
