@@ -3,9 +3,11 @@
 Each program is run as a user would run it: it reads a PPM of a known image
 (Chelsea the cat), classifies one rotated ROI, streams 10 frames, and in
 `--bad-request` mode prints the status its gRPC library reports and the
-field violations of its google.rpc.BadRequest detail. Missing
-toolchains skip these tests with the install command, unless
-ROICLASS_REQUIRE_CLIENTS=1 (set by .ci/run), where a skip is a failure.
+field violations of its google.rpc.BadRequest detail. The same programs
+then run against servers with TLS, mutual TLS and tokens (certificates from
+tests/certs.py). Missing toolchains skip these tests with the install
+command, unless ROICLASS_REQUIRE_CLIENTS=1 (set by .ci/run), where a skip is
+a failure.
 """
 from __future__ import annotations
 
@@ -46,8 +48,14 @@ def _unavailable(what: str, install: str) -> None:
     pytest.skip(message)
 
 
-def _run(cmd: list[str], timeout: float, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+def _run(
+    cmd: list[str], timeout: float, cwd: Path = REPO_ROOT, token: str | None = None
+) -> subprocess.CompletedProcess:
+    # The programs read ROICLASS_TOKEN: only the test decides whether it is set.
+    env = {k: v for k, v in os.environ.items() if k != "ROICLASS_TOKEN"}
+    if token is not None:
+        env["ROICLASS_TOKEN"] = token
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def _tail(proc: subprocess.CompletedProcess) -> str:
@@ -169,6 +177,7 @@ def test_bad_request_reports_invalid_argument_naming_the_field(program, server, 
     [
         (["--tls-cert", "client.pem"], "--tls-cert and --tls-key go together"),
         (["--tls-ca", "/nonexistent/ca.pem"], "--tls-ca /nonexistent/ca.pem: cannot read"),
+        (["--tls-ca", str(REPO_ROOT / "README.md")], "README.md: not a PEM file with a CERTIFICATE"),
         (["--top-k", "many"], "--top-k"),
         (["--token", ""], "--token must not be empty"),
     ],
@@ -179,3 +188,144 @@ def test_bad_flag_exits_2_with_one_line_naming_it(program, cat_ppm, flags, expec
     assert proc.returncode == 2, _tail(proc)
     lines = proc.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], _tail(proc)
+
+
+# --- TLS, mutual TLS and tokens -------------------------------------------
+
+TOKENS = {"classify": "tok-classify-7f3a", "metrics": "tok-metrics-only-91c2"}
+RPC_FAILED = re.compile(r"^rpc failed: code=(\w+) \((\d+)\) message=(.*)$", re.M)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    from tests.certs import make_pki
+
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+def _serve(**security):
+    from roiclass.server.app import BackgroundServer
+    from roiclass.server.config import ServerConfig
+    from roiclass.server.security import SecurityConfig
+
+    config = ServerConfig(host="127.0.0.1", port=0, security=SecurityConfig(**security))
+    return BackgroundServer(config).start()
+
+
+@pytest.fixture(scope="module")
+def tls_server(pki):
+    srv = _serve(tls_cert=pki.server_cert, tls_key=pki.server_key)
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def mtls_server(pki):
+    srv = _serve(tls_cert=pki.server_cert, tls_key=pki.server_key, tls_client_ca=pki.ca, require_client_cert=True)
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def token_file(tmp_path_factory) -> Path:
+    """A token with the classify scope, one with only metrics."""
+    tokens = tmp_path_factory.mktemp("tokens") / "tokens.txt"
+    tokens.write_text(f"{TOKENS['classify']} classify\n{TOKENS['metrics']} metrics\n")
+    return tokens
+
+
+@pytest.fixture(scope="module")
+def token_server(pki, token_file):
+    """Tokens over TLS."""
+    srv = _serve(tls_cert=pki.server_cert, tls_key=pki.server_key, auth_tokens=token_file)
+    yield srv
+    srv.stop()
+
+
+def _classify(program, server, cat_ppm, *flags, token=None) -> subprocess.CompletedProcess:
+    cmd = [*program, "--address", server.address, "--image", str(cat_ppm), *flags]
+    return _run(cmd, timeout=RUN_TIMEOUT_S, token=token)
+
+
+def _assert_classified(proc: subprocess.CompletedProcess) -> None:
+    """The single call and the whole stream went through."""
+    assert proc.returncode == 0, _tail(proc)
+    assert re.search(r"^ClassifyObject: request_id=single-0 ", proc.stdout, re.M), _tail(proc)
+    assert f"ClassifyObjectStream: {STREAM_FRAMES} responses" in proc.stdout, _tail(proc)
+
+
+def _assert_rpc_failed(proc: subprocess.CompletedProcess, code: str) -> str:
+    """Exit status 1 and one `rpc failed` line with this code; returns its message."""
+    assert proc.returncode == 1, _tail(proc)
+    failures = RPC_FAILED.findall(proc.stdout)
+    assert len(failures) == 1 and failures[0][0] == code, _tail(proc)
+    return failures[0][2]
+
+
+def test_tls_with_the_servers_ca_classifies(program, tls_server, cat_ppm, pki):
+    _assert_classified(_classify(program, tls_server, cat_ppm, "--tls-ca", str(pki.ca)))
+
+
+def test_tls_with_another_ca_fails_naming_the_verification(program, tls_server, cat_ppm, pki):
+    proc = _classify(program, tls_server, cat_ppm, "--tls-ca", str(pki.other_ca))
+    message = _assert_rpc_failed(proc, "UNAVAILABLE")
+    # grpc-js: "unable to verify the first certificate"; C++: "certificate verify failed"
+    assert "verif" in message.lower(), _tail(proc)
+
+
+def test_plaintext_to_a_tls_server_fails(program, tls_server, cat_ppm):
+    _assert_rpc_failed(_classify(program, tls_server, cat_ppm), "UNAVAILABLE")
+
+
+def test_mtls_with_the_client_cert_classifies(program, mtls_server, cat_ppm, pki):
+    proc = _classify(
+        program, mtls_server, cat_ppm,
+        "--tls-ca", str(pki.ca), "--tls-cert", str(pki.client_cert), "--tls-key", str(pki.client_key),
+    )
+    _assert_classified(proc)
+
+
+@pytest.mark.parametrize("client_cert", [None, "other_client"], ids=["no-cert", "other-ca-cert"])
+def test_mtls_without_a_trusted_client_cert_fails(program, mtls_server, cat_ppm, pki, client_cert):
+    flags = ["--tls-ca", str(pki.ca)]
+    if client_cert is not None:
+        flags += ["--tls-cert", str(getattr(pki, f"{client_cert}_cert")),
+                  "--tls-key", str(getattr(pki, f"{client_cert}_key"))]
+    _assert_rpc_failed(_classify(program, mtls_server, cat_ppm, *flags), "UNAVAILABLE")
+
+
+@pytest.mark.parametrize("via", ["flag", "env"])
+def test_token_with_the_classify_scope_classifies(program, token_server, cat_ppm, pki, via):
+    flags = ["--tls-ca", str(pki.ca)]
+    if via == "flag":
+        proc = _classify(program, token_server, cat_ppm, *flags, "--token", TOKENS["classify"])
+    else:
+        proc = _classify(program, token_server, cat_ppm, *flags, token=TOKENS["classify"])
+    _assert_classified(proc)
+
+
+@pytest.mark.parametrize(
+    ("token", "code"),
+    [(None, "UNAUTHENTICATED"), ("tok-nobody-has-this", "UNAUTHENTICATED"), (TOKENS["metrics"], "PERMISSION_DENIED")],
+    ids=["missing", "unknown", "wrong-scope"],
+)
+def test_token_missing_unknown_or_without_scope_fails_with_its_code(program, token_server, cat_ppm, pki, token, code):
+    flags = ["--tls-ca", str(pki.ca)] + ([] if token is None else ["--token", token])
+    proc = _classify(program, token_server, cat_ppm, *flags)
+    _assert_rpc_failed(proc, code)
+    if token is not None:
+        assert token not in proc.stdout + proc.stderr, "the token must not be echoed"
+
+
+@pytest.fixture(scope="module")
+def plaintext_token_server(token_file):
+    srv = _serve(auth_tokens=token_file)
+    yield srv
+    srv.stop()
+
+
+def test_token_over_plaintext_on_loopback_is_sent_too(program, plaintext_token_server, cat_ppm):
+    # Per-call metadata, not call credentials (which gRPC sends only over TLS).
+    srv = plaintext_token_server
+    _assert_rpc_failed(_classify(program, srv, cat_ppm), "UNAUTHENTICATED")
+    _assert_classified(_classify(program, srv, cat_ppm, "--token", TOKENS["classify"]))
