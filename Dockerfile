@@ -34,6 +34,8 @@ EXPOSE 50051 8002
 HEALTHCHECK --interval=10s --timeout=5s --start-period=120s --retries=3 \
     CMD ["roiclass", "health", "--server", "127.0.0.1:50051", "--timeout", "4"]
 # The built-in EfficientNet-Lite0 model is inside the wheel; mount a model
-# repository and add `--models /models` to serve your own.
-ENTRYPOINT ["roiclass", "serve", "--host", "0.0.0.0", "--port", "50051", "--metrics-port", "8002"]
+# repository and add `--models /models` to serve your own. /metrics defaults to
+# loopback; in the container it must face the published port. TLS and tokens:
+# README "Security" (add --tls-cert/--tls-key, --auth-tokens to CMD).
+ENTRYPOINT ["roiclass", "serve", "--host", "0.0.0.0", "--port", "50051", "--metrics-port", "8002", "--metrics-host", "0.0.0.0"]
 CMD ["--devices", "auto", "--instances-per-device", "2"]

@@ -41,3 +41,4 @@ def test_dockerfile_healthcheck_and_ports():
     assert 'HEALTHCHECK' in text and '"health"' in text
     assert re.search(r"^EXPOSE 50051 8002$", text, re.M)
     assert '"--port", "50051"' in text and '"--metrics-port", "8002"' in text
+    assert '"--metrics-host", "0.0.0.0"' in text, "/metrics defaults to loopback: the container must open it"
