@@ -4,7 +4,7 @@ with the scope of its method (security/scopes.py).
 Missing or unknown token -> UNAUTHENTICATED; a known token without the scope
 -> PERMISSION_DENIED naming the scope. Health and reflection are other
 services, so they pass untouched (ScopedInterceptor). The messages never
-hold the token; the caller's token id is set for the call (security/identity.py).
+hold the token.
 """
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import grpc
 
 from roiclass.server.errors import RoiclassError
 from roiclass.server.interceptors.wrapping import Call, ScopedInterceptor
-from roiclass.server.security.identity import reset_caller_token_id, set_caller_token_id
 from roiclass.server.security.scopes import scope_for
 from roiclass.server.security.tokens import TokenTable, bearer_token
 
@@ -37,8 +36,8 @@ class AuthInterceptor(ScopedInterceptor):
         super().__init__(service)
         self.tokens = tokens
 
-    def check(self, method: str, authorization: str | None) -> str:
-        """The caller's token id, or raises Unauthenticated / PermissionDenied."""
+    def check(self, method: str, authorization: str | None) -> None:
+        """Returns when the token grants the method's scope, else raises Unauthenticated / PermissionDenied."""
         token = bearer_token(authorization)
         if token is None:
             raise Unauthenticated("a token is required: send metadata 'authorization: Bearer <token>'")
@@ -48,7 +47,6 @@ class AuthInterceptor(ScopedInterceptor):
         needed = scope_for(method)
         if needed not in grant.scopes:
             raise PermissionDenied(f"{method.rsplit('/', 1)[-1]} needs a token with the scope '{needed}'")
-        return grant.token_id
 
     def scope(self, call: Call) -> "_AuthScope":
         return _AuthScope(self, call)
@@ -56,19 +54,13 @@ class AuthInterceptor(ScopedInterceptor):
 
 class _AuthScope:
     """One call's check (a class, not a generator: it runs per call)."""
-    __slots__ = ("auth", "call", "mark")
+    __slots__ = ("auth", "call")
 
     def __init__(self, auth: AuthInterceptor, call: Call):
-        self.auth, self.call, self.mark = auth, call, None
+        self.auth, self.call = auth, call
 
     async def __aenter__(self) -> None:
-        token_id = self.auth.check(self.call.method, _authorization(self.call.context))
-        self.mark = set_caller_token_id(token_id)
+        self.auth.check(self.call.method, _authorization(self.call.context))
 
     async def __aexit__(self, *exc_info) -> bool:
-        if self.mark is not None:
-            try:
-                reset_caller_token_id(self.mark)
-            except ValueError:  # an async generator finished in another context
-                pass
         return False

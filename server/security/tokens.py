@@ -25,7 +25,7 @@ class TokenFileError(ValueError):
 
 @dataclass(frozen=True)
 class Grant:
-    token_id: str  # "token:<8 hex chars of the sha256>": safe for logs and fairness keys
+    token_id: str  # "token:<8 hex chars of the sha256>": names a token in logs without revealing it
     scopes: frozenset[str]
 
 
