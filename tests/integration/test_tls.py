@@ -119,10 +119,10 @@ def test_client_cert_without_key_is_a_usage_error(pki):
         Classifier("127.0.0.1:1", tls=TlsConfig(ca=pki.ca, cert=pki.client_cert))
 
 
-def _served_common_name(port: int, ca) -> str:
+def _served_common_name(port: int, ca, alpn: str = "h2") -> str:
     """The CN of the certificate a new TLS connection gets (ALPN h2, as gRPC speaks)."""
     ctx = ssl.create_default_context(cafile=str(ca))
-    ctx.set_alpn_protocols(["h2"])
+    ctx.set_alpn_protocols([alpn])
     with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
         with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
             return common_name(ssl.DER_cert_to_PEM_cert(tls.getpeercert(binary_form=True)).encode())
@@ -132,10 +132,11 @@ def test_certificate_rotation_without_restart(pki, repo, tmp_path):
     cert, key = tmp_path / "server.pem", tmp_path / "server.key"
     shutil.copy(pki.server_cert, cert)
     shutil.copy(pki.server_key, key)
-    srv = start_server(repo, tls_security(pki, tls_cert=cert, tls_key=key))
+    srv = start_server(repo, tls_security(pki, tls_cert=cert, tls_key=key), metrics_port=0)
     try:
         port = srv.app.port
         assert _served_common_name(port, pki.ca) == "roiclass-server"
+        assert _served_common_name(srv.app.metrics_port, pki.ca, "http/1.1") == "roiclass-server"
         with Classifier(srv.address, tls=TlsConfig(ca=pki.ca)) as before:
             frames = _FrameFeed()
             stream = before.stream(frames)
@@ -146,6 +147,7 @@ def test_certificate_rotation_without_restart(pki, repo, tmp_path):
             (tmp_path / "new.key").replace(key)
             (tmp_path / "new.pem").replace(cert)
             assert _served_common_name(port, pki.ca) == "roiclass-rotated"
+            assert _served_common_name(srv.app.metrics_port, pki.ca, "http/1.1") == "roiclass-rotated"
             with Classifier(srv.address, tls=TlsConfig(ca=pki.ca)) as after:
                 assert len(after.classify(image(), rois=ROI).results) == 1
             # The stream opened before the rotation goes on over its old connection.
