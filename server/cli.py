@@ -50,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     sec = p.add_argument_group("security (README: Security)")
     sec.add_argument("--tls-cert", type=Path, metavar="FILE", help="PEM certificate chain: serve TLS (with --tls-key)")
     sec.add_argument("--tls-key", type=Path, metavar="FILE", help="PEM private key of --tls-cert")
-    sec.add_argument("--tls-client-ca", type=Path, metavar="FILE", help="PEM CAs that client certificates must chain to")
+    sec.add_argument("--tls-client-ca", type=Path, metavar="FILE",
+                     help="PEM CAs that client certificates must chain to (with --tls-require-client-cert)")
     sec.add_argument("--tls-require-client-cert", action="store_true",
                      help="mutual TLS: refuse connections without a client certificate from --tls-client-ca")
     sec.add_argument("--auth-tokens", type=Path, metavar="FILE",

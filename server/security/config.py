@@ -14,8 +14,8 @@ class SecurityConfigError(ValueError):
 class SecurityConfig:
     tls_cert: Path | None = None  # PEM certificate chain; with tls_key: the server speaks TLS
     tls_key: Path | None = None
-    tls_client_ca: Path | None = None  # verify client certificates against these CAs
-    require_client_cert: bool = False  # mTLS: a handshake without a valid client cert fails
+    tls_client_ca: Path | None = None  # mTLS: client certificates must chain to these CAs
+    require_client_cert: bool = False  # mTLS: a handshake without a valid client cert fails (needs tls_client_ca)
     auth_tokens: Path | None = None  # token file (tokens.py); None = no token check
     reflection: bool = True
 
@@ -31,6 +31,11 @@ class SecurityConfig:
             raise SecurityConfigError("--tls-client-ca needs --tls-cert and --tls-key")
         if self.require_client_cert and self.tls_client_ca is None:
             raise SecurityConfigError("--tls-require-client-cert needs --tls-client-ca (the CAs to verify against)")
+        if self.tls_client_ca is not None and not self.require_client_cert:
+            # gRPC's server credentials verify client certificates only when they require one:
+            # an "optional" client CA would accept any certificate unchecked.
+            raise SecurityConfigError("--tls-client-ca needs --tls-require-client-cert "
+                                      "(gRPC verifies client certificates only when it requires them)")
 
 
 def is_loopback(host: str) -> bool:

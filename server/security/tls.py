@@ -150,6 +150,6 @@ class CertificateFiles:
         ctx.load_cert_chain(certfile=str(s.tls_cert), keyfile=str(s.tls_key))
         if s.tls_client_ca is not None:
             ctx.load_verify_locations(cafile=str(s.tls_client_ca))
-            ctx.verify_mode = ssl.CERT_REQUIRED if s.require_client_cert else ssl.CERT_OPTIONAL
+            ctx.verify_mode = ssl.CERT_REQUIRED  # config.check: a client CA always comes with require
         return ctx
 

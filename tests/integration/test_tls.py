@@ -5,6 +5,7 @@ import asyncio
 import shutil
 import socket
 import ssl
+import urllib.request
 
 import grpc
 import pytest
@@ -112,6 +113,23 @@ def test_mtls_with_the_right_client_certificate_works(mtls_server, pki):
     tls = TlsConfig(ca=pki.ca, cert=pki.client_cert, key=pki.client_key)
     with Classifier(mtls_server.address, tls=tls) as classifier:
         assert len(classifier.classify(image(), rois=ROI).results) == 1
+
+
+def test_metrics_over_mtls_need_the_client_certificate(pki, repo):
+    srv = start_server(repo, tls_security(pki, tls_client_ca=pki.ca, require_client_cert=True), metrics_port=0)
+    url = f"https://127.0.0.1:{srv.app.metrics_port}/metrics"
+    try:
+        ctx = ssl.create_default_context(cafile=str(pki.ca))
+        with pytest.raises(OSError):
+            urllib.request.urlopen(url, timeout=5, context=ctx).read()
+        wrong = ssl.create_default_context(cafile=str(pki.ca))
+        wrong.load_cert_chain(pki.other_client_cert, pki.other_client_key)
+        with pytest.raises(OSError):
+            urllib.request.urlopen(url, timeout=5, context=wrong).read()
+        ctx.load_cert_chain(pki.client_cert, pki.client_key)
+        assert b"roiclass_requests" in urllib.request.urlopen(url, timeout=5, context=ctx).read()
+    finally:
+        srv.stop()
 
 
 def test_client_cert_without_key_is_a_usage_error(pki):

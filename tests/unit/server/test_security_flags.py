@@ -64,6 +64,13 @@ def test_flags_that_do_not_go_together(capsys, argv, words):
     assert words in _error(capsys, *argv)
 
 
+def test_a_client_ca_without_requiring_client_certs_is_refused(capsys, pki):
+    # gRPC would not verify an optional client certificate: any would pass.
+    line = _error(capsys, "--tls-cert", str(pki.server_cert), "--tls-key", str(pki.server_key),
+                  "--tls-client-ca", str(pki.ca))
+    assert "--tls-client-ca needs --tls-require-client-cert" in line
+
+
 def test_a_key_that_does_not_match_the_certificate(capsys, pki):
     line = _error(capsys, "--tls-cert", str(pki.server_cert), "--tls-key", str(pki.client_key))
     assert "not a usable PEM pair" in line and str(pki.server_cert) in line
