@@ -15,6 +15,7 @@ from dataclasses import replace
 
 import grpc
 
+from roiclass.server.callers import caller_id
 from roiclass.server.domain import ClassifyRequest, RequestLimits, confidences_to_proto, rect_to_proto
 from roiclass.server.engine import InferenceOutput
 from roiclass.server.errors import Unimplemented, status_code, status_from_exception
@@ -101,16 +102,18 @@ class ObjectClassifierServicer(pb_grpc.ObjectClassifierServicer):
             self._heatmaps.validate(model.spec, req.heatmap)  # bad options fail before any work
         remaining = context.time_remaining()
         deadline = None if remaining is None else time.monotonic() + remaining
+        caller = caller_id(context)  # the engine shares batches between callers
         if req.heatmap is None:
             out = await _result(lambda is_cancelled: self._engine.classify(
                 model, req.image.array, req.image.pixel_format, req.rois_array,
-                deadline=deadline, is_cancelled=is_cancelled))
+                deadline=deadline, is_cancelled=is_cancelled, caller=caller))
             heatmaps = None
         else:
-            out, heatmaps = await self._classify_with_heatmaps(model, req, deadline)
+            out, heatmaps = await self._classify_with_heatmaps(model, req, deadline, caller)
         return _response(model, req, out, heatmaps, (time.perf_counter_ns() - t0) // 1000)
 
-    async def _classify_with_heatmaps(self, model, req: ClassifyRequest, deadline: float | None
+    async def _classify_with_heatmaps(self, model, req: ClassifyRequest, deadline: float | None,
+                                      caller: str
                                       ) -> tuple[InferenceOutput, list[pb.RelevanceHeatmap]]:
         """The ROIs are preprocessed once: the same tensors are classified and occluded."""
         t0 = time.perf_counter_ns()
@@ -118,7 +121,7 @@ class ObjectClassifierServicer(pb_grpc.ObjectClassifierServicer):
             None, self._engine.preprocess, model, req.image.array, req.image.pixel_format, req.rois_array)
         preprocess_us = (time.perf_counter_ns() - t0) // 1000
         out = await _result(lambda is_cancelled: self._engine.infer_tensors(
-            model, base, deadline=deadline, is_cancelled=is_cancelled))
+            model, base, deadline=deadline, is_cancelled=is_cancelled, caller=caller))
         heatmaps = await self._heatmaps.compute(model, req, base, out.probabilities, deadline)
         return replace(out, preprocess_us=out.preprocess_us + preprocess_us), heatmaps
 

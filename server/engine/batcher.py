@@ -1,34 +1,40 @@
 """Jobs, their slices (chunks) and the bounded queue batches are cut from.
 
 A job is one call of N items with an opaque payload: the queue and the job
-know only counts, times, the deadline and the future. It is queued as one
-chunk covering all its items; a worker cuts batches of up to
-`policy.max_batch` items from the queue head, splitting a chunk when a batch
-boundary falls inside it, so one job's items may span batches and share them
-with other jobs. When a batch closes is the policy's business (policy.py).
+know only counts, times, the deadline, the caller and the future. It is
+queued as one chunk covering all its items, in its caller's FIFO (lane); a
+worker cuts batches of up to `policy.max_batch` items round-robin between
+the callers' lanes (lanes.py), splitting a chunk when a batch boundary falls
+inside it, so one job's items may span batches and share them with other
+jobs. When a batch closes is the policy's business (policy.py).
 """
 from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from concurrent.futures import Future, InvalidStateError
 from typing import Any, Callable
 
 from roiclass.server import errors
+from roiclass.server.engine.lanes import Lanes
 from roiclass.server.engine.policy import PeakOutstandingPolicy
+
+
+class CallerLimit(errors.ResourceExhausted):
+    """One caller already has its cap of items in flight (queued or running)."""
 
 
 class Job:
     """N items of one call. `payload` is what the worker fills the batch from and
     gathers results into; `payload.result(queue_s, pre_s, inf_s)` is the value the
-    future resolves with once all items are in."""
+    future resolves with once all items are in. `caller` names whose lane it
+    joins ("" = anonymous: one shared lane, no per-caller cap)."""
 
     __slots__ = ("future", "payload", "remaining", "lock", "deadline", "is_cancelled",
-                 "submit_t", "queue_s", "pre_s", "inf_s", "done", "queue")
+                 "submit_t", "queue_s", "pre_s", "inf_s", "done", "queue", "caller", "held")
 
     def __init__(self, n: int, payload: Any, deadline: float | None,
-                 is_cancelled: Callable[[], bool] | None):
+                 is_cancelled: Callable[[], bool] | None, caller: str = ""):
         self.future: Future = Future()
         self.payload = payload
         self.remaining = n
@@ -41,6 +47,8 @@ class Job:
         self.inf_s = 0.0
         self.done = False
         self.queue: WorkQueue | None = None  # once queued: told when the job ends
+        self.caller = caller
+        self.held = 0  # items counted against the caller's cap until the job ends
 
     def drop_reason(self, now: float) -> errors.RoiclassError | None:
         """Why this job must not run any more (deadline, cancellation), else None."""
@@ -58,7 +66,7 @@ class Job:
                 return False
             self.done = True
         if self.queue is not None:
-            self.queue.job_done()
+            self.queue.job_done(self)
         try:
             self.future.set_exception(exc)
         except InvalidStateError:  # the caller cancelled the future
@@ -78,7 +86,7 @@ class Job:
                 return
             self.done = True
         if self.queue is not None:
-            self.queue.job_done()
+            self.queue.job_done(self)
         self.resolve()
 
     def resolve(self) -> None:
@@ -98,19 +106,31 @@ class Chunk:
         self.enq_t = enq_t
         self.attempt = attempt
 
+    def split(self, n: int) -> "Chunk":
+        """The first n items as a chunk of their own; this one keeps the rest."""
+        part = Chunk(self.job, self.start, n, self.enq_t, self.attempt)
+        self.start += n
+        self.count -= n
+        return part
+
 
 class WorkQueue:
-    """Bounded FIFO of chunks, counted in items, shared by a model version's workers."""
+    """Bounded queue of chunks, counted in items, shared by a model version's
+    workers: one FIFO per caller, batches cut round-robin between them
+    (`fill_shared`: see lanes.py). `max_per_caller` > 0 caps the items one
+    caller has in flight."""
 
     def __init__(self, max_items: int, policy: PeakOutstandingPolicy,
-                 on_drop: Callable[[Job, errors.RoiclassError], None]):
+                 on_drop: Callable[[Job, errors.RoiclassError], None], max_per_caller: int = 0):
         self.max_items = max_items
+        self.max_per_caller = max_per_caller
+        self.fill_shared = True  # the model clears it for CPU instances
         self.policy = policy
-        self.depth = 0  # items queued
         self.active = 0  # batches taken and not yet finished
         self.closed = False
         self.cond = threading.Condition()
-        self._chunks: deque[Chunk] = deque()
+        self._lanes = Lanes()
+        self._held: dict[str, int] = {}  # caller -> items in flight (only with a cap)
         self._on_drop = on_drop
 
     def put(self, job: Job, n: int) -> None:
@@ -121,86 +141,91 @@ class WorkQueue:
                 raise errors.ResourceExhausted(
                     f"queue full: {self.depth} items waiting, {n} more would exceed "
                     f"max_queue_size={self.max_items}; retry later")
+            if self.max_per_caller and job.caller:
+                self._hold(job, n)
             now = time.monotonic()
             self.policy.admitted(now)
             job.queue = self
-            self._chunks.append(Chunk(job, 0, n, now))
-            self.depth += n
+            self._lanes.append(Chunk(job, 0, n, now))
             self.cond.notify()
 
+    def _hold(self, job: Job, n: int) -> None:
+        held, cap = self._held.get(job.caller, 0), self.max_per_caller
+        if held + n > cap:
+            raise CallerLimit(
+                f"this client has {held} ROIs in flight on this model; {n} more would exceed "
+                f"max_inflight_rois_per_client={cap} (--max-inflight-rois-per-client); "
+                f"retry when some finish")
+        self._held[job.caller] = held + n
+        job.held = n
+
+    @property
+    def depth(self) -> int:
+        """Items queued."""
+        return self._lanes.items
+
+    def held(self, caller: str) -> int:
+        """Items `caller` has in flight (counted only while a cap is set)."""
+        with self.cond:
+            return self._held.get(caller, 0)
+
     def requeue_front(self, chunks: list[Chunk]) -> None:
-        """Puts a failed batch's chunks back at the head (retry on another instance)."""
+        """Puts a failed batch's chunks back at the head of their lanes (retry on another instance)."""
         with self.cond:
             for c in reversed(chunks):
-                self._chunks.appendleft(c)
-                self.depth += c.count
+                self._lanes.appendleft(c)
             self.cond.notify_all()
 
     def drain(self) -> list[Chunk]:
         with self.cond:
-            chunks = list(self._chunks)
-            self._chunks.clear()
-            self.depth = 0
-            return chunks
+            return self._lanes.drain()
 
     def take(self, stop: Callable[[], bool]) -> list[Chunk] | None:
         """Blocks for the next batch (when the policy closes it). None when stop()
         says the worker must end; [] when every job found had already ended."""
         cond = self.cond
+        lanes = self._lanes
         with cond:
             while True:
                 if stop():
                     return None
-                if not self._chunks:
+                if not lanes:
                     cond.wait(0.5)
                     continue
                 if self.closed:
                     break
-                wait = self.policy.wait_s(self.depth, self._chunks[0].enq_t, time.monotonic())
+                wait = self.policy.wait_s(self.depth, lanes.oldest_t(), time.monotonic())
                 if wait <= 0:
                     break
                 cond.wait(wait)
-            batch = self._cut(self.policy.max_batch)
-            if self._chunks:
+            batch = lanes.cut(self.policy.max_batch, self._alive, self.fill_shared)
+            if lanes:
                 cond.notify()  # another idle worker may start on the rest
             if batch:
                 self.active += 1
             return batch
 
-    def _cut(self, room: int) -> list[Chunk]:
-        """Up to `room` items from the head; ended, expired and cancelled jobs are dropped."""
-        batch: list[Chunk] = []
-        now = time.monotonic()
-        chunks = self._chunks
-        while chunks and room:
-            c = chunks[0]
-            job = c.job
-            if job.done:
-                chunks.popleft()
-                self.depth -= c.count
-                continue
-            why = job.drop_reason(now)
-            if why is not None:
-                chunks.popleft()
-                self.depth -= c.count
-                self._on_drop(job, why)
-                continue
-            if c.count <= room:
-                chunks.popleft()
-                batch.append(c)
-                room -= c.count
-                self.depth -= c.count
-            else:  # split: the rest stays at the head for the next batch
-                batch.append(Chunk(job, c.start, room, c.enq_t, c.attempt))
-                c.start += room
-                c.count -= room
-                self.depth -= room
-                room = 0
-        return batch
+    def _alive(self, job: Job, now: float) -> bool:
+        """False for a job whose chunks the cut removes unrun: it ended, or it
+        expired or was cancelled (then it is dropped here)."""
+        if job.done:
+            return False
+        why = job.drop_reason(now)
+        if why is None:
+            return True
+        self._on_drop(job, why)
+        return False
 
-    def job_done(self) -> None:
+    def job_done(self, job: Job) -> None:
         with self.cond:
             self.policy.finished()
+            if job.held:
+                left = self._held[job.caller] - job.held
+                if left:
+                    self._held[job.caller] = left
+                else:
+                    del self._held[job.caller]
+                job.held = 0
 
     def finished(self) -> None:
         """A worker finished the batch take() gave it."""

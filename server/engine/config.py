@@ -33,6 +33,10 @@ class EngineConfig:
     # whose time per item is within 10 % of the best, >= 8; bigger CPU batches are
     # slower per item), 0 = the model's max_batch_size, n > 0 = at most n.
     cpu_batch_cap: int = -1
+    # Most items (ROIs, tensors) one caller may have queued or running on one
+    # model version; more -> RESOURCE_EXHAUSTED. 0 = no cap. Callers: see
+    # roiclass.server.callers; "" (in-process use) is never capped.
+    max_inflight_rois_per_client: int = 0
 
     def __post_init__(self) -> None:
         if self.instances_per_device < 1:
@@ -46,6 +50,9 @@ class EngineConfig:
         if self.cpu_batch_cap < -1:
             raise ValueError(f"cpu_batch_cap must be -1 (measured), 0 (model max) or > 0, "
                              f"got {self.cpu_batch_cap}")
+        if self.max_inflight_rois_per_client < 0:
+            raise ValueError(f"max_inflight_rois_per_client must be >= 0 (0 = no cap), "
+                             f"got {self.max_inflight_rois_per_client}")
         if self.preprocess_threads < 1:
             raise ValueError(f"preprocess_threads must be >= 1, got {self.preprocess_threads}")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import threading
 
 COUNTER_NAMES = ("batches", "items", "runs", "max_batch", "warmup_runs", "dropped_deadline",
-                 "dropped_cancelled", "rejected", "failed_items", "retries", "instance_failures")
+                 "dropped_cancelled", "rejected", "rejected_client_limit", "failed_items", "retries", "instance_failures")
 
 
 class Counters:

@@ -120,19 +120,22 @@ class Engine:
 
     # -- inference -------------------------------------------------------------
     def classify(self, model: LoadedModel, image: np.ndarray, pixel_format: PixelFormat | str,
-                 rois: np.ndarray, *, deadline: float | None = None, is_cancelled: Callable[[], bool] | None = None
-                 ) -> Future:
-        """Queues the ROIs; the future gives InferenceOutput or fails with an errors.* error."""
+                 rois: np.ndarray, *, deadline: float | None = None,
+                 is_cancelled: Callable[[], bool] | None = None, caller: str = "") -> Future:
+        """Queues the ROIs; the future gives InferenceOutput or fails with an errors.* error.
+        `caller` names the client (server.callers): batches are shared round-robin
+        between callers and `max_inflight_rois_per_client` counts per caller;
+        "" = anonymous (one shared lane, no cap)."""
         try:
-            return model.submit_rois(image, pixel_format, rois, deadline, is_cancelled)
+            return model.submit_rois(image, pixel_format, rois, deadline, is_cancelled, caller)
         except errors.RoiclassError as exc:
             return _failed(exc)
 
     def infer_tensors(self, model: LoadedModel, tensors: np.ndarray, *,
                       deadline: float | None = None,
-                      is_cancelled: Callable[[], bool] | None = None) -> Future:
+                      is_cancelled: Callable[[], bool] | None = None, caller: str = "") -> Future:
         try:
-            return model.submit_tensors(tensors, deadline, is_cancelled)
+            return model.submit_tensors(tensors, deadline, is_cancelled, caller)
         except errors.RoiclassError as exc:
             return _failed(exc)
 

@@ -16,7 +16,7 @@ import numpy as np
 from roiclass.ext import preprocess_rois
 from roiclass.server import errors
 from roiclass.server.engine import channels
-from roiclass.server.engine.batcher import Job, WorkQueue
+from roiclass.server.engine.batcher import CallerLimit, Job, WorkQueue
 from roiclass.server.engine.config import EngineConfig, InferenceOutput
 from roiclass.server.engine.counters import Counters
 from roiclass.server.engine.devices import CPU, SessionFactory
@@ -72,7 +72,8 @@ class LoadedModel:
                                    antialias=True, num_threads=ctx.config.preprocess_threads)
         self.vm = VersionMetrics(ctx.metrics, self.name, self.version, publish)
         self.queue = WorkQueue(max(1, spec.max_queue_size),
-                               PeakOutstandingPolicy(1, spec.max_queue_delay_us / 1e6), self._dropped)
+                               PeakOutstandingPolicy(1, spec.max_queue_delay_us / 1e6), self._dropped,
+                               max_per_caller=ctx.config.max_inflight_rois_per_client)
         self.workers = Workers(self)
         self._set_state(ModelState.LOADING)
 
@@ -160,7 +161,11 @@ class LoadedModel:
     def _set_batch_cap(self) -> None:
         top = self.model_max_batch
         cap, cfg = top, self._ctx.config.cpu_batch_cap
-        if not self.io.fixed_batch and all(i.device == CPU for i in self.instances):
+        on_cpu = all(i.device == CPU for i in self.instances)
+        # A CPU batch's time grows with its size: a batch several callers share
+        # is one round of their turns, not filled up (lanes.py).
+        self.queue.fill_shared = bool(self.io.fixed_batch) or not on_cpu  # padded anyway
+        if not self.io.fixed_batch and on_cpu:
             if cfg > 0:
                 cap = min(cfg, top)
             elif cfg == -1 and top > 1:
@@ -197,24 +202,26 @@ class LoadedModel:
         return ka
 
     def submit_rois(self, image: np.ndarray, pixel_format: PixelFormat | str, rois: np.ndarray,
-                    deadline: float | None, is_cancelled: Callable[[], bool] | None) -> Future:
+                    deadline: float | None, is_cancelled: Callable[[], bool] | None,
+                    caller: str = "") -> Future:
         kargs = self._kernel_args(pixel_format)
         channels.check_image(image, pixel_format)
         # The rows' shape and values are the kernel's to check (in the batch: a
         # request failing them fails alone with INVALID_ARGUMENT).
         rois = np.ascontiguousarray(rois, dtype=np.float64)
         payload = RoiPayload(image, kargs, rois, self.num_classes)
-        return self._submit(Job(len(rois), payload, deadline, is_cancelled), len(rois))
+        return self._submit(Job(len(rois), payload, deadline, is_cancelled, caller), len(rois))
 
     def submit_tensors(self, tensors: np.ndarray, deadline: float | None,
-                       is_cancelled: Callable[[], bool] | None) -> Future:
+                       is_cancelled: Callable[[], bool] | None, caller: str = "") -> Future:
         tensors = np.asarray(tensors)
         if tensors.ndim != 1 + len(self.item_shape) or tensors.shape[1:] != self.item_shape:
             raise errors.InvalidArgument.for_field(
                 "tensors", f"expected shape (N, {', '.join(map(str, self.item_shape))}) "
                 f"({self.spec.layout}); got {tensors.shape}")
         payload = TensorPayload(tensors, self.num_classes)
-        return self._submit(Job(len(tensors), payload, deadline, is_cancelled), len(tensors))
+        return self._submit(Job(len(tensors), payload, deadline, is_cancelled, caller),
+                            len(tensors))
 
     def _submit(self, job: Job, n: int) -> Future:
         if n == 0:
@@ -222,6 +229,10 @@ class LoadedModel:
             return job.future
         try:
             self.queue.put(job, n)
+        except CallerLimit as exc:
+            self.counters.add("rejected_client_limit", n)
+            self.vm.dropped["client_limit"].inc(n)
+            job.fail(exc)
         except errors.ResourceExhausted as exc:
             self.counters.add("rejected", n)
             self.vm.dropped["overflow"].inc(n)

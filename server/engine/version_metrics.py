@@ -6,7 +6,7 @@ from typing import Callable
 from roiclass.server.metrics import Metrics
 from roiclass.server.states import ModelState
 
-DROP_REASONS = ("deadline", "cancelled", "overflow", "failed")
+DROP_REASONS = ("deadline", "cancelled", "overflow", "client_limit", "failed")
 
 
 class VersionMetrics:
