@@ -25,7 +25,7 @@ from roiclass.server.manager import ModelManager
 from roiclass.server.metrics import Metrics
 from roiclass.server.models import builtin_repository
 from roiclass.server.observer import RequestObserver
-from roiclass.server.security import METRICS, TokenTable, bearer_token, is_loopback
+from roiclass.server.security import METRICS, TokenFileError, TokenTable, bearer_token, is_loopback
 from roiclass.server.security.tls import CertificateFiles
 from roiclass.server.servicer import ObjectClassifierServicer
 from roiclass.server.states import ModelState
@@ -139,11 +139,22 @@ class RoiclassServer:
             return 401
         return 200 if METRICS in grant.scopes else 403
 
-    def reload_certificates(self) -> None:
-        """SIGHUP: re-read the TLS files at the next handshake even if their mtime did not change."""
+    def reload_security(self) -> None:
+        """SIGHUP: re-read the TLS files at the next handshake even if their mtime did not change,
+        and the token file now (a token removed from it is refused from the next call on)."""
         if self.certificates is not None:
             self.certificates.force_reload()
             log.info("TLS certificate reload requested")
+        path = self.config.security.auth_tokens
+        if path is None:
+            return
+        try:
+            tokens = TokenTable.from_file(path)
+        except TokenFileError as exc:
+            log.warning("token file not re-read, the loaded tokens stay in use: %s", exc)
+            return
+        self.tokens = self.auth.tokens = tokens
+        log.info("token file re-read: %d tokens", len(tokens))
 
     def _health_changed(self) -> None:
         if self._loop is not None:

@@ -149,7 +149,7 @@ async def serve(config: ServerConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, app.reload_certificates)
+    loop.add_signal_handler(signal.SIGHUP, app.reload_security)
     await app.start()
     await stop.wait()
     log.info("shutting down: draining for up to %.1f s", config.grace_s)

@@ -205,3 +205,23 @@ def test_plaintext_on_a_non_loopback_address_warns(tmp_path, caplog, host, warne
         srv.stop()
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "without TLS" in r.getMessage()]
     assert len(warnings) == warned
+
+
+def test_sighup_reload_revokes_a_removed_token_and_keeps_tokens_on_a_bad_file(tmp_path, caplog):
+    from tests.integration.secure import TOKENS_TEXT
+
+    path = token_file(tmp_path)
+    srv = start_server(tiny_repo(tmp_path), SecurityConfig(auth_tokens=path))
+    try:
+        path.write_text(TOKENS_TEXT.replace(f"{CLASSIFY_TOKEN} classify\n", ""))
+        srv.app.reload_security()
+        with Classifier(srv.address, token=CLASSIFY_TOKEN) as classifier:
+            assert _code(classifier.list_models)[0] == grpc.StatusCode.UNAUTHENTICATED
+        path.write_text(f"{ALL_TOKEN} classify,superuser\n")
+        with caplog.at_level(logging.WARNING, logger="roiclass.server.app"):
+            srv.app.reload_security()
+        assert f"{path}:1: unknown scope 'superuser'" in caplog.text and ALL_TOKEN not in caplog.text
+        with Classifier(srv.address, token=ALL_TOKEN) as classifier:
+            assert classifier.list_models().default_model == "tiny"
+    finally:
+        srv.stop()

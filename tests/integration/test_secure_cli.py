@@ -96,6 +96,7 @@ def test_serve_with_tls_and_tokens_reloads_on_sighup(pki, tmp_path):
         address = _wait_ready(proc, lines)
         assert "(TLS, token auth on: 4 tokens, reflection on)" in "".join(lines)
         os.kill(proc.pid, signal.SIGHUP)
+        _wait_for(lines, "token file re-read: 4 tokens")  # the handler ran; the TLS files follow at a handshake
         with Classifier(address, tls=TlsConfig(ca=pki.ca), token=CLASSIFY_TOKEN) as classifier:
             assert classifier.list_models().default_model == "tiny"
         _wait_for(lines, "TLS certificate re-read")
