@@ -43,6 +43,7 @@ def create_server(address: str, app: "RoiclassServer") -> tuple[grpc.aio.Server,
         ("grpc.max_receive_message_length", app.config.max_message_bytes),
         ("grpc.max_send_message_length", app.config.max_message_bytes),
         ("grpc.so_reuseport", 0),
+        *app.config.connections.grpc_options(),  # per-connection limits (connections.py)
     ]
     # Order: see roiclass.server.interceptors (mapper outermost, then auth, then the drain gate).
     interceptors = [app.error_mapper, *([app.auth] if app.auth is not None else []), app.drain]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from roiclass.server.app import RoiclassServer
 from roiclass.server.config import MiB, ServerConfig
+from roiclass.server.connections import ConnectionLimits
 from roiclass.server.domain import RequestLimits
 from roiclass.server.engine import EngineConfig
 from roiclass.server.models import normalization, spec_from_imgproxy
@@ -68,6 +69,27 @@ def build_parser() -> argparse.ArgumentParser:
                      help="largest decoded image (MiB), checked before decoding")
     lim.add_argument("--grace", type=float, default=10.0, help="seconds in-flight calls get on shutdown")
     lim.add_argument("--stream-window", type=int, default=64, help="frames of one stream in flight at once")
+    lim.add_argument("--max-inflight-rois-per-client", type=int, default=0, metavar="N",
+                     help="most ROIs one client (token, client certificate, else connection) may have "
+                          "queued or running per model version; more -> RESOURCE_EXHAUSTED (0 = no cap)")
+    con = p.add_argument_group("connections (README: Fair sharing)")
+    c0 = ConnectionLimits()
+    con.add_argument("--max-concurrent-streams", type=int, default=c0.max_concurrent_streams,
+                     help="calls in flight per connection; more wait in the client (0 = no limit)")
+    con.add_argument("--keepalive-time", type=float, default=c0.keepalive_time_s, metavar="SECONDS",
+                     help="ping a connection quiet this long")
+    con.add_argument("--keepalive-timeout", type=float, default=c0.keepalive_timeout_s, metavar="SECONDS",
+                     help="close it when the ping gets no answer in this long")
+    con.add_argument("--keepalive-min-client-interval", type=float, metavar="SECONDS",
+                     default=c0.min_client_ping_interval_s,
+                     help="clients pinging more often without data are disconnected (too_many_pings)")
+    con.add_argument("--keepalive-permit-without-calls", action="store_true",
+                     help="allow client pings while no call is open")
+    con.add_argument("--max-connection-age", type=float, default=c0.max_connection_age_s, metavar="SECONDS",
+                     help="close connections after this long (+-10%%) so clients rebalance (0 = never)")
+    con.add_argument("--max-connection-age-grace", type=float, metavar="SECONDS",
+                     default=c0.max_connection_age_grace_s,
+                     help="time in-flight calls get once a connection reached its age")
     dev = p.add_argument_group("devices")
     dev.add_argument("--devices", default="auto", help="auto | cpu | cuda:0,cuda:1,...")
     dev.add_argument("--instances-per-device", type=int, default=1, help="sessions per device and model")
@@ -86,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> ServerConfig:
     if args.cpu_batch_cap < -1:
         parser.error("--cpu-batch-cap must be -1 (measured), 0 (model max) or > 0")
+    if args.max_inflight_rois_per_client < 0:
+        parser.error("--max-inflight-rois-per-client must be >= 0 (0 = no cap)")
     for name in ("max_rois", "max_image_side", "max_image_pixels", "instances_per_device", "stream_window"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
@@ -110,7 +134,7 @@ def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) 
         devices=args.devices, instances_per_device=args.instances_per_device, tensorrt=args.tensorrt,
         tensorrt_cache_dir=args.tensorrt_cache, cpu_threads=args.cpu_threads,
         preprocess_threads=args.preprocess_threads, cpu_spinning=args.cpu_spinning,
-        cpu_batch_cap=args.cpu_batch_cap,
+        cpu_batch_cap=args.cpu_batch_cap, max_inflight_rois_per_client=args.max_inflight_rois_per_client,
     )
     return ServerConfig(
         host=args.host, port=args.port, metrics_port=args.metrics_port,
@@ -122,7 +146,22 @@ def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) 
         extra_specs=extra, default_model=args.default_model, poll_interval_s=args.poll,
         stream_window=args.stream_window, engine=engine,
         metrics_host=args.metrics_host, security=security_from_args(args, parser),
+        connections=connections_from_args(args, parser),
     )
+
+
+def connections_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> ConnectionLimits:
+    flags = dict(max_concurrent_streams="--max-concurrent-streams", keepalive_time_s="--keepalive-time",
+                 keepalive_timeout_s="--keepalive-timeout",
+                 min_client_ping_interval_s="--keepalive-min-client-interval",
+                 max_connection_age_s="--max-connection-age",
+                 max_connection_age_grace_s="--max-connection-age-grace")
+    values = {field: getattr(args, flag[2:].replace("-", "_")) for field, flag in flags.items()}
+    try:
+        return ConnectionLimits(**values, permit_keepalive_without_calls=args.keepalive_permit_without_calls)
+    except ValueError as exc:  # names the field: say the flag instead
+        field = str(exc).split(" ", 1)[0]
+        parser.error(str(exc).replace(field, flags.get(field, field), 1))
 
 
 def security_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> SecurityConfig:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from roiclass.server.connections import ConnectionLimits
 from roiclass.server.domain import RequestLimits
 from roiclass.server.engine import EngineConfig
 from roiclass.server.models.spec import ModelSpec
@@ -30,6 +31,7 @@ class ServerConfig:
     stream_window: int = 64  # frames of one stream in flight at once
     engine: EngineConfig = field(default_factory=EngineConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)  # TLS, tokens, reflection
+    connections: ConnectionLimits = field(default_factory=ConnectionLimits)  # streams, keepalive, age
 
     @property
     def address(self) -> str:
