@@ -33,6 +33,15 @@ class FakeContext:
     def time_remaining(self) -> float | None:
         return self.remaining
 
+    def invocation_metadata(self):  # the caller identity (roiclass.server.callers)
+        return ()
+
+    def auth_context(self):
+        return {}
+
+    def peer(self) -> str:
+        return "ipv4:127.0.0.1:1"
+
     async def abort_with_status(self, status):
         raise AssertionError("the servicer raises; the error mapper aborts")
 
