@@ -2,8 +2,8 @@
 
 A policy sees only counts and times: jobs admitted and finished, items waiting,
 the oldest item's arrival. `wait_s` answers "cut now (<= 0) or wait this long
-for more". A fairness or priority rule is another policy with the same three
-methods; the queue, the workers and the model do not change.
+for more". Another closing rule is another policy with the same three
+methods; which items a batch takes (fair sharing between callers) is lanes.py's.
 """
 from __future__ import annotations
 
