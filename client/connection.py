@@ -16,7 +16,7 @@ from grpc_health.v1 import health_pb2_grpc
 from roiclass.v1 import classifier_pb2_grpc as pb_grpc
 
 from .errors import ClassifierError, InvalidInputError
-from .security import TlsConfig, tls_config, token_metadata
+from .security import TlsConfig, plaintext_token_warning, tls_config, token_metadata
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -58,6 +58,8 @@ class ClientBase:
                 raise InvalidInputError("tls", "give tls or credentials, not both")
             credentials = tls.credentials()
             options = [*tls.options(), *options]
+        if token is not None and credentials is None:
+            plaintext_token_warning(address)
         channel_options = [
             ("grpc.max_send_message_length", max_message_bytes),
             ("grpc.max_receive_message_length", max_message_bytes),

@@ -9,6 +9,8 @@ Files are read when the client is made. The token goes out as
 """
 from __future__ import annotations
 
+import ipaddress
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +19,8 @@ from typing import Union
 import grpc
 
 from .errors import InvalidInputError
+
+logger = logging.getLogger(__name__)
 
 Pem = Union[str, "os.PathLike[str]", bytes]  # a file path, or the PEM bytes themselves
 
@@ -73,3 +77,16 @@ def token_metadata(token: str | None) -> tuple[tuple[str, str], ...]:
     if not isinstance(token, str) or not token or any(c.isspace() for c in token):
         raise InvalidInputError("token", "must be a non-empty string without spaces")
     return (("authorization", f"Bearer {token}"),)
+
+
+def plaintext_token_warning(address: str) -> None:
+    """One WARNING when a token would cross the network unencrypted (loopback is fine)."""
+    host = address.rsplit(":", 1)[0].strip("[]") if ":" in address else address
+    if host == "localhost":
+        return
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return
+    except ValueError:
+        pass  # a DNS name: not known to be local
+    logger.warning("a token is sent in plaintext to %s: pass tls= to encrypt it", address)

@@ -51,3 +51,20 @@ def test_server_name_becomes_the_target_name_override():
 def test_the_async_client_takes_the_same_arguments():
     with pytest.raises(InvalidInputError, match="cert and key go together"):
         AsyncClassifier("127.0.0.1:1", tls=TlsConfig(cert=b"x"))
+
+
+@pytest.mark.parametrize("address,warned", [
+    ("127.0.0.1:50051", False), ("localhost:50051", False), ("[::1]:50051", False),
+    ("10.0.0.5:50051", True), ("roiclass.internal:50051", True),
+])
+def test_a_token_in_plaintext_off_loopback_warns(caplog, address, warned):
+    with caplog.at_level("WARNING", logger="roiclass.client.security"):
+        Classifier(address, token="t0ken-for-the-test").close()
+    assert ("in plaintext" in caplog.text) == warned
+    assert "t0ken-for-the-test" not in caplog.text
+
+
+def test_no_warning_over_tls(caplog):
+    with caplog.at_level("WARNING", logger="roiclass.client.security"):
+        Classifier("10.0.0.5:50051", tls=True, token="t0ken-for-the-test").close()
+    assert "in plaintext" not in caplog.text
