@@ -73,3 +73,22 @@ def test_every_rpc_has_its_scope_in_the_one_table():
     assert scope_for("/roiclass.v1.ObjectClassifier/ReloadModels") == "admin"
     assert scope_for("/roiclass.v1.ObjectClassifier/ClassifyObject") == "classify"
     assert scope_for("/roiclass.v1.ObjectClassifier/SomeLaterRpc") == "admin"  # closed until listed
+
+
+def test_lookup_compares_every_entry_in_constant_time(monkeypatch):
+    import hmac
+
+    from roiclass.server.security import tokens as module
+
+    calls = []
+    real = hmac.compare_digest
+
+    def counting(a, b):
+        calls.append((len(a), len(b)))
+        return real(a, b)
+
+    monkeypatch.setattr(module.hmac, "compare_digest", counting)
+    table = TokenTable.from_text(f"{TOKEN_A} classify\n{TOKEN_B} admin\n")
+    assert table.lookup(TOKEN_A).scopes == {"classify"}  # found first, the rest still compared
+    assert table.lookup("not-a-known-token-x") is None
+    assert calls == [(32, 32)] * 4  # digests of equal length: no early exit on the token's length
