@@ -27,6 +27,7 @@ RULES = [
     *((leaf, ("roiclass.server", "roiclass.client", "roiclass.ext")) for leaf in LEAVES),
     ("roiclass.server.models", ("roiclass.server.engine", *ABOVE_ENGINE)),
     ("roiclass.server.engine", ABOVE_ENGINE),
+    ("roiclass.server.security", ("roiclass.server.engine", "roiclass.server.models", *ABOVE_ENGINE)),
     # Parsing request bytes: below the interceptors and the domain, above only errors.
     ("roiclass.server.decoding", ("roiclass.server.engine", "roiclass.server.models", *ABOVE_ENGINE)),
     # Decoding (requests' images, the golden image at load) sits below the engine.
