@@ -1,6 +1,6 @@
 """Fair sharing seen over gRPC: the per-client cap on ROIs in flight answers
 RESOURCE_EXHAUSTED naming the flag, and the per-connection limits reach the
-server (concurrent streams, connection age)."""
+server (concurrent streams, keepalive enforcement, connection age)."""
 from __future__ import annotations
 
 import time
@@ -90,6 +90,19 @@ def test_a_connection_past_its_max_age_and_grace_is_closed(tmp_path_factory):
             assert _check(ch, timeout=5).status == health_pb2.HealthCheckResponse.SERVING  # reconnects
     finally:
         srv.stop()
+
+
+def test_a_client_pinging_more_often_than_allowed_is_disconnected(one_stream_server):
+    # The server allows a ping without data every 10 s (the default); this client pings every 0.1 s.
+    pinger = OWN_CONNECTION + [("grpc.keepalive_time_ms", 100), ("grpc.keepalive_timeout_ms", 1000),
+                               ("grpc.http2.max_pings_without_data", 0)]
+    with grpc.insecure_channel(one_stream_server.address, pinger) as ch:
+        watch = health_pb2_grpc.HealthStub(ch).Watch(health_pb2.HealthCheckRequest(), timeout=15)
+        next(watch)
+        with pytest.raises(grpc.RpcError) as exc:
+            next(watch)  # no change of status: only the server's GOAWAY can end it early
+        assert exc.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert "too many pings" in exc.value.details().lower()
 
 
 def test_server_options_from_the_limits():
