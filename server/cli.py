@@ -77,14 +77,14 @@ def build_parser() -> argparse.ArgumentParser:
     con.add_argument("--max-concurrent-streams", type=int, default=c0.max_concurrent_streams,
                      help="calls in flight per connection; more wait in the client (0 = no limit)")
     con.add_argument("--keepalive-time", type=float, default=c0.keepalive_time_s, metavar="SECONDS",
-                     help="ping a connection quiet this long")
+                     help="ping a connection quiet this long (while a call is open)")
     con.add_argument("--keepalive-timeout", type=float, default=c0.keepalive_timeout_s, metavar="SECONDS",
                      help="close it when the ping gets no answer in this long")
     con.add_argument("--keepalive-min-client-interval", type=float, metavar="SECONDS",
                      default=c0.min_client_ping_interval_s,
                      help="clients pinging more often without data are disconnected (too_many_pings)")
     con.add_argument("--keepalive-permit-without-calls", action="store_true",
-                     help="allow client pings while no call is open")
+                     help="allow pings (the clients' and the server's) while no call is open")
     con.add_argument("--max-connection-age", type=float, default=c0.max_connection_age_s, metavar="SECONDS",
                      help="close connections after this long (+-10%%) so clients rebalance (0 = never)")
     con.add_argument("--max-connection-age-grace", type=float, metavar="SECONDS",

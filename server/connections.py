@@ -2,7 +2,8 @@
 connection may hold and for how long.
 
 `max_concurrent_streams` bounds the calls in flight on one connection (more
-wait in the client); keepalive pings detect dead peers, and a client pinging
+wait in the client); keepalive pings detect dead peers (gRPC pings only while
+a call is open, unless `permit_keepalive_without_calls`), and a client pinging
 more often than `min_client_ping_interval_s` without data is disconnected
 (GOAWAY `too_many_pings`); `max_connection_age_s` ends every connection after
 a while (gRPC adds +-10 % jitter), so clients reconnect and a load balancer
@@ -17,10 +18,10 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class ConnectionLimits:
     max_concurrent_streams: int = 128  # calls in flight per connection; 0 = gRPC's (no limit)
-    keepalive_time_s: float = 60.0  # the server pings a connection quiet this long...
+    keepalive_time_s: float = 60.0  # the server pings a connection quiet this long (while a call is open)...
     keepalive_timeout_s: float = 20.0  # ...and closes it when the ping gets no answer in this long
     min_client_ping_interval_s: float = 10.0  # clients may ping (without data) at most this often
-    permit_keepalive_without_calls: bool = False  # client pings with no call open: allowed?
+    permit_keepalive_without_calls: bool = False  # pings with no call open: allowed (both ways)?
     max_connection_age_s: float = 0.0  # 0 = no limit
     max_connection_age_grace_s: float = 30.0  # in-flight calls' time after the age is reached
 
