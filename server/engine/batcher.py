@@ -137,9 +137,10 @@ class WorkQueue:
         with self.cond:
             if self.closed:
                 raise errors.Unavailable("model version is unloading or has no instance left")
-            if self.depth + n > self.max_items:
+            depth = self._lanes.items
+            if depth + n > self.max_items:
                 raise errors.ResourceExhausted(
-                    f"queue full: {self.depth} items waiting, {n} more would exceed "
+                    f"queue full: {depth} items waiting, {n} more would exceed "
                     f"max_queue_size={self.max_items}; retry later")
             if self.max_per_caller and job.caller:
                 self._hold(job, n)
@@ -194,7 +195,7 @@ class WorkQueue:
                     continue
                 if self.closed:
                     break
-                wait = self.policy.wait_s(self.depth, lanes.oldest_t(), time.monotonic())
+                wait = self.policy.wait_s(lanes.items, lanes.oldest_t(), time.monotonic())
                 if wait <= 0:
                     break
                 cond.wait(wait)
@@ -231,7 +232,7 @@ class WorkQueue:
         """A worker finished the batch take() gave it."""
         with self.cond:
             self.active -= 1
-            if not self.active and not self.depth:
+            if not self.active and not self._lanes.items:
                 self.cond.notify_all()
 
     def idle(self) -> bool:
