@@ -51,7 +51,7 @@ class Metrics:
                                  registry=r)
         self.dropped = Counter(f"{NS}_dropped_items",
                                "Items not run: reason = deadline | cancelled | overflow | "
-                               "failed", MV + ("reason",), registry=r)
+                               "client_limit | failed", MV + ("reason",), registry=r)
         inst = MV + ("device", "instance")
         self.instance_utilization = Gauge(f"{NS}_instance_utilization",
                                           "Fraction of time the instance was busy (last ~10 s)",
