@@ -19,6 +19,8 @@ from roiclass.server.states import ModelState
 
 log = logging.getLogger(__name__)
 
+# Why items were not run: the `reason` label of roiclass_dropped_items.
+DROP_REASONS = ("deadline", "cancelled", "overflow", "client_limit", "failed")
 NS = "roiclass"
 MV = ("model", "version")
 _LATENCY_BUCKETS = (0.0002, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.02, 0.05, 0.1,
@@ -50,8 +52,8 @@ class Metrics:
         self.queue_depth = Gauge(f"{NS}_queue_depth", "Items waiting in the model queue", MV,
                                  registry=r)
         self.dropped = Counter(f"{NS}_dropped_items",
-                               "Items not run: reason = deadline | cancelled | overflow | "
-                               "client_limit | failed", MV + ("reason",), registry=r)
+                               "Items not run: reason = " + " | ".join(DROP_REASONS),
+                               MV + ("reason",), registry=r)
         inst = MV + ("device", "instance")
         self.instance_utilization = Gauge(f"{NS}_instance_utilization",
                                           "Fraction of time the instance was busy (last ~10 s)",

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 from typing import Callable
 
-from roiclass.server.metrics import Metrics
+from roiclass.server.metrics import DROP_REASONS, Metrics
 from roiclass.server.states import ModelState
 
-DROP_REASONS = ("deadline", "cancelled", "overflow", "client_limit", "failed")
 
 
 class VersionMetrics:
