@@ -13,6 +13,7 @@ loop that uses it: a grpc.aio channel belongs to one loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from typing import Any
@@ -34,6 +35,7 @@ from .messages import (
     stream_result,
 )
 from .options import RequestOptions
+from .resume import Journal, Reopens, answer_failed
 from .types import (
     ClassifyResult,
     ModelInfo,
@@ -105,33 +107,10 @@ class AsyncClassifier(ClientBase):
         closed: at once with `async with contextlib.aclosing(stream)` or
         `await stream.aclose()`, else when it is garbage-collected.
         """
-        request_options = RequestOptions(**options)
-        # The request iterator runs as a grpc.aio task; it tells the reader, in
-        # frame order, which frames went to the server and which failed here.
-        pending: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
-        stop = asyncio.Event()
-        requests = _stream_requests(_frame_iterator(frames), request_options, pending, stop)
-        call = self.stub.ClassifyObjectStream(requests, timeout=timeout, metadata=self._metadata)
-        # A call that ends while the reader waits for a frame wakes it up.
-        call.add_done_callback(lambda _: pending.put_nowait(("done", None)))
-        try:
-            while True:
-                kind, payload = await pending.get()
-                if kind == "end":
-                    await _finish(call)
-                    return
-                if kind == "raise":
-                    raise payload
-                if kind == "done":
-                    raise await _end_error(call)
-                if kind == "local":
-                    yield payload
-                    continue
-                yield await _answer(call, payload)
-        finally:
-            stop.set()
-            if not call.done():  # the caller stopped early or we failed: end the RPC
-                call.cancel()
+        stream = _ResumableStream(self, _frame_iterator(frames), RequestOptions(**options), timeout)
+        async with contextlib.aclosing(stream.results()) as results:  # closing the stream ends the call at once
+            async for result in results:
+                yield result
 
     async def list_models(self, timeout: float | None = None) -> ModelList:
         """All models of the server's repository, and the default model's name."""
@@ -171,24 +150,107 @@ async def _from_sync(frames: Iterable[Any]) -> AsyncIterator[Any]:
         yield frame
 
 
-async def _stream_requests(
-    frames: AsyncIterator[Any], options: RequestOptions, pending: asyncio.Queue, stop: asyncio.Event
-) -> AsyncIterator[pb.ClassifyObjectRequest]:
-    while not stop.is_set():
-        try:
-            frame = await anext(frames)
-        except StopAsyncIteration:
-            break
-        except Exception as error:  # the caller's iterator failed: hand it to the reader
-            pending.put_nowait(("raise", error))
-            return
-        request = frame_request(frame, options)
-        if isinstance(request, StreamResult):  # bad input found here: its error takes the frame's place
-            pending.put_nowait(("local", request))
-            continue
-        pending.put_nowait(("sent", request.request_id))
-        yield request
-    pending.put_nowait(("end", None))
+class _ResumableStream:
+    """One stream() call: the caller's frames, the journal of those not yet
+    answered, and the calls that carry them (a new one when a call breaks;
+    see resume.py). The asyncio twin of classifier._ResumableStream."""
+
+    def __init__(self, client: AsyncClassifier, frames: AsyncIterator[Any], options: RequestOptions,
+                 timeout: float | None) -> None:
+        self._client = client
+        self._frames = frames
+        self._options = options
+        self._journal = Journal()
+        self._changed = asyncio.Event()  # the journal grew or a call ended: wakes the reader
+        self._pull = asyncio.Lock()  # one reader of the caller's iterator at a time
+        self._reopens = Reopens(timeout)
+
+    async def results(self) -> AsyncIterator[StreamResult]:
+        while True:
+            stop = asyncio.Event()
+            call = self._client.stub.ClassifyObjectStream(
+                self._requests(stop), timeout=self._reopens.remaining(), metadata=self._client._metadata
+            )
+            call.add_done_callback(lambda _: self._changed.set())
+            try:
+                async for result in self._read(call):
+                    yield result
+                if self._journal.failure is not None:
+                    raise self._journal.failure
+                return
+            except ClassifierError as error:
+                backoff = self._reopens.next_backoff(error)
+                logger.warning("stream broke (%s): re-opening it with %d unanswered frames",
+                               error, self._journal.unanswered())
+                await asyncio.sleep(backoff)
+            finally:
+                stop.set()
+                if not call.done():  # the caller stopped early, we failed, or a re-open follows
+                    call.cancel()
+
+    async def _requests(self, stop: asyncio.Event) -> AsyncIterator[pb.ClassifyObjectRequest]:
+        """One call's requests: the journal's unanswered ones from its head,
+        in order, then new frames."""
+        journal = self._journal
+        index = journal.head
+        while not stop.is_set():
+            index = max(index, journal.head)
+            if index < journal.tail:
+                kind, payload = journal.at(index)
+                index += 1
+                if kind == "sent":
+                    yield payload
+                continue
+            # Shielded: a cancelled call must not cancel the caller's iterator mid-frame.
+            if not await asyncio.shield(self._take_frame(index, stop)):
+                return
+
+    async def _take_frame(self, index: int, stop: asyncio.Event) -> bool:
+        """Reads one frame into the journal; False when there are no more."""
+        journal = self._journal
+        async with self._pull:
+            if index < journal.tail:  # another call's iterator read it meanwhile
+                return True
+            if stop.is_set() or journal.ended or journal.failure is not None:
+                return False
+            try:
+                request = frame_request(await anext(self._frames), self._options)
+            except StopAsyncIteration:
+                journal.ended = True
+                return False
+            except Exception as error:  # the caller's iterator failed: hand it to the reader
+                journal.failure = error
+                return False
+            finally:
+                self._changed.set()  # the reader runs after this returns: the entry below is in
+            # bad input found here: its error takes the frame's place
+            journal.add("local" if isinstance(request, StreamResult) else "sent", request)
+            return True
+
+    async def _read(self, call: Any) -> AsyncIterator[StreamResult]:
+        """Yields the results of the journal's head onward; raises
+        ClassifierError when the call fails."""
+        journal = self._journal
+        while True:
+            while not journal.entries and not journal.ended and journal.failure is None:
+                if call.done():
+                    raise await _end_error(call)
+                self._changed.clear()
+                if not (journal.entries or journal.ended or journal.failure is not None or call.done()):
+                    await self._changed.wait()
+            if not journal.entries:
+                if journal.failure is None:
+                    await _finish(call)
+                return
+            kind, payload = journal.entries[0]
+            if kind == "local":
+                journal.pop()
+                yield payload
+                continue
+            result = await _answer(call, payload.request_id)
+            journal.pop()
+            self._reopens.answered()
+            yield result
 
 
 async def _answer(call: Any, request_id: str) -> StreamResult:
@@ -207,7 +269,10 @@ async def _finish(call: Any) -> None:
     try:
         extra = await call.read()
     except grpc.RpcError as error:
-        raise ClassifierError.from_rpc_error(error) from None
+        failure = ClassifierError.from_rpc_error(error)
+        if answer_failed(failure):
+            raise failure from None
+        return
     if extra is not grpc.aio.EOF:
         logger.warning("ignoring an answer past the last frame (request_id %r)", extra.request_id)
 

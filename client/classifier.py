@@ -10,8 +10,8 @@ Every failed call raises ClassifierError; inputs are checked before sending
 from __future__ import annotations
 
 import logging
-import queue
 import threading
+import time
 from typing import Any, Iterable, Iterator
 
 import grpc
@@ -31,6 +31,7 @@ from .messages import (
     stream_result,
 )
 from .options import RequestOptions
+from .resume import Journal, Reopens, answer_failed
 from .types import (
     ClassifyResult,
     ModelInfo,
@@ -142,16 +143,7 @@ class Classifier(ClientBase):
             heatmap=heatmap,
             heatmap_options=heatmap_options,
         )
-        # The request iterator runs on a grpc thread; it tells the reader, in
-        # frame order, which frames went to the server and which failed here.
-        pending: queue.Queue[tuple[str, Any]] = queue.Queue()
-        stop = threading.Event()
-        requests = _stream_requests(iter(frames), options, pending, stop)
-        try:
-            call = self.stub.ClassifyObjectStream(requests, timeout=timeout, metadata=self._metadata)
-        except grpc.RpcError as error:
-            raise ClassifierError.from_rpc_error(error) from None
-        return _stream_results(call, pending, stop)
+        return _ResumableStream(self, iter(frames), options, timeout).results()
 
     def list_models(self, timeout: float | None = None) -> ModelList:
         """All models of the server's repository, and the default model's name."""
@@ -180,49 +172,130 @@ class Classifier(ClientBase):
             raise ClassifierError.from_rpc_error(error) from None
 
 
-def _stream_requests(
-    frames: Iterator[Any], options: RequestOptions, pending: queue.Queue, stop: threading.Event
-) -> Iterator[pb.ClassifyObjectRequest]:
-    while not stop.is_set():
-        try:
-            frame = next(frames)
-        except StopIteration:
-            break
-        except BaseException as error:  # the caller's iterator failed: hand it to the reader
-            pending.put(("raise", error))
-            return
-        request = frame_request(frame, options)
-        if isinstance(request, StreamResult):  # bad input found here: its error takes the frame's place
-            pending.put(("local", request))
-            continue
-        pending.put(("sent", request.request_id))
-        yield request
-    pending.put(("end", None))
+class _ResumableStream:
+    """One stream() call: the caller's frames, the journal of those not yet
+    answered, and the calls that carry them (a new one when a call breaks;
+    see resume.py)."""
 
+    def __init__(self, client: Classifier, frames: Iterator[Any], options: RequestOptions,
+                 timeout: float | None) -> None:
+        self._client = client
+        self._frames = frames
+        self._options = options
+        self._journal = Journal()
+        self._cond = threading.Condition()  # guards the journal; wakes the reader
+        self._pull = threading.Lock()  # one reader of the caller's iterator at a time
+        self._reopens = Reopens(timeout)
 
-def _stream_results(call: Any, pending: queue.Queue, stop: threading.Event) -> Iterator[StreamResult]:
-    try:
+    def results(self) -> Iterator[StreamResult]:
         while True:
-            kind, payload = _next_pending(call, pending)
-            if kind == "end":
-                _finish(call)
+            stop = threading.Event()
+            try:
+                call = self._client.stub.ClassifyObjectStream(
+                    self._requests(stop), timeout=self._reopens.remaining(), metadata=self._client._metadata
+                )
+            except grpc.RpcError as error:
+                raise ClassifierError.from_rpc_error(error) from None
+            try:
+                failure = yield from self._read(call)
+                if failure is not None:
+                    raise failure
                 return
-            if kind == "raise":
-                raise payload
-            if kind == "local":
-                yield payload
+            except ClassifierError as error:
+                backoff = self._reopens.next_backoff(error)
+                logger.warning("stream broke (%s): re-opening it with %d unanswered frames",
+                               error, self._journal.unanswered())
+                time.sleep(backoff)
+            finally:
+                stop.set()
+                if not call.done():  # the caller stopped early, we failed, or a re-open follows
+                    call.cancel()
+
+    def _requests(self, stop: threading.Event) -> Iterator[pb.ClassifyObjectRequest]:
+        """One call's requests: the journal's unanswered ones from its head,
+        in order, then new frames (runs on a grpc thread)."""
+        journal = self._journal
+        with self._cond:
+            index = journal.head
+        while not stop.is_set():
+            with self._cond:
+                index = max(index, journal.head)
+                entry = journal.at(index) if index < journal.tail else None
+            if entry is not None:
+                index += 1
+                if entry[0] == "sent":
+                    yield entry[1]
+                continue
+            if not self._take_frame(index, stop):
+                return
+
+    def _take_frame(self, index: int, stop: threading.Event) -> bool:
+        """Reads one frame into the journal; False when there are no more."""
+        journal = self._journal
+        with self._pull:
+            with self._cond:
+                if index < journal.tail:  # another call's iterator read it meanwhile
+                    return True
+                if stop.is_set() or journal.ended or journal.failure is not None:
+                    return False
+            try:
+                frame = next(self._frames)
+                request = frame_request(frame, self._options)
+            except StopIteration:
+                request = None
+            except BaseException as error:  # the caller's iterator failed: hand it to the reader
+                with self._cond:
+                    journal.failure = error
+                    self._cond.notify_all()
+                return False
+            with self._cond:
+                if request is None:
+                    journal.ended = True
+                elif isinstance(request, StreamResult):  # bad input found here: its error takes the frame's place
+                    journal.add("local", request)
+                else:
+                    journal.add("sent", request)
+                self._cond.notify_all()
+            return request is not None
+
+    def _read(self, call: Any) -> Iterator[StreamResult]:
+        """Yields the results of the journal's head onward; returns the caller's
+        iterator's error, if it failed; raises ClassifierError when the call did."""
+        journal = self._journal
+        while True:
+            with self._cond:
+                while not journal.entries and not journal.ended and journal.failure is None:
+                    if call.done():
+                        raise _call_error(call)
+                    self._cond.wait(_POLL_S)
+                entry = journal.entries[0] if journal.entries else None
+                if entry is not None and entry[0] == "local":
+                    journal.pop()
+            if entry is None:
+                if journal.failure is not None:
+                    return journal.failure
+                _finish(call)
+                return None
+            if entry[0] == "local":
+                yield entry[1]
                 continue
             try:
                 response = next(call)
             except StopIteration:
-                raise missing_answer(payload) from None
+                raise missing_answer(entry[1].request_id) from None
             except grpc.RpcError as error:
                 raise ClassifierError.from_rpc_error(error) from None
+            with self._cond:
+                journal.pop()
+            self._reopens.answered()
             yield stream_result(response)
-    finally:
-        stop.set()
-        if not call.done():  # the caller stopped early or we failed: end the RPC
-            call.cancel()
+
+
+def _call_error(call: Any) -> ClassifierError:
+    """Why a call ended while the reader waited for a frame."""
+    if call.code() != grpc.StatusCode.OK:
+        return ClassifierError.from_rpc_error(call)
+    return ended_early()
 
 
 def _finish(call: Any) -> None:
@@ -232,21 +305,8 @@ def _finish(call: Any) -> None:
     except StopIteration:
         return
     except grpc.RpcError as error:
-        raise ClassifierError.from_rpc_error(error) from None
+        failure = ClassifierError.from_rpc_error(error)
+        if answer_failed(failure):
+            raise failure from None
+        return
     logger.warning("ignoring an answer past the last frame (request_id %r)", extra.request_id)
-
-
-def _next_pending(call: Any, pending: queue.Queue) -> tuple[str, Any]:
-    while True:
-        try:
-            return pending.get(timeout=_POLL_S)
-        except queue.Empty:
-            pass
-        if call.done():
-            try:  # a last entry may have landed just before the call ended
-                return pending.get_nowait()
-            except queue.Empty:
-                pass
-            if call.code() != grpc.StatusCode.OK:
-                raise ClassifierError.from_rpc_error(call)
-            raise ended_early()

@@ -87,7 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def connection(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("--server", default=DEFAULT_ADDRESS, metavar="HOST:PORT", help=f"default {DEFAULT_ADDRESS}")
+        sub.add_argument(
+            "--server", default=DEFAULT_ADDRESS, metavar="HOST:PORT[,HOST:PORT...]",
+            help=f"default {DEFAULT_ADDRESS}; several (comma-separated) or dns:///NAME:PORT: "
+                 "round robin over the healthy ones, UNAVAILABLE retried on another",
+        )
         sub.add_argument(
             "--timeout", type=_seconds, metavar="S",
             help=f"seconds per call (default {DEFAULT_TIMEOUT_S:g}, {HEATMAP_TIMEOUT_S:g} with --heatmap)",

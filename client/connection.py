@@ -17,6 +17,7 @@ from roiclass.v1 import classifier_pb2_grpc as pb_grpc
 
 from .errors import ClassifierError, InvalidInputError
 from .security import TlsConfig, plaintext_token_warning, tls_config, token_metadata
+from .targets import parse_targets
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -25,7 +26,9 @@ DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 class ClientBase:
     """A connection to a roiclass server.
 
-    address: "host:port". timeout: default deadline per call in seconds (None:
+    address: "host:port"; several ("h1:p,h2:p" or a list) or "dns:///name:port"
+    balance calls round robin over the healthy backends, retrying UNAVAILABLE
+    on another one (targets.py), and streams resume on another backend. timeout: default deadline per call in seconds (None:
     no deadline). max_message_bytes: largest request/response. credentials:
     grpc.ChannelCredentials for TLS set up by hand; tls: a TlsConfig (CA,
     client cert/key for mTLS) or True (system CAs) instead; neither = plaintext.
@@ -38,7 +41,7 @@ class ClientBase:
 
     def __init__(
         self,
-        address: str = DEFAULT_ADDRESS,
+        address: str | Sequence[str] = DEFAULT_ADDRESS,
         *,
         timeout: float | None = 10.0,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
@@ -49,7 +52,9 @@ class ClientBase:
     ) -> None:
         if timeout is not None and not (timeout > 0):
             raise InvalidInputError("timeout", f"must be > 0 seconds or None, got {timeout!r}")
-        self.address = address
+        target = parse_targets(address)
+        self.address = address if isinstance(address, str) else ",".join(address)
+        self.balanced = target.balanced
         self.timeout = timeout
         self._metadata = token_metadata(token)
         tls = tls_config(tls)
@@ -59,16 +64,18 @@ class ClientBase:
             credentials = tls.credentials()
             options = [*tls.options(), *options]
         if token is not None and credentials is None:
-            plaintext_token_warning(address)
+            for one in self.address.split(","):
+                plaintext_token_warning(one)
         channel_options = [
             ("grpc.max_send_message_length", max_message_bytes),
             ("grpc.max_receive_message_length", max_message_bytes),
+            *target.options,
             *options,
         ]
         if credentials is not None:
-            self.channel = self._channels.secure_channel(address, credentials, channel_options)
+            self.channel = self._channels.secure_channel(target.uri, credentials, channel_options)
         else:
-            self.channel = self._channels.insecure_channel(address, channel_options)
+            self.channel = self._channels.insecure_channel(target.uri, channel_options)
         self.stub = pb_grpc.ObjectClassifierStub(self.channel)
         self._health = health_pb2_grpc.HealthStub(self.channel)
 
