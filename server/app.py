@@ -42,7 +42,8 @@ def create_server(address: str, app: "RoiclassServer") -> tuple[grpc.aio.Server,
     options = [
         ("grpc.max_receive_message_length", app.config.max_message_bytes),
         ("grpc.max_send_message_length", app.config.max_message_bytes),
-        ("grpc.so_reuseport", 0),
+        # Workers of `--workers N` share the port; a single server refuses a taken one.
+        ("grpc.so_reuseport", 0 if app.config.worker_index is None else 1),
         *app.config.connections.grpc_options(),  # per-connection limits (connections.py)
     ]
     # Order: see roiclass.server.interceptors (mapper outermost, then auth, then the drain gate).
@@ -106,7 +107,9 @@ class RoiclassServer:
         await self.server.start()
         self._log_security()
         log.info("preprocessing kernel: %s build, OpenMP %s", ext.KERNEL_ISA, "on" if ext.HAVE_OPENMP else "off")
-        if self.config.metrics_port is not None:
+        if self.config.metrics_port is not None and self.config.worker_index is not None:
+            self.metrics_port = self.metrics.start_http("127.0.0.1", self.config.metrics_port)  # the parent reads it
+        elif self.config.metrics_port is not None:
             self.metrics_port = self.metrics.start_http(
                 self.config.metrics_host, self.config.metrics_port,
                 ssl_context=self.certificates.ssl_context() if self.certificates is not None else None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from roiclass.server.engine import EngineConfig
 from roiclass.server.models import normalization, spec_from_imgproxy
 from roiclass.server.security import SecurityConfig, SecurityConfigError, TokenFileError, TokenTable
 from roiclass.server.security.tls import CertificateFiles
+from roiclass.server.supervisor import parse_workers, run_workers, write_worker_info
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="ONNX Runtime thread spinning on CPU: off (shared hosts), run (while a run is on), always")
     dev.add_argument("--cpu-batch-cap", type=int, default=-1,
                      help="largest CPU batch: -1 = measured at load, 0 = the model's max batch, N = N")
+    wrk = p.add_argument_group("worker processes (README: Deployment)")
+    wrk.add_argument("--workers", default="1", metavar="N|auto",
+                     help="server processes on the port (SO_REUSEPORT), supervised; auto = cores // 2 "
+                          "(default 1: this process serves)")
+    wrk.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)  # set by the supervisor
+    wrk.add_argument("--worker-file", type=Path, help=argparse.SUPPRESS)  # where a worker says it serves
     p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     return p
 
@@ -121,6 +129,10 @@ def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) 
         value = getattr(args, name)
         if value is not None and not (0 <= value <= 65535):
             parser.error(f"--{name.replace('_', '-')} must be in 0..65535")
+    try:
+        workers = parse_workers(args.workers)
+    except ValueError as exc:
+        parser.error(str(exc))
     extra = ()
     if args.onnx is not None:
         try:
@@ -146,7 +158,8 @@ def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) 
         extra_specs=extra, default_model=args.default_model, poll_interval_s=args.poll,
         stream_window=args.stream_window, engine=engine,
         metrics_host=args.metrics_host, security=security_from_args(args, parser),
-        connections=connections_from_args(args, parser),
+        connections=connections_from_args(args, parser), workers=workers,
+        worker_index=args.worker_index,
     )
 
 
@@ -182,7 +195,7 @@ def security_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser
     return security
 
 
-async def serve(config: ServerConfig) -> None:
+async def serve(config: ServerConfig, worker_file: Path | None = None) -> None:
     app = RoiclassServer(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -190,18 +203,35 @@ async def serve(config: ServerConfig) -> None:
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGHUP, app.reload_security)
     await app.start()
+    if config.worker_index is not None:
+        if worker_file is not None:
+            write_worker_info(worker_file, app.port, app.metrics_port)
+        loop.create_task(_stop_when_orphaned(stop))
     await stop.wait()
     log.info("shutting down: draining for up to %.1f s", config.grace_s)
     await app.stop()
 
 
+async def _stop_when_orphaned(stop: asyncio.Event) -> None:
+    """A worker whose supervisor died (SIGKILL) drains and exits instead of serving alone."""
+    parent = os.getppid()
+    while os.getppid() == parent:
+        await asyncio.sleep(1.0)
+    log.warning("supervisor (pid %d) gone: stopping", parent)
+    stop.set()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
+    worker = "" if args.worker_index is None else f" [worker {args.worker_index}]"
+    logging.basicConfig(level=args.log_level, stream=sys.stderr,
+                        format=f"%(asctime)s %(levelname)s %(name)s{worker}: %(message)s")
     config = config_from_args(args, parser)
-    asyncio.run(serve(config))
+    if config.workers > 1 and config.worker_index is None:
+        return run_workers(argv, config, config.workers)
+    asyncio.run(serve(config, args.worker_file))
     return 0
 
 

@@ -32,6 +32,10 @@ class ServerConfig:
     engine: EngineConfig = field(default_factory=EngineConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)  # TLS, tokens, reflection
     connections: ConnectionLimits = field(default_factory=ConnectionLimits)  # streams, keepalive, age
+    workers: int = 1  # > 1: this process supervises that many server processes (supervisor.py)
+    # Set in a worker of `--workers N` (supervisor.py): SO_REUSEPORT on, /metrics plain on loopback
+    # for the parent only (the parent's endpoint applies TLS and tokens).
+    worker_index: int | None = None
 
     @property
     def address(self) -> str:

@@ -1,0 +1,89 @@
+"""The parent's /metrics under `--workers N`: every worker's series, one scrape.
+
+Each worker serves its own registry (the same Metrics class as a single
+server) on a loopback port of its own, plain HTTP, no token (the parent is
+its only reader); the parent's endpoint, on --metrics-host/--metrics-port
+with the same TLS and token rules as a single server, fetches them at each
+scrape and re-exports every sample with a `worker` label (sum over it in
+PromQL: `sum without (worker) (...)`), plus the supervisor's own series.
+Function gauges (queue depth, utilization) stay live, which prometheus-client's
+multiprocess mode would not give.
+"""
+from __future__ import annotations
+
+import logging
+import urllib.request
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.parser import text_string_to_metric_families
+
+from roiclass.server.metrics_http import start_metrics_http
+from roiclass.server.security import METRICS, TokenTable, bearer_token
+
+log = logging.getLogger(__name__)
+
+SCRAPE_TIMEOUT_S = 2.0
+
+
+class WorkersCollector:
+    def __init__(self, supervisor):
+        self.supervisor = supervisor
+
+    def collect(self):
+        up = GaugeMetricFamily("roiclass_worker_up", "1 while the worker process runs", labels=["worker"])
+        pid = GaugeMetricFamily("roiclass_worker_pid", "Process id of the worker", labels=["worker"])
+        restarts = CounterMetricFamily("roiclass_worker_restarts", "Times the worker was restarted",
+                                       labels=["worker"])
+        families: dict[str, Metric] = {}
+        for index, running, count, info in self.supervisor.status():
+            label = str(index)
+            up.add_metric([label], 1.0 if running else 0.0)
+            restarts.add_metric([label], count)
+            if info is None:
+                continue
+            pid.add_metric([label], info["pid"])
+            if info.get("metrics_port"):
+                self._merge(families, label, info["metrics_port"])
+        yield up
+        yield pid
+        yield restarts
+        yield from families.values()
+
+    @staticmethod
+    def _merge(families: dict[str, Metric], worker: str, port: int) -> None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=SCRAPE_TIMEOUT_S) as resp:
+                text = resp.read().decode()
+        except OSError as exc:  # a worker restarting or stuck: the others still report
+            log.warning("metrics of worker %s not read: %s", worker, exc)
+            return
+        for fam in text_string_to_metric_families(text):
+            out = families.get(fam.name)
+            if out is None:
+                out = families[fam.name] = Metric(fam.name, fam.documentation, fam.type, fam.unit)
+            for s in fam.samples:
+                out.add_sample(s.name, {**s.labels, "worker": worker}, s.value, s.timestamp, s.exemplar)
+
+
+def start_aggregated_metrics(config, supervisor):
+    """Serves the parent's /metrics; returns the HTTP server (shutdown() + server_close())."""
+    registry = CollectorRegistry()
+    registry.register(WorkersCollector(supervisor))
+    security, ssl_context, authorize = config.security, None, None
+    if security.tls:
+        from roiclass.server.security.tls import CertificateFiles
+
+        ssl_context = CertificateFiles(security).ssl_context()
+    if security.auth_tokens is not None:
+        tokens = TokenTable.from_file(security.auth_tokens)
+
+        def authorize(header: str | None) -> int:
+            token = bearer_token(header)
+            grant = tokens.lookup(token) if token is not None else None
+            return 401 if grant is None else 200 if METRICS in grant.scopes else 403
+
+    httpd = start_metrics_http(registry, config.metrics_host, config.metrics_port, ssl_context, authorize)
+    log.info("metrics of all workers on %s://%s:%s/metrics", "https" if ssl_context else "http",
+             config.metrics_host, httpd.server_port)
+    return httpd
