@@ -1,8 +1,9 @@
 """`roiclass serve --workers N`: N server processes on one port, supervised.
 
 The parent starts each worker as a fresh interpreter (`python -m
-roiclass.server.cli ... --worker-index I`), never a fork: no ONNX Runtime
-session or CUDA context exists in the parent, and none is inherited. Every
+roiclass.server.cli ... --worker-index I`), never a fork: the parent creates
+no ONNX Runtime session and no CUDA context (it counts GPUs in a throwaway
+interpreter), and a worker inherits nothing of it. Every
 worker is a whole RoiclassServer with its own engine and sessions, bound to
 the same port with SO_REUSEPORT (the kernel spreads connections, not calls).
 
@@ -197,11 +198,14 @@ def worker_argv(argv: list[str], index: int, port: int, devices: list[str], info
 
 def run_workers(argv: list[str], config, workers: int) -> int:
     """The parent of `roiclass serve --workers N` (N > 1): returns the exit code."""
-    from roiclass.server.engine.devices import parse_devices  # ctypes only: no session, no context
     from roiclass.server.worker_metrics import start_aggregated_metrics
 
+    try:
+        devices = worker_devices(resolve_devices(config.engine.devices), workers)
+    except subprocess.CalledProcessError as exc:  # parse_devices' ValueError names the flag's values
+        log.error("--devices: %s", (exc.stderr.strip().splitlines() or ["?"])[-1])
+        return 2
     port, reserved = reserve_port(config.host, config.port)
-    devices = worker_devices(parse_devices(config.engine.devices), workers)
     cpu_threads = None
     if config.engine.cpu_threads == 0:  # share the cores among the workers' CPU sessions
         cores = len(os.sched_getaffinity(0))
@@ -223,6 +227,15 @@ def run_workers(argv: list[str], config, workers: int) -> int:
             httpd.server_close()
         reserved.close()
         shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def resolve_devices(spec: str) -> list[str]:
+    """--devices as a list, counted in a throwaway interpreter: `auto` calls cuInit, and the
+    parent keeps no CUDA state (nor any ONNX Runtime session) of its own."""
+    code = ("import json, sys; from roiclass.server.engine.devices import parse_devices; "
+            "print(json.dumps(parse_devices(sys.argv[1])))")
+    out = subprocess.run([sys.executable, "-c", code, spec], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def write_worker_info(path: Path, port: int, metrics_port: int | None) -> None:

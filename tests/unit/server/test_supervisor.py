@@ -58,3 +58,12 @@ def test_a_quick_failure_doubles_the_backoff_up_to_the_cap(tmp_path):
         delays.append(round(w.restart_at - now, 3))
     assert delays == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
     assert w.restart_at is not None and len(set(w.pids)) == 9
+
+
+def test_bad_devices_with_workers_exit_2_before_any_worker_starts(tmp_path, caplog):
+    from roiclass.server.cli import main
+    from tests.unit.engine.conftest import make_onnx
+
+    model = make_onnx(tmp_path / "tiny.onnx")
+    assert main(["--workers", "2", "--devices", "gpu", "--port", "0", "--onnx", str(model)]) == 2
+    assert "allowed: auto, cpu" in caplog.text and "worker 0 started" not in caplog.text
