@@ -203,11 +203,14 @@ async def serve(config: ServerConfig, worker_file: Path | None = None) -> None:
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGHUP, app.reload_security)
     await app.start()
+    watch = None  # held: the loop keeps only a weak reference to a task
     if config.worker_index is not None:
         if worker_file is not None:
             write_worker_info(worker_file, app.port, app.metrics_port)
-        loop.create_task(_stop_when_orphaned(stop))
+        watch = loop.create_task(_stop_when_orphaned(stop))
     await stop.wait()
+    if watch is not None:
+        watch.cancel()
     log.info("shutting down: draining for up to %.1f s", config.grace_s)
     await app.stop()
 
