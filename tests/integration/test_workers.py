@@ -84,6 +84,15 @@ def workers(tmp_path):
             proc.wait()
 
 
+def _alive(pid: int) -> bool:
+    """Running (a zombie left to a pid 1 that does not reap counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def _pids(log_path) -> dict[int, int]:
     return {int(m.group(1)): int(m.group(2)) for m in _wait_log(log_path, r"worker (\d) started: pid (\d+)", count=2)}
 
@@ -117,6 +126,17 @@ def test_two_workers_serve_restart_and_drain(workers):
     os.kill(proc.pid, signal.SIGTERM)
     assert proc.wait(timeout=30) == 0
     assert len(_wait_log(log_path, r"\[worker \d\]: roiclass stopped", count=2, timeout=1)) == 2
-    for pid in (new_pid, pids[1]):
-        with pytest.raises(ProcessLookupError):
-            os.kill(pid, 0)
+    assert not _alive(new_pid) and not _alive(pids[1])
+
+
+def test_workers_stop_when_the_supervisor_is_killed(workers):
+    proc, _, _, log_path = workers
+    pids = _pids(log_path)
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 15
+    for pid in pids.values():
+        while _alive(pid):
+            assert time.monotonic() < deadline, f"worker pid {pid} still runs without its supervisor"
+            time.sleep(0.1)
+    assert len(_wait_log(log_path, r"\[worker \d\]: supervisor \(pid \d+\) gone: stopping", count=2, timeout=1)) == 2
