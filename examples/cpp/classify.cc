@@ -6,6 +6,10 @@
 //   roiclass_classify --address 127.0.0.1:50051 --image cat.ppm --tls-ca ca.pem \
 //       [--tls-cert client.pem --tls-key client.key] [--token TOKEN]
 //
+// Several servers (--address a:p,b:p, or --server; or dns:///name:port): one
+// channel over gRPC's ipv4:/ipv6: resolver with kServiceConfig: round robin
+// over the backends whose grpc.health.v1 status is SERVING, UNAVAILABLE
+// retried on another backend.
 // Plaintext unless a --tls-* flag is given. The token (--token, else the
 // environment variable ROICLASS_TOKEN) is sent as `authorization: Bearer` on
 // every call.
@@ -57,8 +61,18 @@ struct PpmImage {
   std::string pixels;  // RGB8, packed rows
 };
 
+// The same service config as the Python client's (README: Load-balanced clients).
+constexpr const char* kServiceConfig = R"({
+  "loadBalancingConfig": [{"round_robin": {}}],
+  "healthCheckConfig": {"serviceName": ""},
+  "methodConfig": [{
+    "name": [{"service": "roiclass.v1.ObjectClassifier"}],
+    "retryPolicy": {"maxAttempts": 5, "initialBackoff": "0.05s", "maxBackoff": "1s",
+                    "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"]}}]
+})";
+
 constexpr const char* kUsage =
-    "usage: roiclass_classify --address HOST:PORT --image FILE.ppm "
+    "usage: roiclass_classify --address HOST:PORT[,HOST:PORT...] --image FILE.ppm "
     "[--roi X,Y,W,H[,ANGLE]] [--top-k N] [--model NAME] [--bad-request] "
     "[--tls-ca FILE] [--tls-cert FILE --tls-key FILE] [--token TOKEN]";
 
@@ -93,7 +107,7 @@ Args ParseArgs(int argc, char** argv) {
       if (i + 1 >= argc) Usage(arg + " needs a value");
       return argv[++i];
     };
-    if (arg == "--address") {
+    if (arg == "--address" || arg == "--server") {
       args.address = value();
     } else if (arg == "--image") {
       args.image = value();
@@ -334,6 +348,18 @@ int RunStream(ObjectClassifier::Stub& stub, const Args& args, const PpmImage& im
 
 }  // namespace
 
+// One address as given; several IP:PORT (comma-separated): one static-resolver target.
+std::string ChannelTarget(const std::string& address) {
+  if (address.find(',') == std::string::npos) return address;
+  const bool v6 = address[0] == '[';
+  const std::string allowed = v6 ? "0123456789abcdefABCDEF:.[]," : "0123456789.:,";
+  if (address.find_first_not_of(allowed) != std::string::npos) {
+    Usage("--address " + address + ": several servers must be all IPv4:PORT or all [IPv6]:PORT"
+          " (or dns:///NAME:PORT)");
+  }
+  return (v6 ? "ipv6:" : "ipv4:") + address;
+}
+
 int main(int argc, char** argv) {
   const Args args = ParseArgs(argc, argv);
   PpmImage image;
@@ -350,7 +376,11 @@ int main(int argc, char** argv) {
   }
   grpc::ChannelArguments channel_args;
   channel_args.SetMaxReceiveMessageSize(64 * 1024 * 1024);
-  auto channel = grpc::CreateCustomChannel(args.address, ChannelCredentials(args), channel_args);
+  const std::string target = ChannelTarget(args.address);
+  if (target != args.address || target.rfind("dns:", 0) == 0) {
+    channel_args.SetServiceConfigJSON(kServiceConfig);
+  }
+  auto channel = grpc::CreateCustomChannel(target, ChannelCredentials(args), channel_args);
   auto stub = ObjectClassifier::NewStub(channel);
 
   if (args.bad_request) return RunBadRequest(*stub, args, image, roi);

@@ -7,6 +7,10 @@
 //   node classify.js --address 127.0.0.1:50051 --image cat.ppm --tls-ca ca.pem \
 //       [--tls-cert client.pem --tls-key client.key] [--token TOKEN]
 //
+// Several servers (--address a:p,b:p, or --server; or dns:///name:port): one
+// channel over gRPC's ipv4:/ipv6: resolver with the service config below:
+// round robin, a health check (grpc-js 1.14 ignores it; the C core honours it)
+// and UNAVAILABLE retried on another backend.
 // Plaintext unless a --tls-* flag is given. The token (--token, else the
 // environment variable ROICLASS_TOKEN) is sent as `authorization: Bearer` on
 // every call.
@@ -27,9 +31,21 @@ const INCLUDE_DIRS = [
   path.join(REPO_ROOT, 'examples', 'third_party'),
 ];
 const STREAM_FRAMES = 10;
+// The same service config as the Python client's (README: Load-balanced clients).
+const SERVICE_CONFIG = {
+  loadBalancingConfig: [{ round_robin: {} }],
+  healthCheckConfig: { serviceName: '' },
+  methodConfig: [{
+    name: [{ service: 'roiclass.v1.ObjectClassifier' }],
+    retryPolicy: {
+      maxAttempts: 5, initialBackoff: '0.05s', maxBackoff: '1s', backoffMultiplier: 2,
+      retryableStatusCodes: ['UNAVAILABLE'],
+    },
+  }],
+};
 
 const USAGE =
-  'usage: node classify.js --address HOST:PORT --image FILE.ppm ' +
+  'usage: node classify.js --address HOST:PORT[,HOST:PORT...] --image FILE.ppm ' +
   '[--roi X,Y,W,H[,ANGLE]] [--top-k N] [--model NAME] [--bad-request] ' +
   '[--tls-ca FILE] [--tls-cert FILE --tls-key FILE] [--token TOKEN]';
 
@@ -53,7 +69,7 @@ function parseArgs(argv) {
       return argv[++i];
     };
     switch (argv[i]) {
-      case '--address': args.address = takeValue(); break;
+      case '--address': case '--server': args.address = takeValue(); break;
       case '--image': args.image = takeValue(); break;
       case '--model': args.model = takeValue(); break;
       case '--top-k': args.topK = Number.parseInt(takeValue(), 10); break;
@@ -156,6 +172,21 @@ function callMetadata(args) {
   return metadata;
 }
 
+// One address as given; several (IP:PORT, comma-separated) or a dns: name: a
+// balanced channel target and the options carrying the service config.
+function channelTarget(address) {
+  const targets = address.split(',').map((t) => t.trim());
+  if (targets.length === 1 && !address.startsWith('dns:')) return { target: address, options: {} };
+  const options = { 'grpc.service_config': JSON.stringify(SERVICE_CONFIG), 'grpc.enable_retries': 1 };
+  if (targets.length === 1) return { target: address, options };
+  const v4 = targets.every((t) => /^\d+\.\d+\.\d+\.\d+:\d+$/.test(t));
+  const v6 = targets.every((t) => /^\[[0-9a-fA-F:.]+\]:\d+$/.test(t));
+  if (!v4 && !v6) {
+    usage(`--address ${address}: several servers must be all IPv4:PORT or all [IPv6]:PORT (or dns:///NAME:PORT)`);
+  }
+  return { target: `${v4 ? 'ipv4' : 'ipv6'}:${targets.join(',')}`, options };
+}
+
 function loadClient(address, credentials) {
   const definition = protoLoader.loadSync('roiclass/v1/classifier.proto', {
     includeDirs: INCLUDE_DIRS,
@@ -166,7 +197,8 @@ function loadClient(address, credentials) {
     oneofs: true,
   });
   const v1 = grpc.loadPackageDefinition(definition).roiclass.v1;
-  return new v1.ObjectClassifier(address, credentials);
+  const { target, options } = channelTarget(address);
+  return new v1.ObjectClassifier(target, credentials, options);
 }
 
 function makeRequest(args, image, requestId, roi) {

@@ -329,3 +329,35 @@ def test_token_over_plaintext_on_loopback_is_sent_too(program, plaintext_token_s
     srv = plaintext_token_server
     _assert_rpc_failed(_classify(program, srv, cat_ppm), "UNAUTHENTICATED")
     _assert_classified(_classify(program, srv, cat_ppm, "--token", TOKENS["classify"]))
+
+
+# --- several servers: the load-balanced service config ----------------------
+
+
+@pytest.fixture(scope="module")
+def second_server():
+    srv = _serve()
+    yield srv
+    srv.stop()
+
+
+def test_several_servers_and_a_dead_one_are_balanced(program, server, second_server, cat_ppm):
+    # A listed server that is down: round robin skips it, the calls go to the live two.
+    dead = f"127.0.0.1:{_closed_port()}"
+    targets = ",".join([dead, server.address, second_server.address])
+    proc = _run([*program, "--server", targets, "--image", str(cat_ppm)], timeout=RUN_TIMEOUT_S)
+    _assert_classified(proc)
+
+
+def test_several_servers_by_name_is_a_usage_error(program, cat_ppm):
+    proc = _run([*program, "--server", "localhost:1,localhost:2", "--image", str(cat_ppm)], timeout=RUN_TIMEOUT_S)
+    assert proc.returncode == 2, _tail(proc)
+    assert "several servers must be all IPv4:PORT" in proc.stderr, _tail(proc)
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
