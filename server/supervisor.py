@@ -102,6 +102,7 @@ class Worker:
 
 class Supervisor:
     def __init__(self, worker_argvs: list[list[str]], grace_s: float, state_dir: Path):
+        self.on_sighup = lambda: None  # the parent's own reload (its /metrics TLS and tokens)
         self.state_dir = state_dir
         self.grace_s = grace_s
         self.workers = [Worker(i, argv, state_dir / f"worker-{i}.json") for i, argv in enumerate(worker_argvs)]
@@ -135,7 +136,7 @@ class Supervisor:
     def run(self) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self._stop.set())
-        signal.signal(signal.SIGHUP, lambda *_: self._forward(signal.SIGHUP))
+        signal.signal(signal.SIGHUP, lambda *_: self._sighup())
         with self._lock:
             for w in self.workers:
                 self._spawn(w)
@@ -145,6 +146,10 @@ class Supervisor:
                 for w in self.workers:
                     self._check(w, now)
         return self._shutdown()
+
+    def _sighup(self) -> None:
+        self._forward(signal.SIGHUP)
+        self.on_sighup()
 
     def _forward(self, sig: int) -> None:
         for w in self.workers:
@@ -218,7 +223,9 @@ def run_workers(argv: list[str], config, workers: int) -> int:
     host = f"[{config.host}]" if ":" in config.host else config.host
     log.info("roiclass listening on %s:%d (%d worker processes, SO_REUSEPORT; devices %s)", host, port,
              workers, " | ".join(",".join(d) for d in devices))
-    httpd = start_aggregated_metrics(config, supervisor) if config.metrics_port is not None else None
+    httpd = None
+    if config.metrics_port is not None:
+        httpd, supervisor.on_sighup = start_aggregated_metrics(config, supervisor)
     try:
         return supervisor.run()
     finally:

@@ -19,7 +19,8 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 from prometheus_client.parser import text_string_to_metric_families
 
 from roiclass.server.metrics_http import start_metrics_http
-from roiclass.server.security import METRICS, TokenTable, bearer_token
+from roiclass.server.security import METRICS, TokenFileError, TokenTable, bearer_token
+from roiclass.server.security.tls import CertificateFiles
 
 log = logging.getLogger(__name__)
 
@@ -66,24 +67,40 @@ class WorkersCollector:
                 out.add_sample(s.name, {**s.labels, "worker": worker}, s.value, s.timestamp, s.exemplar)
 
 
+class ParentSecurity:
+    """The single server's /metrics rules in the parent: TLS files, a `metrics` token; SIGHUP re-reads."""
+
+    def __init__(self, security):
+        self.token_file = security.auth_tokens
+        self.certificates = CertificateFiles(security) if security.tls else None
+        self.tokens = TokenTable.from_file(self.token_file) if self.token_file is not None else None
+
+    def authorize(self, header: str | None) -> int:
+        token = bearer_token(header)
+        grant = self.tokens.lookup(token) if token is not None else None
+        return 401 if grant is None else 200 if METRICS in grant.scopes else 403
+
+    def reload(self) -> None:
+        if self.certificates is not None:
+            self.certificates.force_reload()
+        if self.token_file is None:
+            return
+        try:
+            self.tokens = TokenTable.from_file(self.token_file)
+        except TokenFileError as exc:
+            log.warning("token file not re-read, the loaded tokens stay in use: %s", exc)
+            return
+        log.info("token file re-read for /metrics: %d tokens", len(self.tokens))
+
+
 def start_aggregated_metrics(config, supervisor):
-    """Serves the parent's /metrics; returns the HTTP server (shutdown() + server_close())."""
+    """Serves the parent's /metrics; returns (the HTTP server, its SIGHUP reload)."""
     registry = CollectorRegistry()
     registry.register(WorkersCollector(supervisor))
-    security, ssl_context, authorize = config.security, None, None
-    if security.tls:
-        from roiclass.server.security.tls import CertificateFiles
-
-        ssl_context = CertificateFiles(security).ssl_context()
-    if security.auth_tokens is not None:
-        tokens = TokenTable.from_file(security.auth_tokens)
-
-        def authorize(header: str | None) -> int:
-            token = bearer_token(header)
-            grant = tokens.lookup(token) if token is not None else None
-            return 401 if grant is None else 200 if METRICS in grant.scopes else 403
-
+    sec = ParentSecurity(config.security)
+    ssl_context = sec.certificates.ssl_context() if sec.certificates is not None else None
+    authorize = sec.authorize if sec.tokens is not None else None
     httpd = start_metrics_http(registry, config.metrics_host, config.metrics_port, ssl_context, authorize)
     log.info("metrics of all workers on %s://%s:%s/metrics", "https" if ssl_context else "http",
              config.metrics_host, httpd.server_port)
-    return httpd
+    return httpd, sec.reload

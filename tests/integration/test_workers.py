@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 import grpc
@@ -66,22 +67,33 @@ def _scrape(port: int) -> dict[str, dict[str, float]]:
 
 
 @pytest.fixture
-def workers(tmp_path):
-    model = make_onnx(tmp_path / "tiny.onnx")
-    port, log_path = _free_port(), tmp_path / "serve.log"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "roiclass.server.cli", "--workers", "2", "--port", str(port),
-             "--onnx", str(model), "--metrics-port", "0", "--grace", "5"],
-            stderr=log)
-    try:
+def start_workers(tmp_path):
+    """(extra flags) -> (parent process, address, parent's metrics port, log path), once both serve."""
+    procs = []
+
+    def start(*extra: str):
+        model = make_onnx(tmp_path / "tiny.onnx")
+        port, log_path = _free_port(), tmp_path / "serve.log"
+        with open(log_path, "w") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "roiclass.server.cli", "--workers", "2", "--port", str(port),
+                 "--onnx", str(model), "--metrics-port", "0", "--grace", "5", *extra],
+                stderr=log)
+        procs.append(proc)
         _wait_log(log_path, r"\[worker \d\]: model tiny version 1: READY", count=2)
         metrics_port = int(_wait_log(log_path, r"metrics of all workers on http://127.0.0.1:(\d+)")[0].group(1))
-        yield proc, f"127.0.0.1:{port}", metrics_port, log_path
-    finally:
+        return proc, f"127.0.0.1:{port}", metrics_port, log_path
+
+    yield start
+    for proc in procs:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture
+def workers(start_workers):
+    return start_workers()
 
 
 def _alive(pid: int) -> bool:
@@ -140,3 +152,26 @@ def test_workers_stop_when_the_supervisor_is_killed(workers):
             assert time.monotonic() < deadline, f"worker pid {pid} still runs without its supervisor"
             time.sleep(0.1)
     assert len(_wait_log(log_path, r"\[worker \d\]: supervisor \(pid \d+\) gone: stopping", count=2, timeout=1)) == 2
+
+
+def test_parent_metrics_need_a_metrics_token_and_sighup_rereads_the_file(start_workers, tmp_path):
+    metrics_token, other_token = "m" * 24, "c" * 24
+    tokens = tmp_path / "tokens"
+    tokens.write_text(f"{metrics_token} metrics\n{other_token} classify\n")
+    proc, _, metrics_port, log_path = start_workers("--auth-tokens", str(tokens))
+
+    def status(token: str | None) -> int:
+        req = urllib.request.Request(f"http://127.0.0.1:{metrics_port}/metrics",
+                                     headers={"Authorization": f"Bearer {token}"} if token else {})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                assert b'roiclass_worker_up{worker="1"} 1.0' in resp.read()
+                return resp.status
+        except urllib.error.HTTPError as err:
+            return err.code
+
+    assert (status(None), status(other_token), status(metrics_token)) == (401, 403, 200)
+    tokens.write_text(f"{other_token} classify\n")
+    os.kill(proc.pid, signal.SIGHUP)
+    _wait_log(log_path, r"token file re-read for /metrics: 1 tokens", timeout=10)
+    assert status(metrics_token) == 401
