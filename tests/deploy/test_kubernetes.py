@@ -208,6 +208,7 @@ def test_cpu_threads_fit_the_cpu_limit(overlay):
     # ONNX Runtime sizes its pools from the node's cores, not the pod's limit;
     # on a CPU fallback the GPU overlay runs as many CPU sessions as instances.
     docs = rendered(overlay)
+    assert getattr(serve_flags(docs), "workers", "1") != "auto", "--workers auto counts the node's cores"
     config = serve_config(docs)
     limit = quantity(server_container(docs)["resources"]["limits"]["cpu"])
     assert config.engine.cpu_threads > 0, "--cpu-threads 0 means the node's core count"
