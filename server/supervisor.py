@@ -210,7 +210,11 @@ def run_workers(argv: list[str], config, workers: int) -> int:
     except subprocess.CalledProcessError as exc:  # parse_devices' ValueError names the flag's values
         log.error("--devices: %s", (exc.stderr.strip().splitlines() or ["?"])[-1])
         return 2
-    port, reserved = reserve_port(config.host, config.port)
+    try:
+        port, reserved = reserve_port(config.host, config.port)
+    except OSError as exc:  # taken by a process without SO_REUSEPORT, or no such address
+        log.error("cannot listen on %s: %s", config.address, exc)
+        return 1
     cpu_threads = None
     if config.engine.cpu_threads == 0:  # share the cores among the workers' CPU sessions
         cores = len(os.sched_getaffinity(0))

@@ -67,3 +67,18 @@ def test_bad_devices_with_workers_exit_2_before_any_worker_starts(tmp_path, capl
     model = make_onnx(tmp_path / "tiny.onnx")
     assert main(["--workers", "2", "--devices", "gpu", "--port", "0", "--onnx", str(model)]) == 2
     assert "allowed: auto, cpu" in caplog.text and "worker 0 started" not in caplog.text
+
+
+def test_a_port_taken_without_reuseport_exits_1_naming_it(tmp_path, caplog):
+    import socket
+
+    from roiclass.server.cli import main
+    from tests.unit.engine.conftest import make_onnx
+
+    model = make_onnx(tmp_path / "tiny.onnx")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["--workers", "2", "--port", str(port), "--onnx", str(model)]) == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in caplog.text and "worker 0 started" not in caplog.text
