@@ -10,6 +10,7 @@ import functools
 import json
 import os
 import re
+import shutil
 import subprocess
 import urllib.request
 from pathlib import Path
@@ -272,6 +273,19 @@ def test_probe_services_and_hpa_metric_exist_on_a_real_server(server):
     rules = yaml.safe_load((KUBE / "monitoring" / "prometheus-adapter-rules.yaml").read_text())
     assert [r["name"]["as"] for r in rules["rules"]["custom"]] == [name]
     assert rules["rules"]["custom"][0]["seriesQuery"].startswith(name + "{")
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_real_kustomize_renders_the_same(overlay):
+    """Where kustomize is at hand (kubectl has it built in), it agrees with kustomize_lite."""
+    kustomize = shutil.which("kustomize")
+    command = [kustomize, "build"] if kustomize else ["kubectl", "kustomize"]
+    if not kustomize and not shutil.which("kubectl"):
+        pytest.skip("neither kustomize nor kubectl on PATH: kustomize_lite alone renders the overlays")
+    result = subprocess.run([*command, str(KUBE / "overlays" / overlay)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    key = lambda doc: (doc["kind"], doc["metadata"]["name"])  # noqa: E731
+    assert sorted(yaml.safe_load_all(result.stdout), key=key) == sorted(rendered(overlay), key=key)
 
 
 def test_json_patch_refuses_what_kustomize_refuses():
