@@ -71,3 +71,23 @@ def test_without_health_checking_the_not_serving_backend_is_still_called(two_ser
             assert _served(second) > before
         finally:
             _set_health(second, SERVING)
+
+
+def test_a_frame_error_is_a_result_and_never_reopens_the_stream(two_servers, caplog):
+    from roiclass.client import Frame
+
+    frames = [Frame(image(), [(0, 0, 32, 32)], request_id=f"f{i}") for i in range(6)]
+    with Classifier([srv.address for srv in two_servers], timeout=10) as client:
+        results = list(client.stream(frames[:3] + [Frame(image(), [(0, 0, 0, 5)], request_id="bad")] + frames[3:]))
+        items = list(client.stream(iter(frames[:2]), model="no-such-model"))
+    assert [r.request_id for r in results] == ["f0", "f1", "f2", "bad", "f3", "f4", "f5"]
+    assert [r.ok for r in results] == [True] * 3 + [False] + [True] * 3
+    assert [r.error.code.name for r in items] == ["NOT_FOUND", "NOT_FOUND"]  # the server's per-frame status
+    assert not any("stream broke" in r.getMessage() for r in caplog.records)
+
+
+def test_a_dns_target_balances_too(two_servers):
+    port = two_servers[0].address.rsplit(":", 1)[1]
+    with Classifier(f"dns:///localhost:{port}", timeout=10) as client:
+        assert client.balanced
+        assert len(client.classify(image(), rois=[(0, 0, 32, 32)]).results) == 1
