@@ -38,10 +38,23 @@ STOP_MARGIN_S = 15.0  # after --grace: engine close, process exit
 POLL_S = 0.1
 
 
+def available_cores(cgroup_cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+    """Cores this process may use: its CPU affinity, capped by a cgroup v2 CPU quota
+    (a container's CPU limit: a pod sees all of the node's cores in its affinity)."""
+    cores = len(os.sched_getaffinity(0))
+    try:
+        quota, period = cgroup_cpu_max.read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, -(-int(quota) // int(period))))  # ceil: a 1.5-core limit -> 2
+    except (OSError, ValueError):
+        pass
+    return cores
+
+
 def auto_workers(cores: int | None = None) -> int:
     """`--workers auto`: one worker per 2 cores (a worker's event loop, batcher and
     ONNX Runtime threads keep about two cores busy)."""
-    cores = cores if cores is not None else len(os.sched_getaffinity(0))
+    cores = cores if cores is not None else available_cores()
     return max(1, cores // 2)
 
 
@@ -217,7 +230,7 @@ def run_workers(argv: list[str], config, workers: int) -> int:
         return 1
     cpu_threads = None
     if config.engine.cpu_threads == 0:  # share the cores among the workers' CPU sessions
-        cores = len(os.sched_getaffinity(0))
+        cores = available_cores()
         cpu_threads = max(1, cores // (workers * config.engine.instances_per_device))
     state_dir = Path(tempfile.mkdtemp(prefix="roiclass-workers-"))
     argvs = [worker_argv(argv, i, port, devices[i], state_dir / f"worker-{i}.json",

@@ -82,3 +82,19 @@ def test_a_port_taken_without_reuseport_exits_1_naming_it(tmp_path, caplog):
         port = taken.getsockname()[1]
         assert main(["--workers", "2", "--port", str(port), "--onnx", str(model)]) == 1
     assert f"cannot listen on 127.0.0.1:{port}" in caplog.text and "worker 0 started" not in caplog.text
+
+
+def test_available_cores_honours_a_cgroup_cpu_limit(tmp_path):
+    import os
+
+    from roiclass.server.supervisor import available_cores
+
+    affinity = len(os.sched_getaffinity(0))
+    cpu_max = tmp_path / "cpu.max"
+    cpu_max.write_text("max 100000\n")
+    assert available_cores(cpu_max) == affinity
+    cpu_max.write_text("50000 100000\n")  # half a core
+    assert available_cores(cpu_max) == 1
+    cpu_max.write_text(f"{affinity * 100000 + 50000} 100000\n")  # more than the affinity
+    assert available_cores(cpu_max) == affinity
+    assert available_cores(tmp_path / "absent") == affinity
