@@ -61,7 +61,7 @@ def balanced_options(authority: str | None) -> tuple[tuple[str, Any], ...]:
         ("grpc.max_reconnect_backoff_ms", MAX_RECONNECT_BACKOFF_MS),
         ("grpc.initial_reconnect_backoff_ms", 200),
     ]
-    if authority is not None:  # TLS checks the first target's name on every backend
+    if authority is not None:  # TLS checks the first target's name (or IP) on every backend
         options.append(("grpc.default_authority", authority))
     return tuple(options)
 
@@ -82,9 +82,8 @@ def parse_targets(address: str | Sequence[str]) -> Target:
         raise InvalidInputError("address", f"several targets must be all IPv4 or all IPv6, got {list(items)!r}")
     scheme = families.pop()
     uri = f"{scheme}:" + ",".join(literal for _, literal in addresses)
-    first_host, first_port = hosts[0]
-    authority = None if _is_ip(first_host) else f"{first_host}:{first_port}"
-    return Target(uri, balanced_options(authority), True)
+    # The static resolver's own authority is the whole list, which no certificate names.
+    return Target(uri, balanced_options(items[0]), True)
 
 
 def _split(address: str | Sequence[str]) -> list[str]:

@@ -380,6 +380,10 @@ int main(int argc, char** argv) {
   if (target != args.address || target.rfind("dns:", 0) == 0) {
     channel_args.SetServiceConfigJSON(kServiceConfig);
   }
+  if (target != args.address) {
+    // The static resolver's own authority is the whole list, which no TLS certificate names.
+    channel_args.SetString(GRPC_ARG_DEFAULT_AUTHORITY, args.address.substr(0, args.address.find(',')));
+  }
   auto channel = grpc::CreateCustomChannel(target, ChannelCredentials(args), channel_args);
   auto stub = ObjectClassifier::NewStub(channel);
 

@@ -184,6 +184,8 @@ function channelTarget(address) {
   if (!v4 && !v6) {
     usage(`--address ${address}: several servers must be all IPv4:PORT or all [IPv6]:PORT (or dns:///NAME:PORT)`);
   }
+  // The static resolver's own authority is the whole list, which no TLS certificate names.
+  options['grpc.default_authority'] = targets[0];
   return { target: `${v4 ? 'ipv4' : 'ipv6'}:${targets.join(',')}`, options };
 }
 

@@ -91,3 +91,24 @@ def test_a_dns_target_balances_too(two_servers):
     with Classifier(f"dns:///localhost:{port}", timeout=10) as client:
         assert client.balanced
         assert len(client.classify(image(), rois=[(0, 0, 32, 32)]).results) == 1
+
+
+def test_several_tls_servers_with_a_token(tmp_path):
+    from roiclass.client import TlsConfig
+    from tests.certs import make_pki
+    from tests.integration.secure import CLASSIFY_TOKEN, tls_security, token_file
+
+    pki = make_pki(tmp_path / "pki")
+    security = tls_security(pki, auth_tokens=token_file(tmp_path))
+    repo = tiny_repo(tmp_path)
+    servers = [start_server(repo, security) for _ in range(2)]
+    try:
+        targets = [srv.address for srv in servers]
+        with Classifier(targets, tls=TlsConfig(ca=pki.ca), token=CLASSIFY_TOKEN, timeout=10) as client:
+            for _ in range(6):
+                client.classify(image(), rois=[(0, 0, 32, 32)])
+            assert [r.ok for r in client.stream([image()] * 3)] == [True] * 3
+        assert all(_served(srv) > 0 for srv in servers)  # both got calls, over TLS with the token
+    finally:
+        for srv in servers:
+            srv.stop()

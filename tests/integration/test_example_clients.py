@@ -349,6 +349,13 @@ def test_several_servers_and_a_dead_one_are_balanced(program, server, second_ser
     _assert_classified(proc)
 
 
+def test_several_tls_servers_check_the_first_targets_name(program, tls_server, cat_ppm, pki):
+    targets = f"{tls_server.address},{tls_server.address}"
+    proc = _run([*program, "--server", targets, "--image", str(cat_ppm), "--tls-ca", str(pki.ca)],
+                timeout=RUN_TIMEOUT_S)
+    _assert_classified(proc)
+
+
 def test_several_servers_by_name_is_a_usage_error(program, cat_ppm):
     proc = _run([*program, "--server", "localhost:1,localhost:2", "--image", str(cat_ppm)], timeout=RUN_TIMEOUT_S)
     assert proc.returncode == 2, _tail(proc)

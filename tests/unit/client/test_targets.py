@@ -26,7 +26,7 @@ def test_one_plain_target_is_left_alone():
 def test_several_ipv4_targets_are_one_static_channel(address):
     target = parse_targets(address)
     assert target.uri == "ipv4:127.0.0.1:1,127.0.0.2:2" and target.balanced
-    assert "grpc.default_authority" not in dict(target.options)
+    assert dict(target.options)["grpc.default_authority"] == "127.0.0.1:1"  # what TLS checks
 
 
 def test_ipv6_and_names():
