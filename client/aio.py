@@ -101,7 +101,9 @@ class AsyncClassifier(ClientBase):
         event loop, so a source that blocks (a camera) belongs in an async
         generator. A frame that fails (on the server, or bad input found here)
         yields a StreamResult with `error` set and the stream goes on; a
-        failure of the whole call raises ClassifierError. options: as
+        failure of the whole call raises ClassifierError (a broken call is
+        first re-opened and its unanswered frames re-sent, as in
+        Classifier.stream). options: as
         classify. timeout: deadline for the whole stream in seconds; None = no
         deadline. Leaving the loop early cancels the call when the iterator is
         closed: at once with `async with contextlib.aclosing(stream)` or

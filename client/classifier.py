@@ -132,7 +132,10 @@ class Classifier(ClientBase):
         stream goes on; a failure of the whole call raises ClassifierError.
         timeout: deadline for the whole stream in seconds; None = no deadline
         (a stream lasts as long as its frames). Breaking out of the loop
-        cancels the call.
+        cancels the call. A call that breaks (UNAVAILABLE: its server died)
+        is re-opened, on another server when there are several, and the
+        frames not yet answered are sent again: each frame's result comes
+        once, in order (resume.py).
         """
         options = RequestOptions(
             model=model,
