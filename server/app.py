@@ -7,6 +7,7 @@ states; `BackgroundServer` runs one in a thread (tests, benchmarks).
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import threading
 
@@ -108,7 +109,8 @@ class RoiclassServer:
         self._log_security()
         log.info("preprocessing kernel: %s build, OpenMP %s", ext.KERNEL_ISA, "on" if ext.HAVE_OPENMP else "off")
         if self.config.metrics_port is not None and self.config.worker_index is not None:
-            self.metrics_port = self.metrics.start_http("127.0.0.1", self.config.metrics_port)  # the parent reads it
+            self.metrics_port = self.metrics.start_http(  # the parent reads it, with its token
+                "127.0.0.1", self.config.metrics_port, authorize=self._authorize_parent)
         elif self.config.metrics_port is not None:
             self.metrics_port = self.metrics.start_http(
                 self.config.metrics_host, self.config.metrics_port,
@@ -134,6 +136,10 @@ class RoiclassServer:
             log.warning("listening on %s without TLS: requests%s travel in plaintext; "
                         "give --tls-cert and --tls-key", self.config.host,
                         " and tokens" if self.tokens is not None else "")
+
+    def _authorize_parent(self, authorization: str | None) -> int:
+        expected = f"Bearer {self.config.worker_metrics_token}".encode()
+        return 200 if hmac.compare_digest((authorization or "").encode(), expected) else 401
 
     def _authorize_metrics(self, authorization: str | None) -> int:
         """/metrics with token auth on: 200 with a `metrics` token, 401 without a known one, else 403."""

@@ -109,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "(default 1: this process serves)")
     wrk.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)  # set by the supervisor
     wrk.add_argument("--worker-file", type=Path, help=argparse.SUPPRESS)  # where a worker says it serves
+    wrk.add_argument("--worker-metrics-token-file", type=Path, help=argparse.SUPPRESS)  # the parent's token
     p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     return p
 
@@ -160,6 +161,8 @@ def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) 
         metrics_host=args.metrics_host, security=security_from_args(args, parser),
         connections=connections_from_args(args, parser), workers=workers,
         worker_index=args.worker_index,
+        worker_metrics_token=(args.worker_metrics_token_file.read_text().strip()
+                              if args.worker_metrics_token_file is not None else None),
     )
 
 

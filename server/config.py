@@ -36,6 +36,7 @@ class ServerConfig:
     # Set in a worker of `--workers N` (supervisor.py): SO_REUSEPORT on, /metrics plain on loopback
     # for the parent only (the parent's endpoint applies TLS and tokens).
     worker_index: int | None = None
+    worker_metrics_token: str | None = None  # the parent's bearer token for a worker's /metrics
 
     @property
     def address(self) -> str:

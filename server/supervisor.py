@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -115,6 +116,7 @@ class Worker:
 
 class Supervisor:
     def __init__(self, worker_argvs: list[list[str]], grace_s: float, state_dir: Path):
+        self.metrics_token: str | None = None  # the bearer token of the workers' /metrics
         self.on_sighup = lambda: None  # the parent's own reload (its /metrics TLS and tokens)
         self.state_dir = state_dir
         self.grace_s = grace_s
@@ -203,12 +205,13 @@ def _describe_exit(code: int) -> str:
 
 
 def worker_argv(argv: list[str], index: int, port: int, devices: list[str], info_file: Path,
-                metrics: bool, cpu_threads: int | None) -> list[str]:
+                metrics_token_file: Path | None, cpu_threads: int | None) -> list[str]:
     """The parent's flags, then the worker's own: argparse keeps the last value of a flag."""
     extra = ["--workers", "1", "--port", str(port), "--devices", ",".join(devices),
              "--worker-index", str(index), "--worker-file", str(info_file)]
-    if metrics:
-        extra += ["--metrics-port", "0", "--metrics-host", "127.0.0.1"]
+    if metrics_token_file is not None:
+        extra += ["--metrics-port", "0", "--metrics-host", "127.0.0.1",
+                  "--worker-metrics-token-file", str(metrics_token_file)]
     if cpu_threads is not None:
         extra += ["--cpu-threads", str(cpu_threads)]
     return [sys.executable, "-m", "roiclass.server.cli", *argv, *extra]
@@ -232,11 +235,16 @@ def run_workers(argv: list[str], config, workers: int) -> int:
     if config.engine.cpu_threads == 0:  # share the cores among the workers' CPU sessions
         cores = available_cores()
         cpu_threads = max(1, cores // (workers * config.engine.instances_per_device))
-    state_dir = Path(tempfile.mkdtemp(prefix="roiclass-workers-"))
-    argvs = [worker_argv(argv, i, port, devices[i], state_dir / f"worker-{i}.json",
-                         config.metrics_port is not None, cpu_threads if devices[i] == ["cpu"] else None)
+    state_dir = Path(tempfile.mkdtemp(prefix="roiclass-workers-"))  # mode 0700: the token stays ours
+    token_file = None
+    if config.metrics_port is not None:  # the workers' /metrics answer the parent only
+        token_file = state_dir / "metrics-token"
+        token_file.write_text(secrets.token_urlsafe(32))
+    argvs = [worker_argv(argv, i, port, devices[i], state_dir / f"worker-{i}.json", token_file,
+                         cpu_threads if devices[i] == ["cpu"] else None)
              for i in range(workers)]
     supervisor = Supervisor(argvs, config.grace_s, state_dir)
+    supervisor.metrics_token = token_file.read_text() if token_file is not None else None
     host = f"[{config.host}]" if ":" in config.host else config.host
     log.info("roiclass listening on %s:%d (%d worker processes, SO_REUSEPORT; devices %s)", host, port,
              workers, " | ".join(",".join(d) for d in devices))

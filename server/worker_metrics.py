@@ -1,8 +1,8 @@
 """The parent's /metrics under `--workers N`: every worker's series, one scrape.
 
 Each worker serves its own registry (the same Metrics class as a single
-server) on a loopback port of its own, plain HTTP, no token (the parent is
-its only reader); the parent's endpoint, on --metrics-host/--metrics-port
+server) on a loopback port of its own, plain HTTP, answering only a random
+bearer token that the parent writes to a file in its 0700 state folder; the parent's endpoint, on --metrics-host/--metrics-port
 with the same TLS and token rules as a single server, fetches them at each
 scrape and re-exports every sample with a `worker` label (sum over it in
 PromQL: `sum without (worker) (...)`), plus the supervisor's own series.
@@ -45,16 +45,18 @@ class WorkersCollector:
                 continue
             pid.add_metric([label], info["pid"])
             if info.get("metrics_port"):
-                self._merge(families, label, info["metrics_port"])
+                self._merge(families, label, info["metrics_port"], self.supervisor.metrics_token)
         yield up
         yield pid
         yield restarts
         yield from families.values()
 
     @staticmethod
-    def _merge(families: dict[str, Metric], worker: str, port: int) -> None:
+    def _merge(families: dict[str, Metric], worker: str, port: int, token: str | None) -> None:
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/metrics",
+                                     headers={"Authorization": f"Bearer {token}"} if token else {})
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=SCRAPE_TIMEOUT_S) as resp:
+            with urllib.request.urlopen(req, timeout=SCRAPE_TIMEOUT_S) as resp:
                 text = resp.read().decode()
         except OSError as exc:  # a worker restarting or stuck: the others still report
             log.warning("metrics of worker %s not read: %s", worker, exc)

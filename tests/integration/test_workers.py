@@ -120,6 +120,10 @@ def test_two_workers_serve_restart_and_drain(workers):
     assert set(ok) == {"0", "1"} and all(v > 0 for v in ok.values()), ok  # both served, one scrape
     assert sum(ok.values()) == CHANNELS
     assert scrape["roiclass_worker_pid"] == {"0": pids[0], "1": pids[1]}
+    worker_port = _wait_log(log_path, r"\[worker 0\]: metrics on http://127.0.0.1:(\d+)")[0].group(1)
+    with pytest.raises(urllib.error.HTTPError) as refused:  # a worker's own endpoint: the parent's token only
+        urllib.request.urlopen(f"http://127.0.0.1:{worker_port}/metrics", timeout=10)
+    assert refused.value.code == 401
 
     os.kill(pids[0], signal.SIGKILL)
     _wait_log(log_path, r"worker 0 \(pid \d+\) exited with signal SIGKILL", timeout=10)

@@ -40,7 +40,7 @@ def test_every_gpu_used_none_oversubscribed():
 
 def test_worker_flags_come_last_so_they_win(tmp_path):
     argv = worker_argv(["--port", "0", "--devices", "auto", "--workers", "4"], 1, 50123, ["cuda:1"],
-                       tmp_path / "w.json", metrics=False, cpu_threads=None)
+                       tmp_path / "w.json", metrics_token_file=None, cpu_threads=None)
     args = build_parser().parse_args(argv[3:])  # after python -m roiclass.server.cli
     assert (args.port, args.devices, args.workers, args.worker_index) == (50123, "cuda:1", "1", 1)
     assert args.metrics_port is None
