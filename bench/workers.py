@@ -110,10 +110,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--duration", type=float, default=5.0)
     p.add_argument("--warmup", type=float, default=1.0)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--out", type=Path, default=BENCH / "results" / "workers.json")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     folder = tiny_model.write_model_folder(BENCH / ".cache" / MODEL)
-    results = {"machine": _machine.describe(), "settings": vars(args), "points": {}}
+    results = {"machine": _machine.describe(), "settings": {**vars(args), "out": str(args.out)}, "points": {}}
     for workers in [int(w) for w in args.workers.split(",")]:
         server = _servers.start_roiclass(folder, MODEL, ["--workers", str(workers)], label=f"workers{workers}")
         try:
@@ -124,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         point = {k: round(statistics.median(r[k] for r in reps), 2) for k in reps[0]}
         results["points"][str(workers)] = point
         log.info("--workers %d: %s", workers, point)
-    out = BENCH / "results" / "workers.json"
+    out = args.out.resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1) + "\n")
     print("workers  ROIs/s  server cores  server CPU us/ROI  client cores  errors")
