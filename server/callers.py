@@ -8,21 +8,18 @@ give clients tokens or certificates).
 """
 from __future__ import annotations
 
-import hashlib
+from roiclass.server.security.tokens import authorization, bearer_token, token_digest
 
 TOKEN_HASH_CHARS = 16  # 64 bits of the SHA-256: ample to keep callers apart
 
 
 def caller_id(context) -> str:
     """The caller of a gRPC call (a servicer context, sync or asyncio)."""
-    for key, value in context.invocation_metadata() or ():
-        if key == "authorization":
-            token = value.decode("latin-1") if isinstance(value, bytes) else value
-            scheme, _, rest = token.partition(" ")
-            if scheme.lower() == "bearer":
-                token = rest
-            digest = hashlib.sha256(token.strip().encode()).hexdigest()
-            return f"token:{digest[:TOKEN_HASH_CHARS]}"
+    value = authorization(context)
+    if value:
+        # The same reading and digest as the token check (security/tokens.py).
+        token = bearer_token(value) or value.strip()
+        return f"token:{token_digest(token).hex()[:TOKEN_HASH_CHARS]}"
     auth = context.auth_context() or {}
     subject = auth.get("x509_subject") or auth.get("x509_common_name")
     if subject:

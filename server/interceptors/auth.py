@@ -13,7 +13,7 @@ import grpc
 from roiclass.server.errors import RoiclassError
 from roiclass.server.interceptors.wrapping import Call, ScopedInterceptor
 from roiclass.server.security.scopes import scope_for
-from roiclass.server.security.tokens import TokenTable, bearer_token
+from roiclass.server.security.tokens import TokenTable, authorization, bearer_token
 
 
 class Unauthenticated(RoiclassError):
@@ -22,13 +22,6 @@ class Unauthenticated(RoiclassError):
 
 class PermissionDenied(RoiclassError):
     code = grpc.StatusCode.PERMISSION_DENIED
-
-
-def _authorization(context: grpc.aio.ServicerContext) -> str | None:
-    for key, value in context.invocation_metadata() or ():
-        if key == "authorization":
-            return value if isinstance(value, str) else None
-    return None
 
 
 class AuthInterceptor(ScopedInterceptor):
@@ -60,7 +53,7 @@ class _AuthScope:
         self.auth, self.call = auth, call
 
     async def __aenter__(self) -> None:
-        self.auth.check(self.call.method, _authorization(self.call.context))
+        self.auth.check(self.call.method, authorization(self.call.context))
 
     async def __aexit__(self, *exc_info) -> bool:
         return False

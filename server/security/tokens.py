@@ -88,6 +88,14 @@ class TokenTable:
         return cls.from_text(text, str(path))
 
 
+def authorization(context) -> str | None:
+    """The `authorization` metadata value of a call (a servicer context), if any."""
+    for key, value in context.invocation_metadata() or ():
+        if key == "authorization":
+            return value if isinstance(value, str) else None
+    return None
+
+
 def bearer_token(value: str | None) -> str | None:
     """The token of an `authorization: Bearer <token>` value, else None."""
     if not value:
