@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from operator import attrgetter
 
 import numpy as np
@@ -27,7 +28,7 @@ class RequestLimits:
     max_image_pixels: int = ImageLimits.max_pixels
     max_decoded_bytes: int = ImageLimits.max_bytes
 
-    @property
+    @cached_property  # read per request: built once
     def image(self) -> ImageLimits:
         return ImageLimits(self.max_image_side, self.max_image_pixels, self.max_decoded_bytes)
 
