@@ -18,8 +18,9 @@ $(VENV)/.installed: $(PY) $(BUILD_INPUTS)
 	$(PIP) install -e .
 	touch $@
 
+# The extras (geo, video, http) install with the dev tools, so their tests always run.
 $(VENV)/.installed-dev: $(PY) $(BUILD_INPUTS)
-	$(PIP) install -e '.[dev]'
+	$(PIP) install -e '.[dev,geo,video,http]'
 	touch $@ $(VENV)/.installed
 
 # checkov (tests/deploy/test_kubernetes.py scans deploy/kubernetes) in a venv of
