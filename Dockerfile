@@ -13,6 +13,7 @@ COPY pyproject.toml setup.py README.md ./
 COPY protos protos
 COPY server server
 COPY client client
+COPY geo geo
 COPY ext ext
 COPY models models
 RUN python3 -m venv /opt/build-venv \
