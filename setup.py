@@ -22,7 +22,7 @@ PROTO_ROOT = HERE / "protos"
 class GenerateProtos(Command):
     """Generate Python protobuf + gRPC modules (with .pyi) from protos/."""
 
-    description = "generate roiclass.v1 from protos/"
+    description = "generate roiclass.v1 and roiclass.inference from protos/"
     user_options = []
 
     def initialize_options(self):
@@ -132,6 +132,7 @@ def subpackages(package: str, folder: str) -> list[str]:
 setup(
     package_dir={
         "roiclass.v1": "protos/roiclass/v1",
+        "roiclass.inference": "protos/roiclass/inference",
         "roiclass.server": "server",
         "roiclass.client": "client",
         "roiclass.geo": "geo",
@@ -140,6 +141,7 @@ setup(
     },
     packages=[
         "roiclass.v1",
+        "roiclass.inference",
         *subpackages("roiclass.server", "server"),
         "roiclass.client",
         *subpackages("roiclass.geo", "geo"),
@@ -149,6 +151,7 @@ setup(
     ],
     package_data={
         "roiclass.v1": ["*.proto", "*.pyi"],
+        "roiclass.inference": ["*.proto", "*.pyi"],
         "roiclass.ext": ["*.pxd", "*.pyx", "*.h"],
         **{pkg: MODEL_FILES for pkg in MODEL_PACKAGES},
     },
