@@ -30,6 +30,7 @@ from roiclass.server.security import METRICS, TokenFileError, TokenTable, bearer
 from roiclass.server.security.tls import CertificateFiles
 from roiclass.server.servicer import ObjectClassifierServicer
 from roiclass.server.states import ModelState
+from roiclass.server.worker_pool import watch_pool
 from roiclass.v1 import classifier_pb2
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,9 @@ class RoiclassServer:
         self.port = 0
         self.metrics_port: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # A worker of `--workers N` reports SERVING only while every worker does (worker_pool.py).
+        self._pool_serving = config.worker_pool_file is None
+        self._pool_watch: asyncio.Task | None = None
 
     async def start(self) -> int:
         """Listens at once (health NOT_SERVING), loads the models, then SERVING."""
@@ -119,6 +123,8 @@ class RoiclassServer:
             )
         await self._loop.run_in_executor(None, self.manager.load_all)
         await self.update_health()
+        if self.config.worker_pool_file is not None:
+            self._pool_watch = self._loop.create_task(watch_pool(self.config.worker_pool_file, self._set_pool_serving))
         if self.config.poll_interval_s > 0:
             self.manager.start_polling(self.config.poll_interval_s, on_change=self._health_changed)
         for st in self.manager.statuses():
@@ -170,14 +176,19 @@ class RoiclassServer:
         if self._loop is not None:
             asyncio.run_coroutine_threadsafe(self.update_health(), self._loop)
 
+    async def _set_pool_serving(self, serving: bool) -> None:
+        self._pool_serving = serving
+        await self.update_health()
+
     async def update_health(self) -> None:
-        """Per model: SERVING when a version is READY. Overall: the default model is READY."""
+        """Per model: SERVING when a version is READY. Overall: the default model is READY
+        (and, in a worker of `--workers N`, every worker serves)."""
         ready: dict[str, bool] = {}
         for st in self.manager.statuses():
             ready[st.name] = ready.get(st.name, False) or st.state == ModelState.READY
         for name, ok in ready.items():
             await self.health.set(name, SERVING if ok else NOT_SERVING)
-        overall = SERVING if ready.get(self.manager.default_model) else NOT_SERVING
+        overall = SERVING if ready.get(self.manager.default_model) and self._pool_serving else NOT_SERVING
         await self.health.set("", overall)
         await self.health.set(SERVICE_NAME, overall)
 
@@ -185,6 +196,8 @@ class RoiclassServer:
         """Drain: health NOT_SERVING, new calls UNAVAILABLE, in-flight calls finish."""
         grace = self.config.grace_s if grace is None else grace
         self.drain.start_draining()
+        if self._pool_watch is not None:
+            self._pool_watch.cancel()
         await self.health.enter_graceful_shutdown()
         # Keep answering (health NOT_SERVING, new calls UNAVAILABLE) while the
         # in-flight calls finish, so load balancers see the drain.

@@ -9,7 +9,6 @@ import signal
 import sys
 from pathlib import Path
 
-from roiclass.server.app import RoiclassServer
 from roiclass.server.config import MiB, ServerConfig
 from roiclass.server.connections import ConnectionLimits
 from roiclass.server.domain import RequestLimits
@@ -110,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     wrk.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)  # set by the supervisor
     wrk.add_argument("--worker-file", type=Path, help=argparse.SUPPRESS)  # where a worker says it serves
     wrk.add_argument("--worker-metrics-token-file", type=Path, help=argparse.SUPPRESS)  # the parent's token
+    wrk.add_argument("--worker-pool-file", type=Path, help=argparse.SUPPRESS)  # how many workers serve
     p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     return p
 
@@ -160,7 +160,7 @@ def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) 
         stream_window=args.stream_window, engine=engine,
         metrics_host=args.metrics_host, security=security_from_args(args, parser),
         connections=connections_from_args(args, parser), workers=workers,
-        worker_index=args.worker_index,
+        worker_index=args.worker_index, worker_pool_file=args.worker_pool_file,
         worker_metrics_token=(args.worker_metrics_token_file.read_text().strip()
                               if args.worker_metrics_token_file is not None else None),
     )
@@ -199,6 +199,8 @@ def security_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser
 
 
 async def serve(config: ServerConfig, worker_file: Path | None = None) -> None:
+    from roiclass.server.app import RoiclassServer  # lazily: the parent of --workers N never needs it
+
     app = RoiclassServer(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -37,6 +37,7 @@ class ServerConfig:
     # for the parent only (the parent's endpoint applies TLS and tokens).
     worker_index: int | None = None
     worker_metrics_token: str | None = None  # the parent's bearer token for a worker's /metrics
+    worker_pool_file: Path | None = None  # the parent's count of serving workers (worker_pool.py)
 
     @property
     def address(self) -> str:

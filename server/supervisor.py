@@ -30,6 +30,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from roiclass.server.worker_pool import write_pool
+
 log = logging.getLogger(__name__)
 
 BACKOFF_START_S = 0.5  # first restart delay; doubles per quick failure
@@ -37,6 +39,7 @@ BACKOFF_CAP_S = 30.0
 STABLE_S = 60.0  # a worker that ran this long resets its backoff
 STOP_MARGIN_S = 15.0  # after --grace: engine close, process exit
 POLL_S = 0.1
+POOL_FILE = "pool.json"  # in the state folder: how many workers serve (worker_pool.py)
 
 
 def available_cores(cgroup_cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
@@ -123,6 +126,7 @@ class Supervisor:
         self.workers = [Worker(i, argv, state_dir / f"worker-{i}.json") for i, argv in enumerate(worker_argvs)]
         self._stop = threading.Event()
         self._lock = threading.Lock()
+        self._serving: int | None = None  # last count written to the pool file
 
     # -- lifecycle ---------------------------------------------------------------
     def _spawn(self, w: Worker) -> None:
@@ -160,7 +164,17 @@ class Supervisor:
                 now = time.monotonic()
                 for w in self.workers:
                     self._check(w, now)
+                self._publish_pool()
         return self._shutdown()
+
+    def _publish_pool(self) -> None:
+        """Rewrites the pool file when the number of serving workers changes."""
+        serving = sum(1 for w in self.workers if w.restart_at is None and w.proc.poll() is None
+                      and w.info() is not None)
+        if serving != self._serving:
+            self._serving = serving
+            write_pool(self.state_dir / POOL_FILE, serving, len(self.workers))
+            log.info("%d of %d workers serving", serving, len(self.workers))
 
     def _sighup(self) -> None:
         self._forward(signal.SIGHUP)
@@ -208,7 +222,8 @@ def worker_argv(argv: list[str], index: int, port: int, devices: list[str], info
                 metrics_token_file: Path | None, cpu_threads: int | None) -> list[str]:
     """The parent's flags, then the worker's own: argparse keeps the last value of a flag."""
     extra = ["--workers", "1", "--port", str(port), "--devices", ",".join(devices),
-             "--worker-index", str(index), "--worker-file", str(info_file)]
+             "--worker-index", str(index), "--worker-file", str(info_file),
+             "--worker-pool-file", str(info_file.with_name(POOL_FILE))]
     if metrics_token_file is not None:
         extra += ["--metrics-port", "0", "--metrics-host", "127.0.0.1",
                   "--worker-metrics-token-file", str(metrics_token_file)]

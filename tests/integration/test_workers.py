@@ -21,6 +21,8 @@ import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
 from roiclass.v1 import classifier_pb2_grpc
 from tests.integration.requests import raw_image, request, roi
 from tests.unit.engine.conftest import make_onnx
@@ -51,6 +53,16 @@ def _classify_on_fresh_channels(address: str) -> None:
             reply = classifier_pb2_grpc.ObjectClassifierStub(ch).ClassifyObject(
                 request(image, [roi(8, 8, 32, 32)]), timeout=10, wait_for_ready=True)
             assert len(reply.results) == 1
+
+
+def _health_on_fresh_channels(address: str) -> set[str]:
+    """The overall health each of CHANNELS connections (spread over the workers) reports."""
+    seen = set()
+    for _ in range(CHANNELS):
+        with grpc.insecure_channel(address, options=[("grpc.use_local_subchannel_pool", 1)]) as ch:
+            reply = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(service=""), timeout=10)
+            seen.add(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))
+    return seen
 
 
 def _scrape(port: int) -> dict[str, dict[str, float]]:
@@ -113,6 +125,9 @@ def test_two_workers_serve_restart_and_drain(workers):
     proc, address, metrics_port, log_path = workers
     pids = _pids(log_path)
     assert len(set(pids.values())) == 2
+    _wait_log(log_path, r"2 of 2 workers serving")
+    _wait_log(log_path, r"\[worker \d\]: worker pool serving", count=2)
+    assert _health_on_fresh_channels(address) == {"SERVING"}
 
     _classify_on_fresh_channels(address)
     scrape = _scrape(metrics_port)
@@ -127,6 +142,9 @@ def test_two_workers_serve_restart_and_drain(workers):
 
     os.kill(pids[0], signal.SIGKILL)
     _wait_log(log_path, r"worker 0 \(pid \d+\) exited with signal SIGKILL", timeout=10)
+    # Worker 1 alone: its health says the pod is short of a worker until 0 is back.
+    _wait_log(log_path, r"1 of 2 workers serving", timeout=10)
+    _wait_log(log_path, r"\[worker 1\]: worker pool not serving", timeout=10)
     started = _wait_log(log_path, r"worker 0 started: pid (\d+)", timeout=10, count=2)
     new_pid = int(started[-1].group(1))
     assert new_pid != pids[0]
@@ -134,6 +152,8 @@ def test_two_workers_serve_restart_and_drain(workers):
     while _scrape(metrics_port).get("roiclass_worker_pid", {}).get("0") != new_pid:  # serving again
         assert time.monotonic() < deadline, "the restarted worker did not serve in 10 s"
         time.sleep(0.1)
+    _wait_log(log_path, r"\[worker \d\]: worker pool serving", timeout=10, count=4)  # 1 again, new 0
+    assert _health_on_fresh_channels(address) == {"SERVING"}
     _classify_on_fresh_channels(address)
     scrape = _scrape(metrics_port)
     assert scrape["roiclass_requests_total"]["0"] > 0  # the new process answered calls
