@@ -93,6 +93,15 @@ class ObjectClassifierServicer(pb_grpc.ObjectClassifierServicer):
             self._observer.observe(request.model, version, code.name, time.perf_counter() - started)
 
     async def _classify(self, request: pb.ClassifyObjectRequest, context) -> pb.ClassifyObjectResponse:
+        remaining = context.time_remaining()
+        deadline = None if remaining is None else time.monotonic() + remaining
+        # The caller: the engine shares batches between callers.
+        return await self.classify(request, deadline=deadline, caller=caller_id(context))
+
+    async def classify(self, request: pb.ClassifyObjectRequest, *, deadline: float | None,
+                       caller: str) -> pb.ClassifyObjectResponse:
+        """One ClassifyObject without a gRPC context: the REST API's /v1/classify runs this
+        same code (server/oip/http/classify.py). deadline: time.monotonic() seconds or None."""
         t0 = time.perf_counter_ns()
         req = ClassifyRequest.from_proto(request, self._limits)
         if req.heatmap is not None and self._heatmaps is None:
@@ -100,9 +109,6 @@ class ObjectClassifierServicer(pb_grpc.ObjectClassifierServicer):
         model = self._manager.resolve(req.model or self._manager.default_model, req.model_version)
         if req.heatmap is not None:
             self._heatmaps.validate(model.spec, req.heatmap)  # bad options fail before any work
-        remaining = context.time_remaining()
-        deadline = None if remaining is None else time.monotonic() + remaining
-        caller = caller_id(context)  # the engine shares batches between callers
         if req.heatmap is None:
             out = await _result(lambda is_cancelled: self._engine.classify(
                 model, req.image.array, req.image.pixel_format, req.rois_array,
