@@ -19,6 +19,8 @@ class ServerConfig:
     port: int = 50051  # 0 = any free port (tests)
     metrics_port: int | None = None  # None = no metrics endpoint; 0 = any free port
     metrics_host: str = "127.0.0.1"  # /metrics stays on loopback unless asked
+    http_port: int | None = None  # None = no REST API (server/oip/http); 0 = any free port
+    http_host: str = "127.0.0.1"  # the REST API stays on loopback unless asked
     max_message_bytes: int = 64 * MiB
     limits: RequestLimits = field(default_factory=RequestLimits)
     grace_s: float = 10.0  # in-flight calls get this long to finish on SIGTERM
