@@ -49,6 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     net.add_argument("--metrics-host", default="127.0.0.1",
                      help="address of /metrics (default loopback); HTTPS with the --tls-* files, "
                           "a token with the 'metrics' scope when --auth-tokens is given")
+    net.add_argument("--http-port", type=int, default=None,
+                     help="the Open Inference Protocol's REST API and POST /v1/classify (off by default; "
+                          "needs the http extra); TLS and tokens as on the gRPC port")
+    net.add_argument("--http-host", default="127.0.0.1",
+                     help="address of the REST API (default loopback; 0.0.0.0 in containers)")
     sec = p.add_argument_group("security (README: Security)")
     sec.add_argument("--tls-cert", type=Path, metavar="FILE", help="PEM certificate chain: serve TLS (with --tls-key)")
     sec.add_argument("--tls-key", type=Path, metavar="FILE", help="PEM private key of --tls-cert")
@@ -126,10 +131,15 @@ def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) 
         parser.error("--max-decoded-mb must be > 0")
     if not (0.0 <= args.threshold <= 1.0):
         parser.error("--threshold must be in [0, 1]")
-    for name in ("port", "metrics_port"):
+    for name in ("port", "metrics_port", "http_port"):
         value = getattr(args, name)
         if value is not None and not (0 <= value <= 65535):
             parser.error(f"--{name.replace('_', '-')} must be in 0..65535")
+    if args.http_port is not None:
+        from roiclass.server.oip.http import missing_dependency  # no aiohttp import
+
+        if (problem := missing_dependency()) is not None:
+            parser.error(problem)
     try:
         workers = parse_workers(args.workers)
     except ValueError as exc:
@@ -151,6 +161,7 @@ def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) 
     )
     return ServerConfig(
         host=args.host, port=args.port, metrics_port=args.metrics_port,
+        http_port=args.http_port, http_host=args.http_host,
         max_message_bytes=int(args.max_message_mb * MiB),
         limits=RequestLimits(max_rois=args.max_rois, max_image_side=args.max_image_side,
                              max_image_pixels=args.max_image_pixels,
