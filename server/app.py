@@ -26,6 +26,7 @@ from roiclass.server.manager import ModelManager
 from roiclass.server.metrics import Metrics
 from roiclass.server.models import builtin_repository
 from roiclass.server.observer import RequestObserver
+from roiclass.server.oip.core import InferenceProtocol
 from roiclass.server.security import METRICS, TokenFileError, TokenTable, bearer_token, is_loopback
 from roiclass.server.security.tls import CertificateFiles
 from roiclass.server.servicer import ObjectClassifierServicer
@@ -95,6 +96,9 @@ class RoiclassServer:
             self.engine, self.manager, config.limits, config.stream_window,
             heatmaps=HeatmapService(self.engine), observer=observer,
         )
+        # The Open Inference Protocol's core, shared by its gRPC service and the HTTP API.
+        self.oip = InferenceProtocol(self.engine, self.manager, config.limits, observer=observer,
+                                     on_models_changed=self.update_health)
         self.server: grpc.aio.Server | None = None
         self.port = 0
         self.metrics_port: int | None = None

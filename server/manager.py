@@ -88,6 +88,8 @@ class ModelManager:
         # Loaded versions whose new files failed to load: still serving the old ones.
         self._stale: dict[Key, str] = {}
         self._names: list[str] = []
+        # Names unloaded on request (unload_model): no scan loads them until load_model.
+        self._held: set[str] = set()
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None
         self._on_change: Callable[[], None] | None = None
@@ -149,6 +151,7 @@ class ModelManager:
         specs: dict[Key, ModelSpec] = {}
         failures: dict[Key, LoadFailure] = {}
         stale: dict[Key, str] = {}
+        held: set[str] = set()  # held names the sources still have
         for item in items:
             key = (item.name, item.version)
             if isinstance(item, LoadFailure):
@@ -164,8 +167,10 @@ class ModelManager:
                     failures[key] = item
                     if self._failures.get(key) != item:  # once, not on every poll
                         log.warning("model %s version %s failed: %s", item.name, item.version or "-", item.reason)
-            else:
+            elif item.name not in self._held:
                 specs[key] = item
+            else:
+                held.add(item.name)
 
         fingerprints = {key: self._fingerprint(spec) for key, spec in specs.items()}
         to_load = [
@@ -178,7 +183,7 @@ class ModelManager:
         with self._state_lock:
             self._failures = failures
             self._stale = stale
-            self._names = sorted({k[0] for k in specs} | {k[0] for k in stale} | {k[0] for k in failures})
+            self._names = sorted({k[0] for k in specs} | {k[0] for k in stale} | {k[0] for k in failures} | held)
         if to_load:
             to_load.sort(key=lambda s: (s.name, version_key(s.version)))
             workers = min(self._load_threads, len(to_load))
@@ -206,10 +211,45 @@ class ModelManager:
         """Rescan the sources: load new/changed versions, then unload removed ones."""
         with self._reload_lock:
             changed = self._sync(retry_failed)
-        if changed and self._on_change is not None:
+        if changed:
+            self._changed()
+
+    def load_model(self, name: str) -> None:
+        """Load (or reload) one model's versions from the sources, ending an
+        unload_model hold; NotFound when no source has the name. The scan also
+        brings the other models in step, as reload() does."""
+        with self._reload_lock:
+            self._held.discard(name)
+            self._sync(retry_failed=True)
+            if name not in self._names:
+                raise NotFound(f"model {name!r} is in no model source; models: {', '.join(self._names) or 'none'}")
+        self._changed()
+
+    def unload_model(self, name: str) -> None:
+        """Unload every version of one model (in-flight requests finish first) and keep
+        it unloaded (reloads and polls skip it) until load_model(name)."""
+        with self._reload_lock:
+            keys = [key for key in self._loaded if key[0] == name]
+            if not keys and name not in self._names:
+                raise NotFound(f"model {name!r} not found; models: {', '.join(self._names) or 'none'}")
+            self._held.add(name)
+            for key in keys:
+                log.info("unloading model %s version %s (unload requested)", *key)
+                try:
+                    self._engine.unload(*key)
+                except NotFound:
+                    pass  # never loaded by the engine
+                with self._state_lock:
+                    self._loaded.pop(key, None)
+            with self._state_lock:
+                self._failures = {k: f for k, f in self._failures.items() if k[0] != name}
+        self._changed()
+
+    def _changed(self) -> None:
+        if self._on_change is not None:
             try:
                 self._on_change()
-            except Exception:  # noqa: BLE001 - a callback bug must not stop polling
+            except Exception:  # noqa: BLE001 - a callback bug must not stop polling or fail a call
                 log.exception("model change callback failed")
 
     # -- polling ----------------------------------------------------------
