@@ -3,6 +3,7 @@
     roiclass classify cat.png --roi 10,20,64,48,30 --top-k 3
     roiclass models --json
     roiclass health --model efficientnet-lite0   # exit 0 when SERVING
+    roiclass video clip.mp4 --frames 20:40 --segments   # client/video/command.py (exit 3: a camera stopped)
     roiclass serve ...                           # roiclass.server.cli
 
 Exit codes: 0 ok, 1 the server said no (or is not SERVING), 2 bad usage/input.
@@ -136,6 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
     health.add_argument("--model", default="", help="check one model instead of the whole server")
     connection(health)
 
+    from .video.command import add_parser as add_video_parser  # here: it imports this module's types
+
+    add_video_parser(commands, connection)
+
     commands.add_parser("serve", help="run the server (see `roiclass serve --help`)", add_help=False)
     return parser
 
@@ -154,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.token = os.environ.get(TOKEN_ENV) or None
     if args.timeout is None:
         args.timeout = HEATMAP_TIMEOUT_S if getattr(args, "heatmap", None) else DEFAULT_TIMEOUT_S
-    handler = {"classify": _classify, "models": _models, "health": _health}[args.command]
+    handler = {"classify": _classify, "models": _models, "health": _health, "video": _video}[args.command]
     try:
         return handler(args)
     except InvalidInputError as error:
@@ -259,6 +264,15 @@ def format_classify(result: ClassifyResult) -> str:
         for score in scores:
             lines.append(f"  {score.index:>5}  {score.name:<40} {score.confidence:.4f}")
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------- video
+
+
+def _video(args: argparse.Namespace) -> int:
+    from .video.command import run  # client/video/command.py: rows, segments, the summary
+
+    return run(args, _connect)
 
 
 # ------------------------------------------------------------ models, health
