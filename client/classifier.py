@@ -148,6 +148,29 @@ class Classifier(ClientBase):
         )
         return _ResumableStream(self, iter(frames), options, timeout).results()
 
+    def classify_video(self, source: Any, *, frames: Any = None, every: int | None = None,
+                       fps: float | None = None, rois: Any = None, live: bool | None = None,
+                       window: int | None = None, **options: Any) -> Any:
+        """Classifies the frames of a video file, an image sequence (a folder or
+        a glob, natural order) or a live source (rtsp://, http://, /dev/videoN)
+        over one stream; returns a VideoRun: iterate it for VideoFrameResults
+        (index, time, result | error | skipped) in frame order, its `stats`
+        counts decoded / classified / dropped frames and the lag.
+
+        frames: "START:END", (start, end) or range: exact, END excluded; every:
+        keep every N-th; fps: resample by timestamp. rois: as for classify,
+        the same on every frame. live: drop the oldest unsent frame when the
+        server falls behind (default for live sources; on a file, read at its
+        frame rate). window: frames in flight (default 64, the server's).
+        Also: max_side, only_frames, reconnect, rate, model, model_version,
+        top_k, min_confidence, timeout (roiclass.client.video.classify_video).
+        Needs PyAV: pip install 'roiclass[video]'.
+        """
+        from .video import classify_video  # PyAV is the `video` extra
+
+        return classify_video(self, source, frames=frames, every=every, fps=fps, rois=rois, live=live,
+                              window=window, **options)
+
     def list_models(self, timeout: float | None = None) -> ModelList:
         """All models of the server's repository, and the default model's name."""
         return model_list_from_proto(self._unary(self.stub.ListModels, pb.ListModelsRequest(), timeout))

@@ -1,0 +1,255 @@
+"""Where frames come from: a video file, an image sequence, a live source.
+
+Every source yields DecodedFrames in frame order, numbered from 0 (frame N is
+the N-th decoded frame; seeking.py keeps a file's ranges exact). A selector
+says per frame whether to keep it (converted to RGB), report it as skipped
+(no RGB conversion, no file read for a sequence) or pass over it (sampling).
+"""
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from .errors import SourceStoppedError, VideoSourceError
+from .seeking import build_index, decode_range, frame_time
+
+logger = logging.getLogger(__name__)
+
+KEEP, SKIP = "keep", "skip"
+# selector(index, time) -> KEEP, SKIP or None (not sampled: not reported either).
+Selector = Callable[[int, float], "str | None"]
+
+LIVE_PREFIXES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+SEQUENCE_RATE = 30.0  # frames per second an image sequence is timed at, unless told
+OPEN_TIMEOUT_S = 10.0  # opening a live source, and each read from it
+FIRST_BACKOFF_S, MAX_BACKOFF_S = 0.5, 5.0
+
+
+@dataclass(frozen=True, eq=False)
+class DecodedFrame:
+    """index: frame number from 0; time: seconds from frame 0; image: RGB
+    uint8 (h, w, 3), None when skipped; captured: time.monotonic() it was decoded."""
+
+    index: int
+    time: float
+    image: np.ndarray | None
+    captured: float
+
+
+def is_live(source: Any) -> bool:
+    """A camera URL or device, read as it comes (not seekable, may stop)."""
+    text = str(source)
+    return text.startswith(LIVE_PREFIXES) or text.startswith("/dev/")
+
+
+def open_source(source: Any, *, max_side: int | None = None, reconnect: int = 3,
+                rate: float | None = None) -> "FileSource | SequenceSource | LiveSource":
+    """The source for `source` (a path, folder, glob or URL); raises VideoSourceError."""
+    text = os.fspath(source) if isinstance(source, os.PathLike) else source
+    if not isinstance(text, str) or not text:
+        raise VideoSourceError("source", repr(source), "must be a file, folder, glob or URL")
+    if is_live(text):
+        return LiveSource(text, max_side=max_side, reconnect=reconnect)
+    if any(ch in text for ch in "*?[") or os.path.isdir(text):
+        return SequenceSource(text, max_side=max_side, rate=rate)
+    return FileSource(text, max_side=max_side)
+
+
+def _av():
+    try:
+        import av
+    except ImportError:  # the `video` extra
+        raise VideoSourceError("source", "PyAV", "is not installed: pip install 'roiclass[video]'") from None
+    return av
+
+
+def _scaled(width: int, height: int, max_side: int | None) -> tuple[int, int]:
+    if not max_side or max(width, height) <= max_side:
+        return width, height
+    factor = max_side / max(width, height)
+    return max(1, round(width * factor)), max(1, round(height * factor))
+
+
+def _rgb(frame: Any, max_side: int | None) -> np.ndarray:
+    width, height = _scaled(frame.width, frame.height, max_side)
+    return frame.to_ndarray(format="rgb24", width=width, height=height)
+
+
+def _open_container(av: Any, path: str, **options: Any) -> tuple[Any, Any]:
+    try:
+        container = av.open(path, **options)
+    except av.FFmpegError as error:
+        raise VideoSourceError("source", path, f"cannot open: {_reason(error)}") from None
+    if not container.streams.video:
+        container.close()
+        raise VideoSourceError("source", path, "has no video stream")
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"  # frame threads: decoding keeps up with 1080p
+    return container, stream
+
+
+def _reason(error: BaseException) -> str:
+    return getattr(error, "strerror", None) or str(error)
+
+
+class FileSource:
+    """A video file PyAV opens (MP4, MKV, AVI, MOV, WebM, ...): exact ranges."""
+
+    live = False
+
+    def __init__(self, path: str, *, max_side: int | None = None) -> None:
+        self.name = path
+        self.max_side = max_side
+        self._av = _av()
+        container, stream = _open_container(self._av, path)
+        try:
+            self._index = build_index(container, stream)
+            self.rate = float(stream.average_rate) if stream.average_rate else None
+        except self._av.FFmpegError as error:
+            raise VideoSourceError("source", path, f"cannot read its packets: {_reason(error)}") from None
+        finally:
+            container.close()
+        if self._index.frame_count == 0:
+            raise VideoSourceError("source", path, "has no frames")
+        self.frame_count = self._index.frame_count
+        self.decoded = 0  # frames decoded so far, those decoded only to reach a range's start included
+
+    def frames(self, start: int, end: int, select: Selector) -> Iterator[DecodedFrame]:
+        container, stream = _open_container(self._av, self.name)
+        origin, time_base = self._index.pts[0], stream.time_base
+        last = start - 1
+        try:
+            for number, frame in decode_range(container, stream, self._index, start, end, self._tally):
+                seconds = frame_time(frame.pts, origin, time_base)
+                choice = select(number, seconds)
+                if choice is not None:
+                    image = _rgb(frame, self.max_side) if choice == KEEP else None
+                    yield DecodedFrame(number, seconds, image, time.monotonic())
+                last = number
+        except (self._av.FFmpegError, ValueError) as error:
+            raise VideoSourceError("source", self.name, f"cannot decode past frame {last}: {_reason(error)}") from None
+        finally:
+            container.close()
+
+    def _tally(self) -> None:
+        self.decoded += 1
+
+
+class SequenceSource:
+    """Image files of a folder or a glob, in natural order (frame2 before frame10)."""
+
+    live = False
+
+    def __init__(self, pattern: str, *, max_side: int | None = None, rate: float | None = None) -> None:
+        self.name = pattern
+        self.max_side = max_side
+        self.rate = rate or SEQUENCE_RATE
+        if os.path.isdir(pattern):
+            paths = [p for p in Path(pattern).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+        else:
+            paths = [Path(p) for p in glob.glob(pattern) if os.path.isfile(p)]
+        if not paths:
+            raise VideoSourceError("source", pattern, f"holds no image files ({', '.join(IMAGE_SUFFIXES)})")
+        self.paths = sorted(paths, key=natural_key)
+        self.frame_count = len(self.paths)
+        self.decoded = 0
+
+    def frames(self, start: int, end: int, select: Selector) -> Iterator[DecodedFrame]:
+        from PIL import Image
+
+        for number in range(start, min(end, self.frame_count)):
+            seconds = number / self.rate
+            choice = select(number, seconds)
+            if choice is None:
+                continue
+            image = None
+            if choice == KEEP:
+                path = self.paths[number]
+                try:
+                    with Image.open(path) as picture:
+                        picture = picture.convert("RGB")
+                        picture = picture.resize(_scaled(*picture.size, self.max_side), Image.Resampling.BILINEAR)
+                        image = np.asarray(picture)
+                except (OSError, ValueError) as error:
+                    raise VideoSourceError("source", path, f"cannot read the image: {error}") from None
+                self.decoded += 1
+            yield DecodedFrame(number, seconds, image, time.monotonic())
+
+
+def natural_key(path: Path) -> list[Any]:
+    """frame2.png < frame10.png: digit runs compare as numbers."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
+
+
+class LiveSource:
+    """A camera: RTSP/HTTP URL or V4L2 device through PyAV, re-opened with
+    backoff when it stops, up to `reconnect` times in all. Times are seconds
+    of wall clock since the first frame (a camera's own clock restarts on a
+    re-open)."""
+
+    live = True
+    frame_count = None
+    rate = None
+
+    def __init__(self, url: str, *, max_side: int | None = None, reconnect: int = 3) -> None:
+        self.name = url
+        self.max_side = max_side
+        self.reconnect = reconnect
+        self.reconnects = 0
+        self.decoded = 0
+        self._av = _av()
+        self._first = self._open()  # a source that cannot be opened fails now, not mid-run
+
+    def _open(self) -> tuple[Any, Any]:
+        options: dict[str, Any] = {"timeout": (OPEN_TIMEOUT_S, OPEN_TIMEOUT_S)}
+        if self.name.startswith("/dev/"):
+            options["format"] = "v4l2"
+        return _open_container(self._av, self.name, **options)
+
+    def frames(self, start: int, end: int, select: Selector) -> Iterator[DecodedFrame]:
+        number, origin = 0, None
+        opened, self._first = self._first, None
+        while number < end:
+            container, stream = opened or self._reopen()
+            opened = None
+            try:
+                for frame in container.decode(stream):
+                    self.decoded += 1
+                    now = time.monotonic()
+                    origin = now if origin is None else origin
+                    if number >= start:
+                        choice = select(number, now - origin)
+                        if choice is not None:
+                            image = _rgb(frame, self.max_side) if choice == KEEP else None
+                            yield DecodedFrame(number, now - origin, image, now)
+                    number += 1
+                    if number >= end:
+                        return
+                reason = "end of stream"
+            except self._av.FFmpegError as error:
+                reason = _reason(error)
+            finally:
+                container.close()
+            logger.warning("live source %s stopped (%s)", self.name, reason)
+            self._last_reason = reason
+
+    def _reopen(self) -> tuple[Any, Any]:
+        while True:
+            if self.reconnects >= self.reconnect:
+                raise SourceStoppedError(self.name, self.reconnects, getattr(self, "_last_reason", "stopped"))
+            time.sleep(min(MAX_BACKOFF_S, FIRST_BACKOFF_S * 2 ** self.reconnects))
+            self.reconnects += 1
+            try:
+                return self._open()
+            except VideoSourceError as error:
+                self._last_reason = error.message
+                logger.warning("re-opening live source %s failed: %s", self.name, error.message)
