@@ -14,7 +14,6 @@ import threading
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
-from grpc_reflection.v1alpha import reflection
 
 from roiclass import ext
 from roiclass.server import decoding
@@ -26,6 +25,8 @@ from roiclass.server.manager import ModelManager
 from roiclass.server.metrics import Metrics
 from roiclass.server.models import builtin_repository
 from roiclass.server.observer import RequestObserver
+from roiclass.server import reflection
+from roiclass.server.oip import grpc_servicer as oip_grpc
 from roiclass.server.oip.core import InferenceProtocol
 from roiclass.server.security import METRICS, TokenFileError, TokenTable, bearer_token, is_loopback
 from roiclass.server.security.tls import CertificateFiles
@@ -55,10 +56,12 @@ def create_server(address: str, app: "RoiclassServer") -> tuple[grpc.aio.Server,
     # Lenient parsing: undecodable bytes get INVALID_ARGUMENT, not UNKNOWN (decoding.py).
     decoding.add_servicer(app.servicer, server, classifier_pb2.DESCRIPTOR.services_by_name["ObjectClassifier"],
                           classifier_pb2)
+    decoding.add_servicer(app.oip_servicer, server, oip_grpc.SERVICE, oip_grpc.pb)
     health_pb2_grpc.add_HealthServicer_to_server(app.health, server)
     if app.config.security.reflection:
+        # Both grpc.reflection.v1 and v1alpha (server/reflection.py).
         reflection.enable_server_reflection(
-            (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+            (SERVICE_NAME, oip_grpc.SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name),
             server,
         )
     if app.certificates is not None:
@@ -89,9 +92,10 @@ class RoiclassServer:
         # Both raise (SecurityConfigError, TokenFileError) with the file named: the server does not start.
         self.certificates = CertificateFiles(security) if security.tls else None
         self.tokens = TokenTable.from_file(security.auth_tokens) if security.auth_tokens else None
-        self.auth = AuthInterceptor(SERVICE_NAME, self.tokens) if self.tokens is not None else None
-        self.drain = DrainGate(SERVICE_NAME)
-        self.error_mapper = ErrorMapper(SERVICE_NAME, observer)
+        guarded = (SERVICE_NAME, oip_grpc.SERVICE_NAME)  # the interceptors' services
+        self.auth = AuthInterceptor(guarded, self.tokens) if self.tokens is not None else None
+        self.drain = DrainGate(guarded)
+        self.error_mapper = ErrorMapper(guarded, observer)
         self.servicer = ObjectClassifierServicer(
             self.engine, self.manager, config.limits, config.stream_window,
             heatmaps=HeatmapService(self.engine), observer=observer,
@@ -99,6 +103,7 @@ class RoiclassServer:
         # The Open Inference Protocol's core, shared by its gRPC service and the HTTP API.
         self.oip = InferenceProtocol(self.engine, self.manager, config.limits, observer=observer,
                                      on_models_changed=self.update_health)
+        self.oip_servicer = oip_grpc.InferenceServicer(self.oip, config.stream_window)
         self.server: grpc.aio.Server | None = None
         self.port = 0
         self.metrics_port: int | None = None
@@ -112,6 +117,7 @@ class RoiclassServer:
         self._loop = asyncio.get_running_loop()
         await self.health.set("", NOT_SERVING)
         await self.health.set(SERVICE_NAME, NOT_SERVING)
+        await self.health.set(oip_grpc.SERVICE_NAME, NOT_SERVING)
         self.server, self.port = create_server(f"{self.config.host}:{self.config.port}", self)
         await self.server.start()
         self._log_security()
@@ -195,6 +201,7 @@ class RoiclassServer:
         overall = SERVING if ready.get(self.manager.default_model) and self._pool_serving else NOT_SERVING
         await self.health.set("", overall)
         await self.health.set(SERVICE_NAME, overall)
+        await self.health.set(oip_grpc.SERVICE_NAME, overall)
 
     async def stop(self, grace: float | None = None) -> None:
         """Drain: health NOT_SERVING, new calls UNAVAILABLE, in-flight calls finish."""

@@ -1,5 +1,6 @@
-"""Token auth: every ObjectClassifier call needs `authorization: Bearer <token>`
-with the scope of its method (security/scopes.py).
+"""Token auth: every call of a service it guards (ObjectClassifier, the Open Inference
+Protocol's) needs `authorization: Bearer <token>` with the scope of its method
+(security/scopes.py); OPEN methods (the protocol's liveness/readiness) need none.
 
 Missing or unknown token -> UNAUTHENTICATED; a known token without the scope
 -> PERMISSION_DENIED naming the scope. Health and reflection are other
@@ -12,7 +13,7 @@ import grpc
 
 from roiclass.server.errors import RoiclassError
 from roiclass.server.interceptors.wrapping import Call, ScopedInterceptor
-from roiclass.server.security.scopes import scope_for
+from roiclass.server.security.scopes import OPEN, scope_for
 from roiclass.server.security.tokens import TokenTable, authorization, bearer_token
 
 
@@ -25,19 +26,21 @@ class PermissionDenied(RoiclassError):
 
 
 class AuthInterceptor(ScopedInterceptor):
-    def __init__(self, service: str, tokens: TokenTable):
+    def __init__(self, service: str | tuple[str, ...], tokens: TokenTable):
         super().__init__(service)
         self.tokens = tokens
 
     def check(self, method: str, authorization: str | None) -> None:
         """Returns when the token grants the method's scope, else raises Unauthenticated / PermissionDenied."""
+        needed = scope_for(method)
+        if needed == OPEN:
+            return
         token = bearer_token(authorization)
         if token is None:
             raise Unauthenticated("a token is required: send metadata 'authorization: Bearer <token>'")
         grant = self.tokens.lookup(token)
         if grant is None:
             raise Unauthenticated("unknown token")
-        needed = scope_for(method)
         if needed not in grant.scopes:
             raise PermissionDenied(f"{method.rsplit('/', 1)[-1]} needs a token with the scope '{needed}'")
 

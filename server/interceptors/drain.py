@@ -11,7 +11,7 @@ from roiclass.server.interceptors.wrapping import Call, ScopedInterceptor
 
 
 class DrainGate(ScopedInterceptor):
-    def __init__(self, service: str):
+    def __init__(self, service: str | tuple[str, ...]):
         super().__init__(service)
         self.draining = False
         self.in_flight = 0  # calls of the service running now

@@ -17,7 +17,7 @@ from roiclass.server.observer import RequestObserver
 
 
 class ErrorMapper(ScopedInterceptor):
-    def __init__(self, service: str, observer: RequestObserver | None = None):
+    def __init__(self, service: str | tuple[str, ...], observer: RequestObserver | None = None):
         super().__init__(service)
         self._observer = observer
 

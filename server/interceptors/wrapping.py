@@ -27,12 +27,14 @@ Scope = Callable[[Call], AbstractAsyncContextManager]
 
 
 class ScopedInterceptor(grpc.aio.ServerInterceptor):
-    """Runs every call of one service (others, e.g. health and reflection, pass
-    untouched) inside `self.scope(call)`. The wrapped handler is made once per
-    method, not per call: a generic handler hands out the same object each time."""
+    """Runs every call of its services (ObjectClassifier, the Open Inference
+    Protocol's; others, e.g. health and reflection, pass untouched) inside
+    `self.scope(call)`. The wrapped handler is made once per method, not per
+    call: a generic handler hands out the same object each time."""
 
-    def __init__(self, service: str):
-        self._prefix = f"/{service}/"
+    def __init__(self, service: str | tuple[str, ...]):
+        services = (service,) if isinstance(service, str) else tuple(service)
+        self._prefix = tuple(f"/{s}/" for s in services)
         self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     def scope(self, call: Call) -> AbstractAsyncContextManager:

@@ -1,4 +1,5 @@
-"""The one table of token scopes: which scope each RPC of ObjectClassifier needs.
+"""The one table of token scopes: which scope each RPC of ObjectClassifier and of the
+Open Inference Protocol (inference.GRPCInferenceService, and its HTTP routes) needs.
 
 Health checking and reflection are not in it: they stay open (probes; the
 --reflection flag decides the latter). A method missing from the table needs
@@ -9,6 +10,7 @@ from __future__ import annotations
 CLASSIFY = "classify"
 ADMIN = "admin"
 METRICS = "metrics"  # the HTTP /metrics endpoint, not an RPC
+OPEN = ""  # no token needed: the protocol's liveness and readiness probes, as grpc.health
 
 SCOPES = (CLASSIFY, ADMIN, METRICS)
 
@@ -18,6 +20,19 @@ METHOD_SCOPES = {
     "ListModels": CLASSIFY,
     "GetModel": CLASSIFY,
     "ReloadModels": ADMIN,
+    # inference.GRPCInferenceService
+    "ServerLive": OPEN,
+    "ServerReady": OPEN,
+    "ModelReady": OPEN,
+    "ServerMetadata": CLASSIFY,
+    "ModelMetadata": CLASSIFY,
+    "ModelConfig": CLASSIFY,
+    "ModelInfer": CLASSIFY,
+    "ModelStreamInfer": CLASSIFY,
+    "ModelStatistics": CLASSIFY,
+    "RepositoryIndex": CLASSIFY,
+    "RepositoryModelLoad": ADMIN,
+    "RepositoryModelUnload": ADMIN,
 }
 
 
