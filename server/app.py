@@ -107,6 +107,9 @@ class RoiclassServer:
         self.server: grpc.aio.Server | None = None
         self.port = 0
         self.metrics_port: int | None = None
+        # The REST API (server/oip/http, the http extra): imported only when asked for.
+        self.http = self._http_server(observer) if config.http_port is not None else None
+        self.http_port: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         # A worker of `--workers N` reports SERVING only while every worker does (worker_pool.py).
         self._pool_serving = config.worker_pool_file is None
@@ -121,6 +124,8 @@ class RoiclassServer:
         self.server, self.port = create_server(f"{self.config.host}:{self.config.port}", self)
         await self.server.start()
         self._log_security()
+        if self.http is not None:
+            await self._start_http()
         log.info("preprocessing kernel: %s build, OpenMP %s", ext.KERNEL_ISA, "on" if ext.HAVE_OPENMP else "off")
         if self.config.metrics_port is not None and self.config.worker_index is not None:
             self.metrics_port = self.metrics.start_http(  # the parent reads it, with its token
@@ -141,6 +146,25 @@ class RoiclassServer:
             devices = ", ".join(f"{i.device}/{i.provider}#{i.index}" for i in st.instances) or "-"
             log.info("model %s version %s: %s %s [%s]", st.name, st.version, st.state, st.reason or "", devices)
         return self.port
+
+    def _http_server(self, observer: RequestObserver):
+        from roiclass.server.oip.http.server import HttpServer
+
+        return HttpServer(self.oip, self.servicer, auth=self.auth, gate=self.drain, observer=observer,
+                          max_body_bytes=self.config.max_message_bytes)
+
+    async def _start_http(self) -> None:
+        """Beside the gRPC port: the same TLS files (rotated alike), tokens and drain; a worker
+        of --workers N shares the port (SO_REUSEPORT), as for gRPC."""
+        cfg = self.config
+        self.http_port = await self.http.start(
+            cfg.http_host, cfg.http_port, reuse_port=cfg.worker_index is not None,
+            ssl_context=self.certificates.ssl_context() if self.certificates is not None else None)
+        log.info("REST API (Open Inference Protocol, /v1/classify) on %s://%s:%d",
+                 "https" if self.certificates is not None else "http", cfg.http_host, self.http_port)
+        if self.certificates is None and not is_loopback(cfg.http_host):
+            log.warning("REST API on %s without TLS: requests%s travel in plaintext", cfg.http_host,
+                        " and tokens" if self.tokens is not None else "")
 
     def _log_security(self) -> None:
         sec = self.config.security
@@ -217,6 +241,8 @@ class RoiclassServer:
         await self.drain.wait_idle(until)
         if self.server is not None:
             await self.server.stop(max(0.0, until - loop.time()))
+        if self.http is not None:
+            await self.http.stop()  # its in-flight requests were waited for by the drain gate
         self.manager.stop()
         await asyncio.get_running_loop().run_in_executor(None, self.engine.close)
         self.metrics.stop_http()

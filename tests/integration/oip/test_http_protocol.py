@@ -1,0 +1,143 @@
+"""The REST API's health, metadata, config, statistics and errors (httpx against a live server)."""
+from __future__ import annotations
+
+import json
+from importlib.metadata import version as package_version
+
+import httpx
+import numpy as np
+import pytest
+
+from tests.integration.oip.http_helpers import HEADER, MODEL, base_url, start
+
+
+@pytest.fixture(scope="module")
+def server():
+    srv = start(max_message_bytes=2 * 1024 * 1024)  # small, to see the 413 without sending 64 MiB
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def http(server):
+    with httpx.Client(base_url=base_url(server), timeout=60) as client:
+        yield client
+
+
+def _small_infer(http, model: str = MODEL) -> httpx.Response:
+    pixels = np.random.default_rng(1).integers(0, 256, (16, 16, 3)).tolist()
+    return http.post(f"/v2/models/{model}/infer", json={
+        "inputs": [{"name": "IMAGE", "datatype": "UINT8", "shape": [16, 16, 3], "data": pixels}]})
+
+
+def _error(reply: httpx.Response, status: int) -> str:
+    assert reply.status_code == status, reply.text
+    assert reply.headers["content-type"].startswith("application/json")
+    doc = reply.json()
+    assert list(doc) == ["error"] and doc["error"]
+    return doc["error"]
+
+
+def test_health(http):
+    assert http.get("/v2/health/live").status_code == 200
+    reply = http.get("/v2/health/ready")
+    assert reply.status_code == 200 and reply.json() == {"ready": True}
+
+
+def test_server_metadata(http):
+    doc = http.get("/v2").json()
+    assert doc["name"] == "roiclass" and doc["version"] == package_version("roiclass")
+    assert {"classification", "model_repository", "statistics"} <= set(doc["extensions"])
+
+
+@pytest.mark.parametrize("path", [f"/v2/models/{MODEL}", f"/v2/models/{MODEL}/versions/1"])
+def test_model_metadata(http, path):
+    doc = http.get(path).json()
+    assert doc["name"] == MODEL and doc["versions"] == ["1"] and doc["platform"] == "onnxruntime_onnx"
+    inputs = {t["name"]: t for t in doc["inputs"]}
+    assert inputs["IMAGE"]["datatype"] == "UINT8" and inputs["IMAGE_ENCODED"]["datatype"] == "BYTES"
+    assert inputs["ROIS"]["datatype"] == "FP32" and inputs["ROIS"]["shape"][-1] == 5
+    (out,) = doc["outputs"]
+    assert out["name"] == "PROBABILITIES" and out["datatype"] == "FP32" and out["shape"][-1] == 1000
+
+
+def test_model_ready_and_unknown_models(http):
+    assert http.get(f"/v2/models/{MODEL}/ready").status_code == 200
+    assert http.get(f"/v2/models/{MODEL}/versions/1/ready").status_code == 200
+    assert "nope" in _error(http.get("/v2/models/nope/ready"), 404)
+    assert "nope" in _error(http.get("/v2/models/nope"), 404)
+    assert "7" in _error(http.get(f"/v2/models/{MODEL}/versions/7"), 404)
+    assert "nope" in _error(_small_infer(http, "nope"), 404)
+
+
+def test_model_config_is_tritons_shape(http):
+    doc = http.get(f"/v2/models/{MODEL}/config").json()
+    assert doc["name"] == MODEL and doc["max_batch_size"] == 32  # config.toml [batching]
+    assert {"IMAGE", "ROIS"} <= {t["name"] for t in doc["input"]}
+    assert [t["name"] for t in doc["output"]] == ["PROBABILITIES"]
+    assert "dynamic_batching" in doc
+
+
+def test_statistics_count_the_requests(http):
+    def success_count() -> int:
+        (stats,) = http.get(f"/v2/models/{MODEL}/versions/1/stats").json()["model_stats"]
+        assert stats["name"] == MODEL and stats["version"] == "1"
+        return int(stats["inference_stats"]["success"]["count"])
+
+    before = success_count()
+    for _ in range(3):
+        assert _small_infer(http).status_code == 200
+    assert success_count() == before + 3
+    every = http.get("/v2/models/stats").json()["model_stats"]
+    assert MODEL in {s["name"] for s in every}
+
+
+def test_repository_index(http):
+    (entry,) = [e for e in http.post("/v2/repository/index", json={}).json() if e["name"] == MODEL]
+    assert entry["state"] == "READY" and entry["version"] == "1"
+    assert [e["name"] for e in http.post("/v2/repository/index", json={"ready": True}).json()] == [MODEL]
+    assert "ready" in _error(http.post("/v2/repository/index", json={"ready": "yes"}), 400)
+
+
+def _infer_error(http, doc_or_bytes, status=400, headers=None) -> str:
+    kwargs = {"content": doc_or_bytes} if isinstance(doc_or_bytes, bytes) else {"json": doc_or_bytes}
+    return _error(http.post(f"/v2/models/{MODEL}/infer", headers=headers, **kwargs), status)
+
+
+def test_bad_bodies_name_what_is_wrong(http):
+    assert "JSON" in _infer_error(http, b"{not json")
+    assert "inputs" in _infer_error(http, {"inputs": "IMAGE"})
+    assert "inputs" in _infer_error(http, {"outputs": []})
+    image = {"name": "IMAGE", "datatype": "UINT8", "shape": [2, 2, 3], "data": [0] * 12}
+    # Wrong datatype, a shape that does not hold the data, values that are not the datatype's.
+    assert "FP64" in _infer_error(http, {"inputs": [{**image, "datatype": "FLOAT"}]})  # names the allowed ones
+    message = _infer_error(http, {"inputs": [{**image, "datatype": "FP32"}]})
+    assert "IMAGE" in message and "UINT8" in message
+    assert "IMAGE" in _infer_error(http, {"inputs": [{**image, "shape": [2, 3, 3]}]})
+    assert "IMAGE" in _infer_error(http, {"inputs": [{**image, "data": ["a"] * 12}]})
+    assert "IMAGE" in _infer_error(http, {"inputs": [{**image, "data": [300] * 12}]})
+    assert "shape" in _infer_error(http, {"inputs": [{**image, "shape": [2, -2, 3]}]})
+    assert "nope" in _infer_error(http, {"inputs": [image], "outputs": [{"name": "nope"}]})
+
+
+def test_bad_binary_framing(http):
+    head = json.dumps({"inputs": [{"name": "IMAGE", "datatype": "UINT8", "shape": [2, 2, 3],
+                                   "parameters": {"binary_data_size": 12}}]}).encode()
+    assert HEADER in _infer_error(http, head + bytes(12), headers={HEADER: str(len(head) + 100)})
+    assert HEADER in _infer_error(http, head + bytes(12), headers={HEADER: "twelve"})
+    assert "binary_data_size" in _infer_error(http, head + bytes(5), headers={HEADER: str(len(head))})
+    assert HEADER in _infer_error(http, head + bytes(20), headers={HEADER: str(len(head))})  # unclaimed bytes
+    ok = http.post(f"/v2/models/{MODEL}/infer", content=head + bytes(12), headers={HEADER: str(len(head))})
+    assert ok.status_code == 200, ok.text
+
+
+def test_unknown_endpoint_wrong_method_and_too_large(http):
+    assert "/v2/nothing" in _error(http.get("/v2/nothing"), 404)
+    assert "GET" in _error(http.get(f"/v2/models/{MODEL}/infer"), 405)
+    assert "--max-message-mb" in _error(http.post(f"/v2/models/{MODEL}/infer", content=bytes(3 * 1024 * 1024)),
+                                        413)
+
+
+def test_a_bad_request_leaves_the_server_serving(http):
+    _infer_error(http, b"\xff\xfe")
+    assert _small_infer(http).status_code == 200
