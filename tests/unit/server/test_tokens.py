@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from roiclass.server.security import SCOPES, TokenFileError, TokenTable, bearer_token, scope_for
-from roiclass.server.security.scopes import METHOD_SCOPES
+from roiclass.server.security.scopes import METHOD_SCOPES, OPEN
 from roiclass.server.security.tokens import token_digest
 from roiclass.v1 import classifier_pb2
 
@@ -67,9 +67,13 @@ def test_bearer_token(value, token):
 
 
 def test_every_rpc_has_its_scope_in_the_one_table():
+    from roiclass.inference import grpc_service_pb2
+
     service = classifier_pb2.DESCRIPTOR.services_by_name["ObjectClassifier"]
-    assert set(METHOD_SCOPES) == {m.name for m in service.methods}
-    assert set(METHOD_SCOPES.values()) <= set(SCOPES)
+    oip = grpc_service_pb2.DESCRIPTOR.services_by_name["GRPCInferenceService"]
+    assert set(METHOD_SCOPES) == {m.name for m in (*service.methods, *oip.methods)}
+    assert set(METHOD_SCOPES.values()) <= {*SCOPES, OPEN}
+    assert {m for m, s in METHOD_SCOPES.items() if s == OPEN} == {"ServerLive", "ServerReady", "ModelReady"}
     assert scope_for("/roiclass.v1.ObjectClassifier/ReloadModels") == "admin"
     assert scope_for("/roiclass.v1.ObjectClassifier/ClassifyObject") == "classify"
     assert scope_for("/roiclass.v1.ObjectClassifier/SomeLaterRpc") == "admin"  # closed until listed
