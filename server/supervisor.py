@@ -219,7 +219,8 @@ def _describe_exit(code: int) -> str:
 
 
 def worker_argv(argv: list[str], index: int, port: int, devices: list[str], info_file: Path,
-                metrics_token_file: Path | None, cpu_threads: int | None) -> list[str]:
+                metrics_token_file: Path | None, cpu_threads: int | None,
+                http_port: int | None = None) -> list[str]:
     """The parent's flags, then the worker's own: argparse keeps the last value of a flag."""
     extra = ["--workers", "1", "--port", str(port), "--devices", ",".join(devices),
              "--worker-index", str(index), "--worker-file", str(info_file),
@@ -229,6 +230,8 @@ def worker_argv(argv: list[str], index: int, port: int, devices: list[str], info
                   "--worker-metrics-token-file", str(metrics_token_file)]
     if cpu_threads is not None:
         extra += ["--cpu-threads", str(cpu_threads)]
+    if http_port is not None:  # the REST API's port, reserved like the gRPC one
+        extra += ["--http-port", str(http_port)]
     return [sys.executable, "-m", "roiclass.server.cli", *argv, *extra]
 
 
@@ -246,6 +249,14 @@ def run_workers(argv: list[str], config, workers: int) -> int:
     except OSError as exc:  # taken by a process without SO_REUSEPORT, or no such address
         log.error("cannot listen on %s: %s", config.address, exc)
         return 1
+    http_port, reserved_http = None, None
+    if config.http_port is not None:
+        try:
+            http_port, reserved_http = reserve_port(config.http_host, config.http_port)
+        except OSError as exc:
+            reserved.close()
+            log.error("cannot listen on %s:%d (--http-port): %s", config.http_host, config.http_port, exc)
+            return 1
     cpu_threads = None
     if config.engine.cpu_threads == 0:  # share the cores among the workers' CPU sessions
         cores = available_cores()
@@ -256,13 +267,15 @@ def run_workers(argv: list[str], config, workers: int) -> int:
         token_file = state_dir / "metrics-token"
         token_file.write_text(secrets.token_urlsafe(32))
     argvs = [worker_argv(argv, i, port, devices[i], state_dir / f"worker-{i}.json", token_file,
-                         cpu_threads if devices[i] == ["cpu"] else None)
+                         cpu_threads if devices[i] == ["cpu"] else None, http_port)
              for i in range(workers)]
     supervisor = Supervisor(argvs, config.grace_s, state_dir)
     supervisor.metrics_token = token_file.read_text() if token_file is not None else None
     host = f"[{config.host}]" if ":" in config.host else config.host
     log.info("roiclass listening on %s:%d (%d worker processes, SO_REUSEPORT; devices %s)", host, port,
              workers, " | ".join(",".join(d) for d in devices))
+    if http_port is not None:
+        log.info("REST API on %s:%d (the workers share it, SO_REUSEPORT)", config.http_host, http_port)
     httpd = None
     if config.metrics_port is not None:
         httpd, supervisor.on_sighup = start_aggregated_metrics(config, supervisor)
@@ -273,6 +286,8 @@ def run_workers(argv: list[str], config, workers: int) -> int:
             httpd.shutdown()
             httpd.server_close()
         reserved.close()
+        if reserved_http is not None:
+            reserved_http.close()
         shutil.rmtree(state_dir, ignore_errors=True)
 
 
