@@ -4,6 +4,7 @@
     roiclass models --json
     roiclass health --model efficientnet-lite0   # exit 0 when SERVING
     roiclass video clip.mp4 --frames 20:40 --segments   # client/video/command.py (exit 3: a camera stopped)
+    roiclass geo scene.tif --features houses.gpkg --out labelled.gpkg   # roiclass.geo.cli (README: GIS)
     roiclass serve ...                           # roiclass.server.cli
 
 Exit codes: 0 ok, 1 the server said no (or is not SERVING), 2 bad usage/input.
@@ -141,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_video_parser(commands, connection)
 
+    commands.add_parser("geo", help="label the features of a GIS layer on rasters (see `roiclass geo --help`)",
+                        add_help=False)
     commands.add_parser("serve", help="run the server (see `roiclass serve --help`)", add_help=False)
     return parser
 
@@ -151,6 +154,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from roiclass.server.cli import main as serve_main  # the server's deps load only here
 
         return serve_main(argv[1:])
+    if argv[:1] == ["geo"]:
+        from roiclass.geo.cli import main as geo_main  # rasterio, pyogrio, shapely load only here
+
+        return geo_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if (args.tls_cert is None) != (args.tls_key is None):

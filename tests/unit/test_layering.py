@@ -13,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = {"roiclass.server": ROOT / "server", "roiclass.client": ROOT / "client",
-            "roiclass.ext": ROOT / "ext"}
+            "roiclass.ext": ROOT / "ext", "roiclass.geo": ROOT / "geo"}
 
 # The server's leaves: tables every layer (and the client) may read.
 LEAVES = ("roiclass.server.errors", "roiclass.server.states", "roiclass.server.versions",
@@ -40,12 +40,20 @@ RULES = [
                                 "roiclass.client")),
     ("roiclass.server.interceptors", ("roiclass.server.engine", "roiclass.server.manager",
                                       "roiclass.server.servicer", "roiclass.server.app")),
-    ("roiclass.client", ("roiclass.server",)),
+    ("roiclass.client", ("roiclass.server", "roiclass.geo")),
+    # GIS: over the client; the server only in geo.local (--local), which imports it lazily.
+    ("roiclass.geo", ("roiclass.server",)),
+    ("roiclass.server", ("roiclass.geo",)),
+    ("roiclass.ext", ("roiclass.geo",)),
 ]
 # What the client may take from the server package: the shared tables only.
 CLIENT_MAY_USE = ("roiclass.server.formats", "roiclass.server.geometry")
 # The one `roiclass` command also serves: its `serve` subcommand imports the server's CLI lazily.
-ALLOWED = {("roiclass.client.cli", "roiclass.server.cli")}
+ALLOWED = {("roiclass.client.cli", "roiclass.server.cli"), ("roiclass.client.cli", "roiclass.geo.cli"),
+           ("roiclass.geo.local", "roiclass.server")}
+# Imported inside a function only, so `roiclass classify` never loads them.
+LAZY = {("roiclass.client.cli", "roiclass.server"), ("roiclass.client.cli", "roiclass.geo"),
+        ("roiclass.geo.local", "roiclass.server")}
 
 
 def _under(name: str, prefix: str) -> bool:
@@ -102,8 +110,34 @@ def test_imports_go_down_the_layers(module, path):
     assert _violations(module, _imports(path)) == []
 
 
+def _top_level_imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return _imports_of(tree.body)
+
+
+def _imports_of(nodes) -> set[str]:
+    names = set()
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.update(f"{node.module}.{a.name}" for a in node.names)
+        elif isinstance(node, (ast.If, ast.Try)):  # still module level
+            names |= _imports_of(ast.iter_child_nodes(node))
+    return names
+
+
+@pytest.mark.parametrize("module,target", sorted(LAZY))
+def test_lazy_imports_stay_inside_functions(module, target):
+    path = dict(MODULES)[module]
+    assert not [n for n in _top_level_imports(path) if _under(n, target)]
+
+
 def test_the_checker_catches_an_upward_import():
     assert _violations("roiclass.server.engine.model", {"roiclass.server.servicer"})
     assert _violations("roiclass.client.cli", {"roiclass.server.engine"})
     assert not _violations("roiclass.client.cli", {"roiclass.server.formats"})
     assert _violations("roiclass.server.formats", {"roiclass.server.engine.model"})
+    assert _violations("roiclass.geo.chips", {"roiclass.server.engine"})
+    assert _violations("roiclass.client.classifier", {"roiclass.geo"})
+    assert not _violations("roiclass.geo.local", {"roiclass.server.engine"})
