@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 ARGS ?=
-BUILD_INPUTS := pyproject.toml setup.py $(wildcard ext/*.pyx ext/*.pxd ext/*.h protos/roiclass/v1/*.proto)
+BUILD_INPUTS := pyproject.toml setup.py $(wildcard ext/*.pyx ext/*.pxd ext/*.h protos/roiclass/*/*.proto)
 
 .PHONY: serve test install dev bench clean
 
@@ -33,6 +33,17 @@ $(CHECKOV):
 	$(PYTHON) -m venv .venv-tools/checkov-$(CHECKOV_VERSION)
 	.venv-tools/checkov-$(CHECKOV_VERSION)/bin/python -m pip install -q "checkov==$(CHECKOV_VERSION)"
 
+# tritonclient (tests/integration/oip/ run its scripts against the live server) in a
+# venv of its own, as a user's environment would be: it pins protobuf < 7, roiclass
+# needs 7. Its current pure-Python release, pinned.
+TRITONCLIENT_VERSION := 2.73.0
+TRITONCLIENT := .venv-tools/tritonclient-$(TRITONCLIENT_VERSION)
+
+$(TRITONCLIENT)/.installed:
+	$(PYTHON) -m venv $(TRITONCLIENT)
+	$(TRITONCLIENT)/bin/python -m pip install -q "tritonclient[grpc,http]==$(TRITONCLIENT_VERSION)" numpy
+	touch $@
+
 install: $(VENV)/.installed
 
 dev: $(VENV)/.installed-dev
@@ -42,8 +53,8 @@ serve: install
 
 # The second run: the ext suite against the x86-64-v2 kernel build, which
 # CPUs without AVX2 get (the first run uses the v3 build where the CPU has it).
-test: dev $(CHECKOV)
-	ROICLASS_CHECKOV=$(CHECKOV) $(PY) -m pytest $(ARGS)
+test: dev $(CHECKOV) $(TRITONCLIENT)/.installed
+	ROICLASS_CHECKOV=$(CHECKOV) ROICLASS_TRITONCLIENT=$(TRITONCLIENT) $(PY) -m pytest $(ARGS)
 	ROICLASS_EXT_SO="$$($(PY) -c 'import roiclass.ext._preprocess as m; print(m.__file__)')" \
 		$(PY) -m pytest -q -p tests.unit.ext.asan_plugin tests/unit/ext
 
@@ -51,4 +62,4 @@ bench: dev
 	$(PY) bench/run_all.py $(ARGS)
 
 clean:
-	rm -rf build *.egg-info ext/_preprocess.c ext/*.so protos/roiclass/v1/*_pb2*.py* .pytest_cache
+	rm -rf build *.egg-info ext/_preprocess.c ext/*.so protos/roiclass/*/*_pb2*.py* .pytest_cache
