@@ -2,7 +2,7 @@
 
 Rows go to --out (.jsonl / .csv, through a temporary file), as JSON lines
 with --json, else as a table; the summary line goes to stderr. Exit codes:
-those of `roiclass` (0, 1 the server, 2 bad input: a source that cannot be
+those of `roiclass` (0, 1 the server: also when frames failed, 2 bad input: a source that cannot be
 read, a range past its end), and 3: a live source stopped for good.
 """
 from __future__ import annotations
@@ -20,6 +20,7 @@ from .output import (FRAME_COLUMNS, SEGMENT_COLUMNS, RowWriter, check_out, forma
 from .pipeline import DEFAULT_WINDOW
 from .progress import Progress
 
+EXIT_FRAMES_FAILED = 1  # the rows are all written, failed frames' with their error
 EXIT_SOURCE_STOPPED = 3
 
 
@@ -99,7 +100,13 @@ def run(args: argparse.Namespace, connect: Callable[[argparse.Namespace], Any]) 
             raise
         if writer is not None:
             writer.commit()
-    print(video.stats.summary(), file=sys.stderr)
+    stats = video.stats
+    print(stats.summary(), file=sys.stderr)
+    if stats.first_error is not None:
+        done = stats.classified + stats.failed
+        print(f"error: {stats.failed} of {done} frames failed: {stats.first_error.code.name}: "
+              f"{stats.first_error.message}", file=sys.stderr)
+        return EXIT_FRAMES_FAILED
     return 0
 
 

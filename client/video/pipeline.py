@@ -159,6 +159,7 @@ class VideoRun:
         lag = time.monotonic() - frame.captured
         if answer.error is not None:
             self.stats.failed += 1
+            self.stats.first_error = self.stats.first_error or answer.error
             return VideoFrameResult(frame.index, frame.time, error=answer.error, lag=lag)
         self.stats.classified += 1
         self.stats.lags.append(lag)

@@ -41,6 +41,7 @@ class VideoStats:
     dropped: int = 0
     reconnects: int = 0  # of a live source
     elapsed_s: float = 0.0
+    first_error: ClassifierError | None = None  # of the failed frames
     lags: list[float] = field(default_factory=list)
 
     def lag_percentile(self, q: float) -> float | None:
