@@ -1,12 +1,16 @@
-"""1 server process vs `--workers N`: throughput and server CPU per ROI (tiny CNN).
+"""1 server process vs `--workers N`, and 1..R replicas behind the load-balanced
+client: throughput and server CPU per ROI (tiny CNN).
 
 Load: one asyncio client process with C channels, each its own connection
 (`grpc.use_local_subchannel_pool`), so the kernel spreads them over the
 workers (SO_REUSEPORT balances connections, not calls), K unary calls in
-flight per channel, closed loop. Server CPU: the parent and every child
-process it has (/proc), over the measured window, per ROI answered.
+flight per channel, closed loop. Replicas: R single-process servers on their
+own ports; each channel is the client's balanced channel over all R
+(client/targets.py: round_robin, health checking, retries), so calls, not
+connections, are spread. Server CPU: every server process and its children
+(/proc), over the measured window, per ROI answered.
 
-    .venv/bin/python bench/workers.py [--workers 1,2] [--duration 5] [--repeats 3]
+    .venv/bin/python bench/workers.py [--workers 1,2] [--replicas 1,2,3] [--duration 5] [--repeats 3]
 """
 from __future__ import annotations
 
@@ -32,6 +36,7 @@ import tiny_model  # noqa: E402
 from serving import bench_image  # noqa: E402
 
 from roiclass.client import build_request  # noqa: E402
+from roiclass.client.targets import parse_targets  # noqa: E402
 from roiclass.v1 import classifier_pb2_grpc  # noqa: E402
 
 log = logging.getLogger("bench.workers")
@@ -62,11 +67,12 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
-async def _load(port: int, channels: int, per_channel: int, warmup: float, duration: float, rois: int):
+async def _load(ports: list[int], channels: int, per_channel: int, warmup: float, rois: int):
     image, roi_rows = bench_image(rois)
     req = build_request(image, [tuple(r) for r in roi_rows], model=MODEL, top_k=5)
-    chans = [grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=[("grpc.use_local_subchannel_pool", 1)])
-             for _ in range(channels)]
+    target = parse_targets([f"127.0.0.1:{p}" for p in ports])  # one port: a plain channel
+    options = [*target.options, ("grpc.use_local_subchannel_pool", 1)]
+    chans = [grpc.aio.insecure_channel(target.uri, options=options) for _ in range(channels)]
     stubs = [classifier_pb2_grpc.ObjectClassifierStub(c) for c in chans]
     counted = {"on": False, "n": 0, "errors": 0}
     stop = asyncio.Event()
@@ -85,13 +91,17 @@ async def _load(port: int, channels: int, per_channel: int, warmup: float, durat
     return counted, stop, tasks, chans
 
 
-async def measure(server, args) -> dict:
-    counted, stop, tasks, chans = await _load(server.port, args.channels, args.per_channel, args.warmup,
-                                              args.duration, args.rois_per_request)
-    cpu0, client0, t0 = tree_cpu_seconds(server.pid), time.process_time(), time.perf_counter()
+def _cpu(servers) -> float:
+    return sum(tree_cpu_seconds(s.pid) for s in servers)
+
+
+async def measure(servers, args) -> dict:
+    counted, stop, tasks, chans = await _load([s.port for s in servers], args.channels, args.per_channel,
+                                              args.warmup, args.rois_per_request)
+    cpu0, client0, t0 = _cpu(servers), time.process_time(), time.perf_counter()
     await asyncio.sleep(args.duration)
     n, wall = counted["n"], time.perf_counter() - t0
-    cpu, client = tree_cpu_seconds(server.pid) - cpu0, time.process_time() - client0
+    cpu, client = _cpu(servers) - cpu0, time.process_time() - client0
     stop.set()
     await asyncio.gather(*tasks)
     for c in chans:
@@ -101,9 +111,14 @@ async def measure(server, args) -> dict:
             "server_cpu_us_per_roi": 1e6 * cpu / max(1, rois), "errors": counted["errors"]}
 
 
+def _ints(text: str) -> list[int]:
+    return [int(v) for v in text.split(",") if v.strip()]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--workers", default="1,2", help="comma list of --workers values")
+    p.add_argument("--workers", default="1,2", help="comma list of --workers values ('' = none)")
+    p.add_argument("--replicas", default="1,2,3", help="comma list of replica counts behind the client ('' = none)")
     p.add_argument("--channels", type=int, default=8)
     p.add_argument("--per-channel", type=int, default=4, help="unary calls in flight per channel")
     p.add_argument("--rois-per-request", type=int, default=1)
@@ -115,24 +130,35 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     folder = tiny_model.write_model_folder(BENCH / ".cache" / MODEL)
     results = {"machine": _machine.describe(), "settings": {**vars(args), "out": str(args.out)}, "points": {}}
-    for workers in [int(w) for w in args.workers.split(",")]:
-        server = _servers.start_roiclass(folder, MODEL, ["--workers", str(workers)], label=f"workers{workers}")
-        try:
-            time.sleep(2.0)  # every worker loaded (health answered for one of them)
-            reps = [asyncio.run(measure(server, args)) for _ in range(args.repeats)]
-        finally:
+    setups = [(f"workers={w}", 1, ["--workers", str(w)]) for w in _ints(args.workers)]
+    setups += [(f"replicas={r}", r, []) for r in _ints(args.replicas)]
+    # Every setup runs at once (idle servers cost no CPU) and the repeats are
+    # interleaved: a slow minute of this shared machine hits all setups alike.
+    fleets: dict[str, list] = {}
+    try:
+        for name, replicas, flags in setups:
+            fleets[name] = [_servers.start_roiclass(folder, MODEL, flags, label=f"{name.replace('=', '')}-{i}")
+                            for i in range(replicas)]
+        time.sleep(2.0)  # every worker loaded (health answered for one of them)
+        reps: dict[str, list[dict]] = {name: [] for name in fleets}
+        for _ in range(args.repeats):
+            for name, servers in fleets.items():
+                reps[name].append(asyncio.run(measure(servers, args)))
+    finally:
+        for server in (s for servers in fleets.values() for s in servers):
             server.stop(timeout=30)
-        point = {k: round(statistics.median(r[k] for r in reps), 2) for k in reps[0]}
-        results["points"][str(workers)] = point
-        log.info("--workers %d: %s", workers, point)
+    for name, runs in reps.items():
+        point = {k: round(statistics.median(r[k] for r in runs), 2) for k in runs[0]}
+        results["points"][name] = point
+        log.info("%s: %s", name, point)
     out = args.out.resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1) + "\n")
-    print("workers  ROIs/s  server cores  server CPU us/ROI  client cores  errors")
-    for w, pt in results["points"].items():
-        print(f"{w:>7}  {pt['rois_per_s']:6.0f}  {pt['server_cores']:12.2f}  {pt['server_cpu_us_per_roi']:17.0f}  "
+    print("setup        ROIs/s  server cores  server CPU us/ROI  client cores  errors")
+    for name, pt in results["points"].items():
+        print(f"{name:<11}  {pt['rois_per_s']:6.0f}  {pt['server_cores']:12.2f}  {pt['server_cpu_us_per_roi']:17.0f}  "
               f"{pt['client_cores']:12.2f}  {pt['errors']:6.0f}")
-    print(f"wrote {out.relative_to(BENCH.parent)}")
+    print(f"wrote {out}")
     return 0
 
 
