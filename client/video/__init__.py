@@ -24,7 +24,7 @@ from .pipeline import DEFAULT_WINDOW, VideoRun, check_window
 from .results import VideoFrameResult, VideoStats
 from .sampling import FrameRange, Sampler, check_every, check_fps, parse_frames
 from .segments import Segment, segment_order, segments
-from .sources import is_live, open_source
+from .sources import CameraFrames, is_live, open_source
 
 
 def classify_video(client: Any, source: Any, *, frames: Any = None, every: int | None = None,
@@ -46,6 +46,7 @@ def classify_video(client: Any, source: Any, *, frames: Any = None, every: int |
 
 
 __all__ = [
+    "CameraFrames",
     "DEFAULT_WINDOW",
     "FrameRange",
     "OnlyWhere",

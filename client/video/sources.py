@@ -53,7 +53,10 @@ def is_live(source: Any) -> bool:
 
 def open_source(source: Any, *, max_side: int | None = None, reconnect: int = 3,
                 rate: float | None = None) -> "FileSource | SequenceSource | LiveSource":
-    """The source for `source` (a path, folder, glob or URL); raises VideoSourceError."""
+    """The source for `source` (a path, folder, glob or URL, or a source
+    object such as CameraFrames, returned as is); raises VideoSourceError."""
+    if hasattr(source, "frames") and hasattr(source, "live"):
+        return source
     text = os.fspath(source) if isinstance(source, os.PathLike) else source
     if not isinstance(text, str) or not text:
         raise VideoSourceError("source", repr(source), "must be a file, folder, glob or URL")
@@ -253,3 +256,38 @@ class LiveSource:
             except VideoSourceError as error:
                 self._last_reason = error.message
                 logger.warning("re-opening live source %s failed: %s", self.name, error.message)
+
+
+class CameraFrames:
+    """A live source made of any iterator of RGB uint8 arrays (an OpenCV
+    VideoCapture loop, a GStreamer appsink, a frame grabber's SDK): what
+    PyAV cannot open still gets the live pipeline (window, drop-oldest).
+    Times are seconds of wall clock since the first frame."""
+
+    live = True
+    frame_count = None
+    rate = None
+    reconnects = 0
+
+    def __init__(self, frames: Any, name: str = "camera", max_side: int | None = None) -> None:
+        self.name, self.max_side = name, max_side
+        self._frames = iter(frames)
+        self.decoded = 0
+
+    def frames(self, start: int, end: int, select: Selector) -> Iterator[DecodedFrame]:
+        from PIL import Image
+
+        origin = None
+        for number, image in enumerate(self._frames):
+            if number >= end:
+                return
+            self.decoded += 1
+            now = time.monotonic()
+            origin = now if origin is None else origin
+            choice = select(number, now - origin) if number >= start else None
+            if choice is None:
+                continue
+            if choice == KEEP and self.max_side:
+                size = _scaled(image.shape[1], image.shape[0], self.max_side)
+                image = np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BILINEAR))
+            yield DecodedFrame(number, now - origin, image if choice == KEEP else None, now)
