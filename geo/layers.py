@@ -51,8 +51,6 @@ def layer_info(path: str | os.PathLike) -> LayerInfo:
         info = pyogrio.read_info(path)
     except (DataSourceError, DataLayerError, OSError, ValueError) as error:
         raise GeoInputError(path, f"pyogrio cannot open it as a feature layer: {_short(error)}") from None
-    if info.get("geometry_type") in (None, "Unknown") and not len(info.get("fields", ())):
-        raise GeoInputError(path, "not a feature layer (no geometry, no fields)")
     count = int(info.get("features", -1))
     if count == 0:
         raise GeoInputError(path, "the layer is empty (no features)")

@@ -29,7 +29,7 @@ def mosaic(rasters: list[Raster]) -> Raster:
             raise GeoInputError(r.path, f"cannot join {first.path} in a mosaic: {problem}; "
                                         "use --processing-mode separately")
     res = min(min(abs(r.transform.a), abs(r.transform.e)) for r in rasters)
-    lefts, tops, rights, bottoms = zip(*(r.dataset.bounds for r in rasters))
+    lefts, bottoms, rights, tops = zip(*(r.dataset.bounds for r in rasters))
     x0, y0 = min(lefts), max(tops)
     width = math.ceil(round((max(rights) - x0) / res, 6))
     height = math.ceil(round((y0 - min(bottoms)) / res, 6))

@@ -85,8 +85,10 @@ class OutputWriter:
         if append and not self._written:
             self._check_schema(table)
         kwargs = {}
-        if self.driver == "CSV":
-            kwargs["layer_options"] = {"GEOMETRY": "AS_WKT"} if geometries is not None else {}
+        if self.driver == "CSV" and geometries is not None:
+            kwargs["layer_options"] = {"GEOMETRY": "AS_WKT"}
+        if self.driver == "FlatGeobuf":  # its spatial index reorders the features
+            kwargs["layer_options"] = {"SPATIAL_INDEX": "NO"}
         if geometries is None:
             pyogrio.write_arrow(table, str(self.target), driver=self.driver, append=append, **kwargs)
             return
