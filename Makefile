@@ -44,6 +44,15 @@ $(TRITONCLIENT)/.installed:
 	$(TRITONCLIENT)/bin/python -m pip install -q "tritonclient[grpc,http]==$(TRITONCLIENT_VERSION)" numpy
 	touch $@
 
+# KServe's Python client (InferenceGRPCClient), likewise: it clashes with tritonclient in one process.
+KSERVE_VERSION := 0.21.0
+KSERVE := .venv-tools/kserve-$(KSERVE_VERSION)
+
+$(KSERVE)/.installed:
+	$(PYTHON) -m venv $(KSERVE)
+	$(KSERVE)/bin/python -m pip install -q "kserve==$(KSERVE_VERSION)"
+	touch $@
+
 install: $(VENV)/.installed
 
 dev: $(VENV)/.installed-dev
@@ -53,8 +62,8 @@ serve: install
 
 # The second run: the ext suite against the x86-64-v2 kernel build, which
 # CPUs without AVX2 get (the first run uses the v3 build where the CPU has it).
-test: dev $(CHECKOV) $(TRITONCLIENT)/.installed
-	ROICLASS_CHECKOV=$(CHECKOV) ROICLASS_TRITONCLIENT=$(TRITONCLIENT) $(PY) -m pytest $(ARGS)
+test: dev $(CHECKOV) $(TRITONCLIENT)/.installed $(KSERVE)/.installed
+	ROICLASS_CHECKOV=$(CHECKOV) ROICLASS_TRITONCLIENT=$(TRITONCLIENT) ROICLASS_KSERVE=$(KSERVE) $(PY) -m pytest $(ARGS)
 	ROICLASS_EXT_SO="$$($(PY) -c 'import roiclass.ext._preprocess as m; print(m.__file__)')" \
 		$(PY) -m pytest -q -p tests.unit.ext.asan_plugin tests/unit/ext
 
