@@ -30,6 +30,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from roiclass.server.cores import available_cores
 from roiclass.server.worker_pool import write_pool
 
 log = logging.getLogger(__name__)
@@ -40,19 +41,6 @@ STABLE_S = 60.0  # a worker that ran this long resets its backoff
 STOP_MARGIN_S = 15.0  # after --grace: engine close, process exit
 POLL_S = 0.1
 POOL_FILE = "pool.json"  # in the state folder: how many workers serve (worker_pool.py)
-
-
-def available_cores(cgroup_cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
-    """Cores this process may use: its CPU affinity, capped by a cgroup v2 CPU quota
-    (a container's CPU limit: a pod sees all of the node's cores in its affinity)."""
-    cores = len(os.sched_getaffinity(0))
-    try:
-        quota, period = cgroup_cpu_max.read_text().split()[:2]
-        if quota != "max":
-            cores = min(cores, max(1, -(-int(quota) // int(period))))  # ceil: a 1.5-core limit -> 2
-    except (OSError, ValueError):
-        pass
-    return cores
 
 
 def auto_workers(cores: int | None = None) -> int:

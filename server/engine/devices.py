@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import ctypes
 import logging
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import onnxruntime as ort
 
+from roiclass.server.cores import available_cores
 from roiclass.server.engine.config import EngineConfig
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ class SessionFactory:
     def cpu_threads(self, cpu_instances: int) -> int:
         if self.config.cpu_threads > 0:
             return self.config.cpu_threads
-        return max(1, (os.cpu_count() or 1) // max(1, cpu_instances))
+        return max(1, available_cores() // max(1, cpu_instances))
 
     def create(self, onnx_path: Path, device: str, cpu_instances: int
                ) -> tuple[ort.InferenceSession, Placement]:

@@ -17,7 +17,7 @@ PACKAGES = {"roiclass.server": ROOT / "server", "roiclass.client": ROOT / "clien
 
 # The server's leaves: tables every layer (and the client) may read.
 LEAVES = ("roiclass.server.errors", "roiclass.server.states", "roiclass.server.versions",
-          "roiclass.server.formats", "roiclass.server.geometry")
+          "roiclass.server.formats", "roiclass.server.geometry", "roiclass.server.cores")
 ABOVE_ENGINE = ("roiclass.server.app", "roiclass.server.cli", "roiclass.server.servicer",
                 "roiclass.server.interceptors", "roiclass.server.observer",
                 "roiclass.server.manager", "roiclass.server.domain", "roiclass.server.heatmap", "roiclass.server.model_info", "roiclass.client")

@@ -87,7 +87,7 @@ def test_a_port_taken_without_reuseport_exits_1_naming_it(tmp_path, caplog):
 def test_available_cores_honours_a_cgroup_cpu_limit(tmp_path):
     import os
 
-    from roiclass.server.supervisor import available_cores
+    from roiclass.server.cores import available_cores
 
     affinity = len(os.sched_getaffinity(0))
     cpu_max = tmp_path / "cpu.max"
