@@ -4,7 +4,8 @@ per-pixel store: channel map, normalization, float32/float16 output."""
 from _interp cimport dst_t, float_to_half
 
 cdef enum:
-    MAX_IN_CHANNELS = 4
+    MAX_IN_CHANNELS = 4    # luma mixes (wmat) read at most 4 source channels
+    MAX_BANDS = 16         # source channels of a generic (N-band) image
     MAX_OUT_CHANNELS = 64
 
 
@@ -23,6 +24,15 @@ ctypedef struct Params:
     float wmat[MAX_OUT_CHANNELS][MAX_IN_CHANNELS]
     float mean[MAX_OUT_CHANNELS]
     float inv_std[MAX_OUT_CHANNELS]
+    # generic images (N bands, or float32 samples: _generic.pxd): the source
+    # channels the output reads (the rest is never sampled)
+    int generic
+    int nneed
+    int need[MAX_BANDS]
+    # polygon masks (_mask.pxd): ROI n's edges, in output pixel coordinates,
+    # are poly[4 * poly_off[n] .. 4 * poly_off[n + 1]); poly_off NULL = none
+    const double* poly
+    const Py_ssize_t* poly_off
 
 
 cdef inline void put(dst_t* dst, float value) noexcept nogil:

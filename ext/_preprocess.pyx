@@ -14,7 +14,9 @@ from cpython.mem cimport PyMem_Malloc, PyMem_Free
 from _geometry cimport roi_to_affine, RESIZE_STRETCH, RESIZE_LETTERBOX, RESIZE_CENTER_CROP
 from _interp cimport src_t, dst_t, BORDER_CONSTANT, BORDER_REPLICATE
 from _kernel cimport warp_band
-from _params cimport Params, MAX_OUT_CHANNELS
+from _generic cimport gsrc_t, generic_band
+from _mask cimport mask_rows
+from _params cimport Params, MAX_OUT_CHANNELS, MAX_BANDS
 
 cnp.import_array()
 
@@ -89,14 +91,14 @@ cdef int _check_crop(crop_fraction) except -1:
 cdef _check_image(image):
     if not isinstance(image, np.ndarray):
         raise TypeError(f"image must be a numpy.ndarray, got {type(image).__name__}")
-    if image.dtype != np.uint8 and image.dtype != np.uint16:
-        raise TypeError(f"image.dtype must be uint8 or uint16 (native byte order), got {image.dtype}")
+    if image.dtype != np.uint8 and image.dtype != np.uint16 and image.dtype != np.float32:
+        raise TypeError(f"image.dtype must be uint8, uint16 or float32 (native byte order), got {image.dtype}")
     if image.ndim not in (2, 3):
         raise ValueError(f"image must have shape (H, W) or (H, W, C), got {image.shape}")
     cdef Py_ssize_t isz = image.itemsize
     cdef Py_ssize_t C = image.shape[2] if image.ndim == 3 else 1
-    if C not in (1, 3, 4):
-        raise ValueError(f"image channels must be 1, 3 or 4, got {C}")
+    if C < 1 or C > MAX_BANDS:
+        raise ValueError(f"image channels must be 1..{MAX_BANDS}, got {C}")
     if image.shape[0] < 1 or image.shape[1] < 1:
         raise ValueError(f"image must not be empty, got shape {image.shape}")
     if (image.ndim == 3 and image.strides[2] != isz) or image.strides[1] != C * isz:
@@ -170,6 +172,11 @@ cdef _fill_channels(Params* P, channel_map, mean, std):
                 P.wmat[k][c if m == LUMA_RGB else 2 - c] = _BT601[c]
         P.mean[k] = means[k]
         P.inv_std[k] = 1.0 / stds[k]
+    # the source channels the output reads (generic images sample only these)
+    need = sorted(set(m for m in cmap if m >= 0)) if P.pick else list(range(min(cin, 4)))
+    P.nneed = len(need)
+    for k in range(P.nneed):
+        P.need[k] = need[k]
 
 
 cdef list _per_channel(str field, value, double default, int n):
@@ -233,21 +240,32 @@ cdef _check_rois(rois, int ncols, str what):
     return arr
 
 
-cdef void _unit(const src_t* img, dst_t* out, const Params* P, const double* geo, int from_rois,
+cdef void _unit(const gsrc_t* img, dst_t* out, const Params* P, const double* geo, int from_rois,
                 int mode, double crop, Py_ssize_t n, int v0, int v1) noexcept nogil:
     cdef double A[6]
     cdef int box[4]
     cdef int i
+    cdef dst_t* dst = out + n * (<Py_ssize_t>P.cout * P.out_h * P.out_w)
     if from_rois:
         roi_to_affine(geo + 5 * n, P.out_w, P.out_h, mode, crop, A, box)
     else:
         for i in range(6):
             A[i] = geo[6 * n + i]
         box[0] = 0; box[1] = 0; box[2] = P.out_w; box[3] = P.out_h
-    warp_band(img, out + n * (<Py_ssize_t>P.cout * P.out_h * P.out_w), P, A, box, v0, v1)
+    if gsrc_t is float:
+        generic_band(img, dst, P, A, box, v0, v1)
+    elif P.generic:
+        generic_band(img, dst, P, A, box, v0, v1)
+    elif gsrc_t is uint8_t:
+        warp_band(<const uint8_t*>img, dst, P, A, box, v0, v1)
+    else:
+        warp_band(<const uint16_t*>img, dst, P, A, box, v0, v1)
+    # the polygon mask, on the rows just written (still in cache)
+    if P.poly_off != NULL and P.poly_off[n + 1] > P.poly_off[n]:
+        mask_rows(dst, P, P.poly + 4 * P.poly_off[n], P.poly_off[n + 1] - P.poly_off[n], v0, v1)
 
 
-cdef void _run(const src_t* img, dst_t* out, const Params* P, const double* geo, int from_rois,
+cdef void _run(const gsrc_t* img, dst_t* out, const Params* P, const double* geo, int from_rois,
                int mode, double crop, Py_ssize_t n_rois, int band, int nthreads) noexcept nogil:
     cdef Py_ssize_t bands = (P.out_h + band - 1) // band
     cdef Py_ssize_t unit, n
@@ -264,20 +282,20 @@ cdef void _run(const src_t* img, dst_t* out, const Params* P, const double* geo,
 
 ctypedef struct Work:
     # One call's buffers and thread plan, fixed before the GIL is released.
-    const void* src
+    const void* img
     void* dst
     const double* geo
     Py_ssize_t n
-    int band, nthreads, u8, f32
+    int band, nthreads, src, f32   # src: 0 uint8, 1 uint16, 2 float32
 
 
 cdef int _plan(Work* w, const Params* P, image, out, geo_arr, int num_threads) except -1:
     cdef int nthreads, per_roi
     w.n = geo_arr.shape[0]
     w.geo = <const double*>cnp.PyArray_DATA(geo_arr)
-    w.src = cnp.PyArray_DATA(image)
+    w.img = cnp.PyArray_DATA(image)
     w.dst = cnp.PyArray_DATA(out)
-    w.u8 = image.dtype == np.uint8
+    w.src = 0 if image.dtype == np.uint8 else (1 if image.dtype == np.uint16 else 2)
     w.f32 = out.dtype == np.float32
     w.nthreads = 1
     w.band = P.out_h
@@ -300,14 +318,18 @@ cdef int _plan(Work* w, const Params* P, image, out, geo_arr, int num_threads) e
 cdef void _execute(const Work* w, const Params* P, int from_rois, int mode, double crop) noexcept nogil:
     if w.n == 0:
         return
-    if w.u8 and w.f32:
-        _run(<const uint8_t*>w.src, <float*>w.dst, P, w.geo, from_rois, mode, crop, w.n, w.band, w.nthreads)
-    elif w.u8:
-        _run(<const uint8_t*>w.src, <uint16_t*>w.dst, P, w.geo, from_rois, mode, crop, w.n, w.band, w.nthreads)
+    if w.src == 0 and w.f32:
+        _run(<const uint8_t*>w.img, <float*>w.dst, P, w.geo, from_rois, mode, crop, w.n, w.band, w.nthreads)
+    elif w.src == 0:
+        _run(<const uint8_t*>w.img, <uint16_t*>w.dst, P, w.geo, from_rois, mode, crop, w.n, w.band, w.nthreads)
+    elif w.src == 1 and w.f32:
+        _run(<const uint16_t*>w.img, <float*>w.dst, P, w.geo, from_rois, mode, crop, w.n, w.band, w.nthreads)
+    elif w.src == 1:
+        _run(<const uint16_t*>w.img, <uint16_t*>w.dst, P, w.geo, from_rois, mode, crop, w.n, w.band, w.nthreads)
     elif w.f32:
-        _run(<const uint16_t*>w.src, <float*>w.dst, P, w.geo, from_rois, mode, crop, w.n, w.band, w.nthreads)
+        _run(<const float*>w.img, <float*>w.dst, P, w.geo, from_rois, mode, crop, w.n, w.band, w.nthreads)
     else:
-        _run(<const uint16_t*>w.src, <uint16_t*>w.dst, P, w.geo, from_rois, mode, crop, w.n, w.band, w.nthreads)
+        _run(<const float*>w.img, <uint16_t*>w.dst, P, w.geo, from_rois, mode, crop, w.n, w.band, w.nthreads)
 
 
 cdef _dispatch(image, out, Params* P, geo_arr, int from_rois, int mode, double crop, int num_threads):
@@ -330,16 +352,86 @@ cdef _setup(Params* P, image, out, Py_ssize_t n, layout, channel_map, mean, std,
         raise ValueError(f"fill must be a finite number (source units), got {fill!r}")
     P.fill = fill
     P.antialias = bool(antialias)
+    # N bands or float32 samples: the generic kernel; 1/3/4 uint8/uint16 channels: the SIMD one
+    P.generic = P.C not in (1, 3, 4) or image.dtype == np.float32
+    P.poly = NULL
+    P.poly_off = NULL
     _fill_channels(P, channel_map, mean, std)
+
+
+cdef _ring(ring, str where):
+    """One ring as an (M, 2) float64 array, checked."""
+    try:
+        r = np.asarray(ring, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{where} must be an (M, 2) array-like of numbers: {exc}") from None
+    if r.ndim != 2 or r.shape[1] != 2 or r.shape[0] < 3:
+        raise ValueError(f"{where} must have shape (M, 2) with M >= 3 vertices, got {r.shape}")
+    if not np.isfinite(r).all() or np.abs(r).max() > MAX_COORD:
+        raise ValueError(f"{where} vertices must be finite and within +-{MAX_COORD}")
+    return r
+
+
+cdef list _rings(poly, str where):
+    """A polygon: an (M, 2) array-like (one ring) or a sequence of rings."""
+    if isinstance(poly, np.ndarray) and poly.ndim == 2:
+        return [_ring(poly, where)]
+    try:
+        items = list(poly)
+    except TypeError:
+        raise TypeError(f"{where} must be None, an (M, 2) array-like or a list of rings, "
+                        f"got {type(poly).__name__}") from None
+    if items and all(np.ndim(v) == 1 and len(v) == 2 for v in items[:1]) and np.ndim(items[0][0]) == 0:
+        return [_ring(items, where)]  # a list of (x, y) pairs: one ring
+    if not items:
+        raise ValueError(f"{where} has no ring")
+    return [_ring(r, f"{where}[{i}]") for i, r in enumerate(items)]
+
+
+cdef _polygon_edges(Params* P, polygons, arr, int mode, double crop):
+    """Each ROI's polygon edges mapped into output pixel coordinates (the
+    inverse of its affine map), as (E, 4) rows x1, y1, x2, y2, and the (N + 1)
+    offsets of each ROI's edges; P points at them. None: no masks."""
+    cdef Py_ssize_t n = arr.shape[0], k
+    cdef double r[5]
+    cdef double A[6]
+    cdef int box[4]
+    cdef int i
+    if polygons is None:
+        return None
+    polygons = list(polygons)
+    if len(polygons) != n:
+        raise ValueError(f"polygons must have one entry (None or a polygon) per ROI ({n}), got {len(polygons)}")
+    offsets = np.zeros(n + 1, dtype=np.intp)
+    parts = []
+    total = 0
+    for k in range(n):
+        if polygons[k] is not None:
+            for i in range(5):
+                r[i] = arr[k, i]
+            roi_to_affine(r, P.out_w, P.out_h, mode, crop, A, box)
+            det = A[0] * A[4] - A[1] * A[3]
+            inv = np.array([[A[4], -A[1]], [-A[3], A[0]]]) / det
+            for ring in _rings(polygons[k], f"polygons[{k}]"):
+                uv = (ring - (A[2], A[5])) @ inv.T
+                parts.append(np.hstack([uv, np.roll(uv, -1, axis=0)]))
+                total += len(uv)
+        offsets[k + 1] = total
+    edges = np.ascontiguousarray(np.vstack(parts) if parts else np.zeros((0, 4)), dtype=np.float64)
+    P.poly = <const double*>cnp.PyArray_DATA(edges)
+    P.poly_off = <const Py_ssize_t*>cnp.PyArray_DATA(offsets)
+    return (edges, offsets)
 
 
 def preprocess_rois(image, rois, out, *, layout="NCHW", channel_map=None, mean=None, std=None,
                     resize="stretch", crop_fraction=1.0, border="constant", fill=0.0,
-                    antialias=True, int num_threads=1):
+                    antialias=True, int num_threads=1, polygons=None):
     """Cut N rotated ROIs out of `image`, resample each to out's size, map
     channels, normalize ((x - mean) / std, source units) and write out[n].
     `rois`: (N, 5) rows x, y, width, height, angle (degrees clockwise about
-    the top-left corner (x, y)).
+    the top-left corner (x, y)). `polygons`: None, or one entry per ROI: None
+    or a polygon in image coordinates (an (M, 2) ring or a list of rings,
+    even-odd); output samples whose source point lies outside it are `fill`.
 
     See ext/README.md for the geometry and every option. Raises TypeError or
     ValueError, naming the argument, before any work is done.
@@ -349,6 +441,7 @@ def preprocess_rois(image, rois, out, *, layout="NCHW", channel_map=None, mean=N
     cdef int mode = _choice("resize", resize, RESIZE_MODES)
     _check_crop(crop_fraction)
     _setup(&P, image, out, arr.shape[0], layout, channel_map, mean, std, border, fill, antialias)
+    masks = _polygon_edges(&P, polygons, arr, mode, crop_fraction)  # kept alive through the call
     _dispatch(image, out, &P, arr, 1, mode, crop_fraction, num_threads)
 
 
@@ -358,8 +451,8 @@ def preprocess_batch(items, *, layout="NCHW", resize="stretch", crop_fraction=1.
     (an inference batch gathers ROIs of many requests; each release costs a
     wait for the GIL on return when other threads are busy).
 
-    `items`: a sequence of (image, rois, out, channel_map, mean, std, fill)
-    tuples, preprocess_rois's arguments per item; the keyword options are
+    `items`: a sequence of (image, rois, out, channel_map, mean, std, fill[,
+    polygons]) tuples, preprocess_rois's arguments per item; the keyword options are
     shared. Returns a list with one entry per item: None once its ROIs are
     written, or the TypeError / ValueError its checks raised (that item's
     `out` is left untouched; the other items go on). Invalid shared options
@@ -386,16 +479,21 @@ def preprocess_batch(items, *, layout="NCHW", resize="stretch", crop_fraction=1.
         for k in range(n):
             W[k].n = 0
             try:
-                image, rois, out, channel_map, mean, std, fill = items[k]
+                item = tuple(items[k])
+                if len(item) not in (7, 8):
+                    raise ValueError(f"items[{k}] must be (image, rois, out, channel_map, mean, std, "
+                                     f"fill[, polygons]), got {len(item)} values")
+                image, rois, out, channel_map, mean, std, fill = item[:7]
                 arr = _check_rois(rois, 5, "rois")
                 _setup(&P[k], image, out, arr.shape[0], layout, channel_map, mean, std, border, fill,
                        antialias)
+                masks = _polygon_edges(&P[k], item[7] if len(item) == 8 else None, arr, mode, crop)
                 _plan(&W[k], &P[k], image, out, arr, num_threads)
             except (TypeError, ValueError) as exc:
                 W[k].n = 0
                 results[k] = exc
                 continue
-            held.append((image, arr, out))
+            held.append((image, arr, out, masks))
         with nogil:
             for k in range(n):
                 _execute(&W[k], &P[k], 1, mode, crop)

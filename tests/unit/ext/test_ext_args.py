@@ -19,10 +19,14 @@ def strided(row_stride):
 
 
 BAD = [
-    ("image dtype", dict(image=IMG.astype(np.float32)), TypeError, "image.dtype must be uint8 or uint16"),
+    ("image dtype", dict(image=IMG.astype(np.float64)), TypeError, "image.dtype must be uint8, uint16 or float32"),
     ("image big endian", dict(image=IMG.astype(">u2")), TypeError, "image.dtype"),
     ("image type", dict(image=[[1, 2]]), TypeError, "image must be a numpy.ndarray"),
-    ("image channels", dict(image=np.zeros((4, 4, 2), np.uint8)), ValueError, "channels must be 1, 3 or 4"),
+    ("image channels", dict(image=np.zeros((4, 4, 17), np.uint8)), ValueError, "channels must be 1..16"),
+    ("polygons count", dict(polygons=[None, None]), ValueError, "one entry .* per ROI"),
+    ("polygon vertices", dict(polygons=[[(1, 1), (2, 2)]]), ValueError, "M >= 3"),
+    ("polygon not finite", dict(polygons=[[(1, 1), (2, np.nan), (3, 1)]]), ValueError, "finite"),
+    ("polygon type", dict(polygons=[3.5]), TypeError, "polygons\\[0\\]"),
     ("image ndim", dict(image=np.zeros((2, 4, 4, 3), np.uint8)), ValueError, "shape"),
     ("image empty", dict(image=np.zeros((0, 4, 3), np.uint8)), ValueError, "must not be empty"),
     ("row stride small", dict(image=strided(60)), ValueError, "row stride 60 is smaller than a row"),

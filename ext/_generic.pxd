@@ -1,0 +1,154 @@
+# cython: language_level=3
+"""The band kernel for generic images: 1..16 interleaved bands of uint8,
+uint16 or float32 (the named 1/3/4-channel uint8/uint16 layouts take the
+SIMD kernels of _kernel.pxd). Same geometry and the same sampling rules as
+those (bilinear; axis-aligned shrinks > 2x: exact area cells, paired into
+linear taps as in _area.pxd; rotated shrinks: the ceil(0.75 s) grid of
+supersample_row), scalar, and only the source bands the output reads are
+sampled (Params.need).
+"""
+from libc.math cimport ceil, hypot, fabs
+from libc.stdint cimport uint8_t, uint16_t
+
+from _interp cimport dst_t, ifloor, clampc, BORDER_CONSTANT
+from _params cimport Params, store, MAX_BANDS
+from _area cimport cells, MAX_CELLS, MAX_SUPER
+
+ctypedef fused gsrc_t:
+    uint8_t
+    uint16_t
+    float
+
+
+cdef inline float tap(const gsrc_t* img, const Params* P, int ix, int iy, int c) noexcept nogil:
+    """Band c of source pixel (ix, iy), with the border rule."""
+    if ix < 0 or iy < 0 or ix >= P.W or iy >= P.H:
+        if P.border == BORDER_CONSTANT:
+            return P.fill
+        ix = 0 if ix < 0 else (P.W - 1 if ix >= P.W else ix)
+        iy = 0 if iy < 0 else (P.H - 1 if iy >= P.H else iy)
+    return <float>(<const gsrc_t*>(<const char*>img + iy * P.stride))[<Py_ssize_t>ix * P.C + c]
+
+
+cdef inline void gbilinear(const gsrc_t* img, const Params* P, double x, double y, float w,
+                           float* acc) noexcept nogil:
+    """acc[c] += w * the bilinear sample at index coordinates (x, y), for
+    the needed bands c (the arithmetic of _interp.bilinear)."""
+    cdef int ix, iy, j, c, C = P.C
+    cdef float fx, fy, w00, w01, w10, w11
+    cdef const gsrc_t* p0
+    cdef const gsrc_t* p1
+    x = clampc(x)
+    y = clampc(y)
+    ix = ifloor(x)
+    iy = ifloor(y)
+    fx = <float>(x - ix)
+    fy = <float>(y - iy)
+    w00 = (1.0 - fx) * (1.0 - fy)
+    w01 = fx * (1.0 - fy)
+    w10 = (1.0 - fx) * fy
+    w11 = fx * fy
+    if ix >= 0 and iy >= 0 and ix < P.W - 1 and iy < P.H - 1:
+        p0 = <const gsrc_t*>(<const char*>img + iy * P.stride) + <Py_ssize_t>ix * C
+        p1 = <const gsrc_t*>(<const char*>img + (iy + 1) * P.stride) + <Py_ssize_t>ix * C
+        for j in range(P.nneed):
+            c = P.need[j]
+            acc[c] += w * ((w00 * p0[c] + w01 * p0[c + C]) + (w10 * p1[c] + w11 * p1[c + C]))
+        return
+    for j in range(P.nneed):
+        c = P.need[j]
+        acc[c] += w * ((w00 * tap(img, P, ix, iy, c) + w01 * tap(img, P, ix + 1, iy, c))
+                       + (w10 * tap(img, P, ix, iy + 1, c) + w11 * tap(img, P, ix + 1, iy + 1, c)))
+
+
+cdef inline void clear(float* s) noexcept nogil:
+    cdef int c
+    for c in range(MAX_BANDS):
+        s[c] = 0.0
+
+
+cdef inline void area_pixel(const gsrc_t* img, const Params* P, const double* A, double s1, double s2,
+                            int area1, int area2, int u, int v, float* s) noexcept nogil:
+    """Axis-aligned footprint of output pixel (u, v): area cells per axis
+    (the cells and taps of _area.area_row)."""
+    cdef double e1x = A[0] / s1, e1y = A[3] / s1, e2x = A[1] / s2, e2y = A[4] / s2
+    cdef double o1 = A[2] * e1x + A[5] * e1y, o2 = A[2] * e2x + A[5] * e2y
+    cdef double p1[MAX_CELLS + 2]
+    cdef double w1[MAX_CELLS + 2]
+    cdef double p2[MAX_CELLS + 2]
+    cdef double w2[MAX_CELLS + 2]
+    cdef int n1, n2, i, j
+    cdef double rx, ry
+    n1 = cells(u * s1 + o1, s1, 1.0 / s1, area1, p1, w1)
+    n2 = cells(v * s2 + o2, s2, 1.0 / s2, area2, p2, w2)
+    for j in range(n2):
+        rx = p2[j] * e2x - 0.5
+        ry = p2[j] * e2y - 0.5
+        for i in range(n1):
+            gbilinear(img, P, p1[i] * e1x + rx, p1[i] * e1y + ry, <float>w2[j] * <float>w1[i], s)
+
+
+cdef inline void grid_pixel(const gsrc_t* img, const Params* P, const double* ox, const double* oy,
+                            int nt, double cx, double cy, float* s) noexcept nogil:
+    """Rotated footprint: the mean of the grid taps about the centre (cx, cy)."""
+    cdef int t
+    cdef float w = <float>(1.0 / nt)
+    for t in range(nt):
+        gbilinear(img, P, cx + ox[t], cy + oy[t], w, s)
+
+
+cdef inline void generic_band(const gsrc_t* img, dst_t* out, const Params* P,
+                              const double* A, const int* box, int v0, int v1) noexcept nogil:
+    """Rows [v0, v1) of one ROI (see _kernel.warp_band for A and box)."""
+    cdef int u, v, a, b, t, nt = 1, n1 = 1, n2 = 1
+    cdef float s[MAX_BANDS]
+    cdef float f[MAX_BANDS]
+    cdef double ox[MAX_SUPER * MAX_SUPER]
+    cdef double oy[MAX_SUPER * MAX_SUPER]
+    cdef double s1 = hypot(A[0], A[3]), s2 = hypot(A[1], A[4]), da, db, cx, cy
+    cdef int area1 = 0, area2 = 0
+    cdef int aligned = (A[1] == 0.0 and A[3] == 0.0) or (A[0] == 0.0 and A[4] == 0.0)
+    cdef Py_ssize_t cstride, pstride
+    cdef double bx = A[2] + 0.5 * (A[0] + A[1]) - 0.5
+    cdef double by = A[5] + 0.5 * (A[3] + A[4]) - 0.5
+    cdef dst_t* dst
+    if P.antialias and fabs(A[0] * A[1] + A[3] * A[4]) <= 1e-9 * s1 * s2:
+        area1 = s1 > 2.0
+        area2 = s2 > 2.0
+    if (area1 or area2) and not aligned:
+        if area1:
+            n1 = min(<int>ceil(s1 * 0.75), <int>MAX_SUPER)
+        if area2:
+            n2 = min(<int>ceil(s2 * 0.75), <int>MAX_SUPER)
+        nt = n1 * n2
+        for b in range(n2):
+            db = (b + 0.5) / n2 - 0.5
+            for a in range(n1):
+                da = (a + 0.5) / n1 - 0.5
+                t = b * n1 + a
+                ox[t] = da * A[0] + db * A[1]
+                oy[t] = da * A[3] + db * A[4]
+    if P.nhwc:
+        cstride = 1
+        pstride = P.cout
+    else:
+        cstride = <Py_ssize_t>P.out_h * P.out_w
+        pstride = 1
+    for a in range(MAX_BANDS):
+        f[a] = P.fill
+    for v in range(v0, v1):
+        dst = out + (<Py_ssize_t>v * P.out_w) * pstride
+        for u in range(P.out_w):
+            if v < box[1] or v >= box[3] or u < box[0] or u >= box[2]:
+                store(P, dst + u * pstride, cstride, f)
+                continue
+            clear(s)
+            if (area1 or area2) and aligned:
+                area_pixel(img, P, A, s1, s2, area1, area2, u, v, s)
+            elif area1 or area2:
+                cx = bx + A[0] * u + A[1] * v
+                cy = by + A[3] * u + A[4] * v
+                grid_pixel(img, P, ox, oy, nt, cx, cy, s)
+            else:
+                gbilinear(img, P, bx + A[0] * u + A[1] * v, by + A[3] * u + A[4] * v, 1.0, s)
+            store(P, dst + u * pstride, cstride, s)
