@@ -97,21 +97,29 @@ async def repository_index(ctx: Context, request: web.Request, caller: str) -> w
     return json_response(ctx.protocol.repository_index(ready_only=ready_only))
 
 
-async def _no_parameters(request: web.Request) -> None:
+async def _check_parameters(request: web.Request, allowed: dict[str, type]) -> None:
+    """Triton's load overrides (`config`, `file:...`) are refused: roiclass loads what its model
+    sources hold. `unload_dependents` (tritonclient sends it) is moot: no model has dependents."""
     params = (await _optional_json(request)).get("parameters") or {}
-    if params:  # Triton's config / file overrides: roiclass loads what the repository holds
-        raise InvalidArgument.for_field(f"parameters.{sorted(params)[0]}",
-                                        "is not supported: load/unload take no parameters here")
+    if not isinstance(params, dict):
+        raise InvalidArgument.for_field("parameters", "must be a JSON object")
+    for key, value in params.items():
+        if key not in allowed:
+            raise InvalidArgument.for_field(
+                f"parameters.{key}", "is not supported: models load from their sources (--models, --model)"
+                + (f"; allowed: {', '.join(allowed)}" if allowed else ""))
+        if not isinstance(value, allowed[key]):
+            raise InvalidArgument.for_field(f"parameters.{key}", f"must be {allowed[key].__name__}")
 
 
 async def load(ctx: Context, request: web.Request, caller: str) -> web.Response:
-    await _no_parameters(request)
+    await _check_parameters(request, {})
     await ctx.protocol.load(request.match_info["model"])
     return json_response({})
 
 
 async def unload(ctx: Context, request: web.Request, caller: str) -> web.Response:
-    await _no_parameters(request)
+    await _check_parameters(request, {"unload_dependents": bool})
     await ctx.protocol.unload(request.match_info["model"])
     return json_response({})
 

@@ -142,3 +142,13 @@ def test_unknown_endpoint_wrong_method_and_too_large(http):
 def test_a_bad_request_leaves_the_server_serving(http):
     _infer_error(http, b"\xff\xfe")
     assert _small_infer(http).status_code == 200
+
+
+def test_load_overrides_are_refused(http):
+    # Triton's config / file overrides: roiclass loads what its sources hold (refused before any work).
+    message = _error(http.post(f"/v2/repository/models/{MODEL}/load", json={"parameters": {"config": "{}"}}), 400)
+    assert "parameters.config" in message
+    message = _error(http.post(f"/v2/repository/models/{MODEL}/unload",
+                               json={"parameters": {"unload_dependents": "yes"}}), 400)
+    assert "unload_dependents" in message
+    assert http.get(f"/v2/models/{MODEL}/ready").status_code == 200
