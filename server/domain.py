@@ -21,9 +21,14 @@ from roiclass.v1 import classifier_pb2 as pb
 _ROI_ROW = attrgetter(*ROI_COLUMNS)  # a Rect -> its row of the engine's ROI array
 
 
+# Polygon vertices within this of the origin (the kernel's coordinate limit).
+MAX_COORD = float(1 << 24)
+
+
 @dataclass(frozen=True)
 class RequestLimits:
     max_rois: int = 1024
+    max_polygon_vertices: int = 1 << 20  # all ROIs' polygons of one request together
     max_image_side: int = 16384
     max_image_pixels: int = ImageLimits.max_pixels
     max_decoded_bytes: int = ImageLimits.max_bytes
@@ -50,6 +55,9 @@ class ClassifyRequest:
     # in ROI_COLUMNS order.
     rois_array: np.ndarray
     roi_ids: tuple[str, ...]
+    # Per ROI: None or its polygon's rings ((M, 2) float64 arrays, image
+    # coordinates); None when no ROI has one.
+    polygons: tuple[list[np.ndarray] | None, ...] | None
     top_k: int | None  # None = the model's default; 0 = all classes
     min_confidence: float | None
     heatmap: HeatmapRequest | None
@@ -69,9 +77,11 @@ class ClassifyRequest:
         if not msg.HasField("image"):
             raise InvalidArgument.for_field("image", "is required: raw pixels or an encoded PNG/JPEG/BMP/TIFF file")
         image = decode_image(msg.image, limits.image)
+        polygons = None
         if msg.rois:
             rects = tuple(_aligned_rect(i, roi, image) for i, roi in enumerate(msg.rois))
             ids = tuple(roi.id for roi in msg.rois)
+            polygons = _polygons(msg.rois, limits)
         else:
             rects = (Rect(0.0, 0.0, float(image.width), float(image.height), 0.0),)
             ids = ("",)
@@ -87,6 +97,7 @@ class ClassifyRequest:
             rects=rects,
             rois_array=np.array([_ROI_ROW(r) for r in rects], dtype=np.float64),
             roi_ids=ids,
+            polygons=polygons,
             top_k=msg.top_k if msg.HasField("top_k") else None,
             min_confidence=min_conf,
             heatmap=heatmap,
@@ -124,6 +135,36 @@ def _aligned_rect(index: int, roi: pb.Roi, image: DecodedImage) -> Rect:
             f"size {rect.width:g}x{rect.height:g})",
         )
     return rect
+
+
+def _polygons(rois, limits: RequestLimits) -> tuple[list[np.ndarray] | None, ...] | None:
+    """Each ROI's polygon as rings, checked; None when no ROI has one."""
+    if not any(roi.HasField("polygon") for roi in rois):
+        return None
+    total = sum(len(roi.polygon.xy) for roi in rois) // 2
+    if total > limits.max_polygon_vertices:
+        raise InvalidArgument.for_field(
+            "rois", f"the polygons have {total} vertices; at most {limits.max_polygon_vertices} are allowed")
+    return tuple(_rings(i, roi.polygon) if roi.HasField("polygon") else None for i, roi in enumerate(rois))
+
+
+def _rings(index: int, polygon: pb.Polygon2D) -> list[np.ndarray]:
+    path = f"rois[{index}].polygon"
+    xy = np.asarray(polygon.xy, dtype=np.float64)
+    if len(xy) % 2:
+        raise InvalidArgument.for_field(f"{path}.xy", f"has {len(xy)} values; x, y pairs expected")
+    if not (np.isfinite(xy).all() and (np.abs(xy) <= MAX_COORD).all()):
+        raise InvalidArgument.for_field(f"{path}.xy", f"vertices must be finite and within +-{MAX_COORD:g}")
+    points = xy.reshape(-1, 2)
+    sizes = list(polygon.ring_sizes) or [len(points)]
+    if sum(sizes) != len(points):
+        raise InvalidArgument.for_field(
+            f"{path}.ring_sizes", f"add up to {sum(sizes)} vertices but xy holds {len(points)}")
+    if min(sizes) < 3:
+        raise InvalidArgument.for_field(
+            f"{path}.ring_sizes" if polygon.ring_sizes else f"{path}.xy",
+            f"every ring needs at least 3 vertices, got ring sizes {sizes}")
+    return np.split(points, np.cumsum(sizes)[:-1])
 
 
 def rect_to_proto(rect: Rect) -> pb.Rectangle2D:

@@ -4,18 +4,25 @@ the engine's kernel arguments and the Python client.
 A format is a band count times a sample type (`SampleType`: the NumPy dtype
 on the wire and the source units per 0..255 unit, which scales the model's
 mean, std and fill for the kernel) plus what the bands mean (`order`: GRAY,
-RGB, BGR, RGBA, BGRA). A generic N-band format (the GIS rasters) is one more
-record of the same shape, built from the request's band count and sample
-type, with an order that names no colours; nothing else here changes.
+RGB, BGR, RGBA, BGRA). A generic N-band format (GENERIC: the GIS rasters,
+1..16 bands of uint8, uint16 or float32) is one more record of the same
+shape, built from the request's band count and sample type (`generic`),
+with the order BANDS, which names no colours.
+
+Band numbering (a model's extract_bands, Esri ExtractBands; `band_index`):
+0-based; band i of a GENERIC image is the i-th sample of a pixel; the named
+colour formats are numbered in colour order, not storage order (R 0, G 1,
+B 2, A 3: the same picture as RGB8 or BGR8 gives the same tensor).
 
 Adding a pixel format touches the proto (a PixelFormat value), this
-registry (a record), and only for a new sample type or band count the
-kernel (ext/_preprocess.pyx reads uint8 and uint16 samples, 1, 3 or 4
+registry (a record), and only for a new sample type or more bands the
+kernel (ext/_preprocess.pyx reads uint8, uint16 and float32 samples, 1..16
 bands). Importable by the client: it imports nothing of the server.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -25,11 +32,22 @@ from roiclass.v1 import classifier_pb2 as pb
 @dataclass(frozen=True)
 class SampleType:
     dtype: np.dtype  # as sent on the wire (little-endian)
-    scale: float  # source units per 0..255 unit: 257 maps 0..255 onto 0..65535
+    # source units per 0..255 unit: the type's full range (uint16 0..65535,
+    # float32 0..1) is what 0..255 means to a model's mean and std
+    scale: float
+    proto: int = 0  # roiclass.v1.SampleType value
+    name: str = ""  # as in the proto, without SAMPLE_
 
 
-UINT8 = SampleType(np.dtype(np.uint8), 1.0)
-UINT16 = SampleType(np.dtype("<u2"), 257.0)
+UINT8 = SampleType(np.dtype(np.uint8), 1.0, pb.SAMPLE_UINT8, "UINT8")
+UINT16 = SampleType(np.dtype("<u2"), 257.0, pb.SAMPLE_UINT16, "UINT16")
+FLOAT32 = SampleType(np.dtype("<f4"), 1.0 / 255.0, pb.SAMPLE_FLOAT32, "FLOAT32")
+SAMPLE_TYPES = (UINT8, UINT16, FLOAT32)
+SAMPLE_NAMES = ", ".join(t.name for t in SAMPLE_TYPES)
+MAX_BANDS = 16  # the kernel's limit (ext/_params.pxd)
+GENERIC = "BANDS"  # the order of a generic record: bands by position, no colours
+# Storage index of each band (colour order R, G, B, A) per order.
+_STORED = {"GRAY": (0,), "RGB": (0, 1, 2), "BGR": (2, 1, 0), "RGBA": (0, 1, 2, 3), "BGRA": (2, 1, 0, 3)}
 
 
 @dataclass(frozen=True)
@@ -47,8 +65,20 @@ class PixelFormat:
 
     @property
     def colour(self) -> str:
-        """The colour order of the bands, alpha aside: GRAY, RGB or BGR."""
-        return self.order.removesuffix("A")  # alpha is the last band
+        """The colour order of the bands, alpha aside: GRAY, RGB, BGR (or BANDS)."""
+        return self.order if self.order == GENERIC else self.order.removesuffix("A")
+
+    @property
+    def label(self) -> str:
+        """For messages: the name, with the band count and type of a generic one."""
+        if self.order == GENERIC:
+            return f"GENERIC ({self.channels} x {self.sample.name})"
+        return self.name
+
+    def band_index(self, band: int) -> int:
+        """The stored channel of band `band` (colour order for named formats)."""
+        stored = _STORED.get(self.order)
+        return band if stored is None else stored[band]
 
     @property
     def bytes_per_pixel(self) -> int:
@@ -74,6 +104,28 @@ _BY_PROTO = {f.proto: f for f in FORMATS}
 _BY_PIL_MODE = {mode: f for f in FORMATS for mode in f.pil_modes}
 
 
+def generic(bands: int, sample: SampleType | str) -> PixelFormat:
+    """The GENERIC record of `bands` (1..MAX_BANDS) samples of `sample` (a
+    SampleType or its name, "uint16" or "UINT16"); one record per pair."""
+    if isinstance(sample, str):
+        sample = _SAMPLE_BY_NAME[sample.upper()]
+    if not 1 <= bands <= MAX_BANDS:
+        raise ValueError(f"bands must be 1..{MAX_BANDS}, got {bands}")
+    return _generic(int(bands), sample)
+
+
+@lru_cache(maxsize=None)
+def _generic(bands: int, sample: SampleType) -> PixelFormat:
+    return PixelFormat("GENERIC", pb.GENERIC, bands, sample, GENERIC)
+
+
+def sample_by_proto(value: int) -> SampleType | None:
+    return next((t for t in SAMPLE_TYPES if t.proto == value), None)
+
+
+_SAMPLE_BY_NAME = {t.name: t for t in SAMPLE_TYPES}
+
+
 def by_name(name: str) -> PixelFormat | None:
     return _BY_NAME.get(name)
 
@@ -93,8 +145,12 @@ def proto_name(value: int) -> str:
 
 
 def for_array(dtype: np.dtype, channels: int, order: str) -> PixelFormat | None:
-    """The format of an array with `channels` bands of `dtype` holding `order`."""
+    """The format of an array with `channels` bands of `dtype` holding `order`
+    (BANDS: the generic record)."""
     dtype = np.dtype(dtype).newbyteorder("<")
+    if order == GENERIC:
+        sample = next((t for t in SAMPLE_TYPES if t.dtype == dtype), None)
+        return generic(channels, sample) if sample is not None and 1 <= channels <= MAX_BANDS else None
     return next((f for f in FORMATS if f.sample.dtype == dtype and f.channels == channels
                  and f.order == order), None)
 

@@ -35,7 +35,7 @@ class ImageLimits:
         size = pixels * fmt.bytes_per_pixel
         if size > self.max_bytes:
             raise InvalidArgument.for_field(
-                field, f"image is {width}x{height} {fmt.name} = {size} bytes decoded; at most "
+                field, f"image is {width}x{height} {fmt.label} = {size} bytes decoded; at most "
                 f"{self.max_bytes} are allowed (--max-decoded-mb)")
 
 
@@ -66,14 +66,34 @@ def decode_file(path: Path, limits: ImageLimits = ImageLimits()) -> DecodedImage
     return _encoded_image(Path(path).read_bytes(), limits, str(path))
 
 
-def _raw_image(raw: pb.RawImage, limits: ImageLimits) -> DecodedImage:
-    max_side = limits.max_side
+def _raw_format(raw: pb.RawImage) -> PixelFormat:
+    """The record of a raw image: a named format, or GENERIC's bands x sample type."""
+    if raw.pixel_format == pb.GENERIC:
+        if not 1 <= raw.bands <= formats.MAX_BANDS:
+            raise InvalidArgument.for_field(
+                "image.raw.bands", f"{raw.bands} is out of range for GENERIC: allowed 1..{formats.MAX_BANDS}")
+        sample = formats.sample_by_proto(raw.sample_type)
+        if sample is None:
+            raise InvalidArgument.for_field(
+                "image.raw.sample_type", f"{raw.sample_type} is not a sample type for GENERIC; "
+                f"allowed: {formats.SAMPLE_NAMES} (SAMPLE_<name>)")
+        return formats.generic(raw.bands, sample)
     fmt = formats.by_proto(raw.pixel_format)
     if fmt is None:
         raise InvalidArgument.for_field(
             "image.raw.pixel_format",
-            f"unsupported pixel format {formats.proto_name(raw.pixel_format)}; supported: {formats.NAMES}",
+            f"unsupported pixel format {formats.proto_name(raw.pixel_format)}; supported: {formats.NAMES}, "
+            "GENERIC (with bands and sample_type)",
         )
+    if raw.bands or raw.sample_type:
+        raise InvalidArgument.for_field(
+            "image.raw.bands", f"bands and sample_type are for GENERIC only; {fmt.name} has its own")
+    return fmt
+
+
+def _raw_image(raw: pb.RawImage, limits: ImageLimits) -> DecodedImage:
+    max_side = limits.max_side
+    fmt = _raw_format(raw)
     for field_name, value in (("width", raw.width), ("height", raw.height)):
         if value == 0 or value > max_side:
             raise InvalidArgument.for_field(f"image.raw.{field_name}", f"{value} is out of range: allowed 1..{max_side}")
@@ -88,7 +108,7 @@ def _raw_image(raw: pb.RawImage, limits: ImageLimits) -> DecodedImage:
     itemsize = fmt.dtype.itemsize
     if stride % itemsize:
         raise InvalidArgument.for_field("image.raw.row_stride", f"{stride} must be a multiple of {itemsize} "
-                                        f"for {fmt.name}")
+                                        f"for {fmt.label}")
     pixels = raw.pixels  # each read of a bytes field may copy it: read once
     needed = stride * (raw.height - 1) + row_bytes
     expected = stride * raw.height
@@ -97,7 +117,7 @@ def _raw_image(raw: pb.RawImage, limits: ImageLimits) -> DecodedImage:
             "image.raw.pixels",
             f"has {len(pixels)} bytes; height * row_stride = {raw.height} * {stride} = {expected} expected",
         )
-    # A read-only view of the request's bytes: no copy.
+    # A read-only view of the request's bytes: no copy (a one-band GENERIC is (H, W)).
     shape = fmt.shape(raw.height, raw.width)
     strides = (stride, fmt.bytes_per_pixel, itemsize)[:len(shape)]
     return DecodedImage(np.ndarray(shape=shape, dtype=fmt.dtype, buffer=pixels, strides=strides), fmt)

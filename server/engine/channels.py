@@ -30,32 +30,44 @@ def pixel_format(fmt: PixelFormat | str) -> PixelFormat:
 
 
 def channel_map(spec: ModelSpec, fmt: PixelFormat | str) -> tuple[int, ...]:
+    """The kernel's source channel per model input channel. Bands are numbered
+    as formats.PixelFormat.band_index says: by position in a GENERIC image, in
+    colour order (R, G, B, A) in the named ones, whatever their storage order."""
     fmt = pixel_format(fmt)
     bands = spec.extract_bands  # set for every multi-band model (ModelSpec resolves it)
     if bands is not None:
         bad = [b for b in bands if b < 0 or b >= fmt.channels]
         if bad:
             raise errors.InvalidArgument.for_field(
-                FIELD, f"model {spec.name} reads bands {list(bands)} but {fmt.name} has "
-                f"{fmt.channels} channel(s) (bands 0..{fmt.channels - 1}); bands out of range: {bad}")
-        return bands
+                FIELD, f"model {spec.name} reads bands {list(bands)} but {fmt.label} has "
+                f"{fmt.channels} band(s) (bands 0..{fmt.channels - 1}); bands out of range: {bad}")
+        return tuple(fmt.band_index(b) for b in bands)
     order = spec.channel_order.upper()
+    colour = fmt.colour
+    if colour == formats.GENERIC:  # bands by position: 1 band is gray, 3 or more start R, G, B
+        if fmt.channels == 2:
+            raise errors.InvalidArgument.for_field(
+                FIELD, f"model {spec.name} reads {order} but {fmt.label} has 2 bands; send 1 band, "
+                "3 or more, or give the model extract_bands")
+        colour = "GRAY" if fmt.channels == 1 else "RGB"
     if spec.channels == 1 or order == "GRAY":
-        if fmt.colour == "GRAY":
+        if colour == "GRAY":
             return (0,)
-        return (LUMA_RGB,) if fmt.colour == "RGB" else (LUMA_BGR,)
+        return (LUMA_RGB,) if colour == "RGB" else (LUMA_BGR,)
     if order not in ("RGB", "BGR"):
         raise ValueError(f"model {spec.name}: unsupported channel_order {spec.channel_order!r}")
-    if fmt.colour == "GRAY":
+    if colour == "GRAY":
         return (0,) * spec.channels
-    return (0, 1, 2) if fmt.colour == order else (2, 1, 0)
+    return (0, 1, 2) if colour == order else (2, 1, 0)
 
 
 def kernel_args(spec: ModelSpec, fmt: PixelFormat | str) -> KernelArgs:
     """Channel map plus the spec's per-channel mean/std and its fill in the
-    source's units (the sample type's scale)."""
+    source's units: the sample type's scale (0..255 is its full range), or
+    the raw values as they are for a spec whose statistics are raw
+    (ModelSpec.raw_units: Esri NormalizationStats)."""
     fmt = pixel_format(fmt)
-    scale = fmt.sample.scale
+    scale = 1.0 if spec.raw_units else fmt.sample.scale
     return KernelArgs(channel_map(spec, fmt), tuple(m * scale for m in spec.mean),
                       tuple(s * scale for s in spec.std), float(spec.fill) * scale)
 
@@ -67,5 +79,5 @@ def check_image(image: np.ndarray, fmt: PixelFormat | str) -> None:
     got = 1 if image.ndim == 2 else (image.shape[2] if image.ndim == 3 else -1)
     if image.dtype != fmt.dtype or got != fmt.channels:
         raise errors.InvalidArgument.for_field(
-            FIELD, f"{fmt.name} needs a {fmt.dtype.name} image with {fmt.channels} channel(s), "
+            FIELD, f"{fmt.label} needs a {fmt.dtype.name} image with {fmt.channels} channel(s), "
             f"got {image.dtype} with shape {image.shape}")

@@ -121,13 +121,17 @@ class Engine:
     # -- inference -------------------------------------------------------------
     def classify(self, model: LoadedModel, image: np.ndarray, pixel_format: PixelFormat | str,
                  rois: np.ndarray, *, deadline: float | None = None,
-                 is_cancelled: Callable[[], bool] | None = None, caller: str = "") -> Future:
+                 is_cancelled: Callable[[], bool] | None = None, caller: str = "",
+                 polygons=None) -> Future:
         """Queues the ROIs; the future gives InferenceOutput or fails with an errors.* error.
         `caller` names the client (server.callers): batches are shared round-robin
         between callers and `max_inflight_rois_per_client` counts per caller;
-        "" = anonymous (one shared lane, no cap)."""
+        "" = anonymous (one shared lane, no cap). `polygons`: None, or one entry
+        per ROI, None or its mask's rings ((M, 2) arrays, image coordinates):
+        model input samples whose source point lies outside take the fill."""
         try:
-            return model.submit_rois(image, pixel_format, rois, deadline, is_cancelled, caller)
+            return model.submit_rois(image, pixel_format, rois, deadline, is_cancelled, caller,
+                                     polygons)
         except errors.RoiclassError as exc:
             return _failed(exc)
 
@@ -140,9 +144,9 @@ class Engine:
             return _failed(exc)
 
     def preprocess(self, model: LoadedModel, image: np.ndarray, pixel_format: PixelFormat | str,
-                   rois: np.ndarray) -> np.ndarray:
+                   rois: np.ndarray, polygons=None) -> np.ndarray:
         """Preprocessing alone, in the calling thread: (N, *input shape) array."""
-        return model.preprocess(image, pixel_format, rois)
+        return model.preprocess(image, pixel_format, rois, polygons)
 
     # -- tests -----------------------------------------------------------------
     def counters(self, name: str, version: str) -> dict:

@@ -27,13 +27,15 @@ class _Rows:
 
 
 class RoiPayload(_Rows):
-    """ROI rows of one image and the kernel arguments for its pixel format."""
-    __slots__ = ("image", "kargs", "rois")
+    """ROI rows of one image, the kernel arguments for its pixel format and,
+    optionally, one polygon mask (None or a list of rings) per ROI."""
+    __slots__ = ("image", "kargs", "rois", "polygons")
     tensors = None
 
-    def __init__(self, image: np.ndarray, kargs, rois: np.ndarray, num_classes: int):
+    def __init__(self, image: np.ndarray, kargs, rois: np.ndarray, num_classes: int,
+                 polygons: list | tuple | None = None):
         super().__init__(len(rois), num_classes)
-        self.image, self.kargs, self.rois = image, kargs, rois
+        self.image, self.kargs, self.rois, self.polygons = image, kargs, rois, polygons
 
 
 class TensorPayload(_Rows):
@@ -71,8 +73,10 @@ def fill_batch(dst: np.ndarray, batch: list[Chunk], options: dict,
                 if poison is not None:
                     _check_poison(rois, c.start, poison)
                 ka = p.kargs
-                items.append((p.image, rois, dst[off:off + n], ka.channel_map, ka.mean, ka.std,
-                              ka.fill))
+                item = (p.image, rois, dst[off:off + n], ka.channel_map, ka.mean, ka.std, ka.fill)
+                if p.polygons is not None:  # the chunk's masks, in the same kernel call
+                    item += (p.polygons[c.start:c.start + n],)
+                items.append(item)
                 item_of.append(len(placed))
         except Exception as exc:  # this request only; the batch goes on without it
             fail(job, item_error(exc, c))

@@ -203,13 +203,14 @@ class LoadedModel:
 
     def submit_rois(self, image: np.ndarray, pixel_format: PixelFormat | str, rois: np.ndarray,
                     deadline: float | None, is_cancelled: Callable[[], bool] | None,
-                    caller: str = "") -> Future:
+                    caller: str = "", polygons=None) -> Future:
         kargs = self._kernel_args(pixel_format)
         channels.check_image(image, pixel_format)
         # The rows' shape and values are the kernel's to check (in the batch: a
         # request failing them fails alone with INVALID_ARGUMENT).
         rois = np.ascontiguousarray(rois, dtype=np.float64)
-        payload = RoiPayload(image, kargs, rois, self.num_classes)
+        _check_polygons(polygons, len(rois))
+        payload = RoiPayload(image, kargs, rois, self.num_classes, polygons)
         return self._submit(Job(len(rois), payload, deadline, is_cancelled, caller), len(rois))
 
     def submit_tensors(self, tensors: np.ndarray, deadline: float | None,
@@ -242,20 +243,22 @@ class LoadedModel:
         return job.future
 
     def preprocess(self, image: np.ndarray, pixel_format: PixelFormat | str,
-                   rois: np.ndarray) -> np.ndarray:
+                   rois: np.ndarray, polygons=None) -> np.ndarray:
         kargs = self._kernel_args(pixel_format)
         channels.check_image(image, pixel_format)
         rois = np.ascontiguousarray(rois, dtype=np.float64).reshape(-1, 5)
+        _check_polygons(polygons, len(rois))
         out = np.empty((len(rois),) + self.item_shape, self.dtype)
         try:
-            self._kernel(image, kargs, rois, out)
+            self._kernel(image, kargs, rois, out, polygons)
         except Exception as exc:  # the same status as in a batch (fill.py)
             raise preprocess_error(exc, 0, len(rois)) from None
         return out
 
-    def _kernel(self, image, kargs: channels.KernelArgs, rois: np.ndarray, out: np.ndarray):
+    def _kernel(self, image, kargs: channels.KernelArgs, rois: np.ndarray, out: np.ndarray,
+                polygons=None):
         preprocess_rois(image, rois, out, channel_map=kargs.channel_map, mean=kargs.mean,
-                        std=kargs.std, fill=kargs.fill, **self.kernel_options)
+                        std=kargs.std, fill=kargs.fill, polygons=polygons, **self.kernel_options)
 
     def finish(self, out: np.ndarray) -> np.ndarray:
         """Model outputs -> probabilities (float32 rows)."""
@@ -337,3 +340,10 @@ class LoadedModel:
     def _set_state(self, state: ModelState) -> None:
         self.state = state
         self.vm.state(state)
+
+
+def _check_polygons(polygons, n: int) -> None:
+    """One entry (None or a polygon) per ROI; the rings themselves are the kernel's to check."""
+    if polygons is not None and len(polygons) != n:
+        raise errors.InvalidArgument.for_field(
+            "polygons", f"has {len(polygons)} entries; one per ROI ({n}) expected (None = no mask)")

@@ -45,14 +45,15 @@ class ModelSpec:
     input_height: int
     # Model input channels (1 or 3, or len(extract_bands)).
     channels: int
-    # "RGB", "BGR", "GRAY" or "bands:3,2,1" (Esri ExtractBands, 0-based here).
+    # "RGB", "BGR", "GRAY" or "bands:3,2,1" (Esri ExtractBands, 0-based; numbered as
+    # formats.PixelFormat.band_index: by position, or R, G, B, A in the named formats).
     channel_order: str = "RGB"
     # Source bands for multi-band models: output channel i <- band extract_bands[i].
     # Set whenever channel_order is "bands:..." (and the other way round).
     extract_bands: tuple[int, ...] | None = None
     layout: str = "NCHW"  # "NCHW" | "NHWC"
     normalization: str = "unit"  # name as configured: none|unit|symmetric|imagenet|custom
-    # Per model-input channel, in 0..255 source units: x_norm = (x - mean) / std.
+    # Per model-input channel, in 0..255 source units (see raw_units): x_norm = (x - mean) / std.
     # Given as 1 or `channels` values (or 3 for a one-channel model); stored as
     # exactly `channels` values (see per_channel).
     mean: tuple[float, ...] = (0.0, 0.0, 0.0)
@@ -61,6 +62,10 @@ class ModelSpec:
     crop_fraction: float = 1.0  # center_crop only
     border: str = "constant"  # "constant" | "replicate"
     fill: float = 0.0  # constant fill, in 0..255 source units
+    # True: mean, std and fill are in the image's own sample values whatever
+    # their type (Esri NormalizationStats); False: in 0..255 units, 0..255
+    # being the sample type's full range (uint16: x 257, float32: / 255).
+    raw_units: bool = False
     softmax: bool = True  # True: outputs are logits
     input_dtype: str = "float32"  # "float32" | "float16"
     max_batch_size: int = 32

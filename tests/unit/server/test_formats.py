@@ -10,7 +10,7 @@ from roiclass.v1 import classifier_pb2 as pb
 
 
 def test_every_proto_format_has_one_record_in_proto_order():
-    values = [v for v in pb.PixelFormat.values() if v != pb.PIXEL_FORMAT_UNSPECIFIED]
+    values = [v for v in pb.PixelFormat.values() if v not in (pb.PIXEL_FORMAT_UNSPECIFIED, pb.GENERIC)]
     assert [f.proto for f in formats.FORMATS] == values
     assert [f.name for f in formats.FORMATS] == [pb.PixelFormat.Name(v) for v in values]
     assert formats.NAMES == "GRAY8, RGB8, BGR8, RGBA8, BGRA8, GRAY16"
@@ -62,3 +62,39 @@ def test_big_endian_16_bit_reads_as_little_endian_gray16():
     array, fmt = formats.pil_array(image)
     assert fmt.name == "GRAY16" and array.dtype == np.dtype("<u2")
     np.testing.assert_array_equal(array, values)
+
+
+def test_every_proto_sample_type_has_one_record():
+    values = [v for v in pb.SampleType.values() if v != pb.SAMPLE_TYPE_UNSPECIFIED]
+    assert [t.proto for t in formats.SAMPLE_TYPES] == values
+    assert ["SAMPLE_" + t.name for t in formats.SAMPLE_TYPES] == [pb.SampleType.Name(v) for v in values]
+    assert [formats.sample_by_proto(v) for v in values] == list(formats.SAMPLE_TYPES)
+    assert formats.sample_by_proto(0) is None
+
+
+@pytest.mark.parametrize("sample, dtype, scale", [("uint8", np.uint8, 1.0), ("UINT16", "<u2", 257.0),
+                                                  ("float32", "<f4", 1 / 255)])
+@pytest.mark.parametrize("bands", [1, 4, 16])
+def test_generic_records_are_one_shape_for_any_band_count(sample, dtype, scale, bands):
+    fmt = formats.generic(bands, sample)
+    assert (fmt.name, fmt.proto, fmt.channels, fmt.dtype, fmt.order) == ("GENERIC", pb.GENERIC, bands,
+                                                                        np.dtype(dtype), "BANDS")
+    assert fmt.sample.scale == pytest.approx(scale) and fmt.bytes_per_pixel == bands * np.dtype(dtype).itemsize
+    assert formats.for_array(np.dtype(dtype), bands, "BANDS") == fmt
+    assert formats.generic(bands, fmt.sample) is fmt  # one record per (bands, type)
+    assert [fmt.band_index(b) for b in range(bands)] == list(range(bands))
+    assert fmt.label == f"GENERIC ({bands} x {fmt.sample.name})"
+
+
+def test_generic_refuses_band_counts_the_kernel_cannot_read():
+    for bands in (0, 17):
+        with pytest.raises(ValueError, match="1..16"):
+            formats.generic(bands, "uint8")
+    assert formats.for_array(np.float64, 3, "BANDS") is None
+
+
+@pytest.mark.parametrize("name, stored", [("GRAY8", [0]), ("RGB8", [0, 1, 2]), ("BGR8", [2, 1, 0]),
+                                          ("RGBA8", [0, 1, 2, 3]), ("BGRA8", [2, 1, 0, 3]), ("GRAY16", [0])])
+def test_named_formats_number_their_bands_in_colour_order(name, stored):
+    fmt = formats.by_name(name)
+    assert [fmt.band_index(b) for b in range(fmt.channels)] == stored
