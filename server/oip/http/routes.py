@@ -134,11 +134,23 @@ async def infer(ctx: Context, request: web.Request, caller: str) -> web.Response
             None, codec.parse_infer, body, header, name, version)
     else:
         req = codec.parse_infer(body, header, name, version)
+    deadline = _deadline(req.parameters.get("timeout"))
     response = await _cancellable(lambda is_cancelled: ctx.protocol.infer(
-        req, deadline=None, caller=caller, is_cancelled=is_cancelled))
+        req, deadline=deadline, caller=caller, is_cancelled=is_cancelled))
     encoded = codec.encode_infer(response, req)
     headers = {} if encoded.header_length is None else {codec.HEADER_LENGTH: str(encoded.header_length)}
     return web.Response(body=encoded.body, content_type=encoded.content_type, headers=headers)
+
+
+def _deadline(timeout_us) -> float | None:
+    """Triton's request parameter `timeout` (microseconds; tritonclient's infer(timeout=)) as the
+    engine's deadline, as a gRPC deadline is: past it the request gets 504 (DEADLINE_EXCEEDED)."""
+    if timeout_us is None:
+        return None
+    if isinstance(timeout_us, bool) or not isinstance(timeout_us, int) or timeout_us <= 0:
+        raise InvalidArgument.for_field("parameters.timeout", f"{timeout_us!r} must be an integer > 0 "
+                                                              "(microseconds)")
+    return time.monotonic() + timeout_us / 1e6
 
 
 async def _cancellable(start: Callable[[Callable[[], bool]], Awaitable]):

@@ -152,3 +152,12 @@ def test_load_overrides_are_refused(http):
                                json={"parameters": {"unload_dependents": "yes"}}), 400)
     assert "unload_dependents" in message
     assert http.get(f"/v2/models/{MODEL}/ready").status_code == 200
+
+
+def test_the_timeout_parameter_is_a_deadline(http):
+    pixels = np.zeros((64, 64, 3), np.uint8).tolist()
+    body = {"inputs": [{"name": "IMAGE", "datatype": "UINT8", "shape": [64, 64, 3], "data": pixels}]}
+    assert "deadline" in _infer_error(http, {**body, "parameters": {"timeout": 1}}, 504).lower()
+    assert "timeout" in _infer_error(http, {**body, "parameters": {"timeout": "soon"}})
+    ok = http.post(f"/v2/models/{MODEL}/infer", json={**body, "parameters": {"timeout": 60_000_000}})
+    assert ok.status_code == 200, ok.text
