@@ -114,6 +114,19 @@ class AsyncClassifier(ClientBase):
             async for result in results:
                 yield result
 
+    async def classify_video(self, source: Any, **arguments: Any) -> Any:
+        """Classifier.classify_video for asyncio: opens the source (off the
+        loop) and returns an AsyncVideoRun to read with `async for`; the
+        same arguments. Needs PyAV: pip install 'roiclass[video]'.
+
+            run = await classifier.classify_video("clip.mp4", frames="20:40")
+            async for frame in run:
+                print(frame.index, frame.result.results[0].class_name)
+        """
+        from .video import classify_video_async  # PyAV is the `video` extra
+
+        return await classify_video_async(self, source, **arguments)
+
     async def list_models(self, timeout: float | None = None) -> ModelList:
         """All models of the server's repository, and the default model's name."""
         return model_list_from_proto(await self._unary(self.stub.ListModels, pb.ListModelsRequest(), timeout))
