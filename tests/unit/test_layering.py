@@ -45,6 +45,10 @@ RULES = [
     ("roiclass.geo", ("roiclass.server",)),
     ("roiclass.server", ("roiclass.geo",)),
     ("roiclass.ext", ("roiclass.geo",)),
+    # The REST API gets the protocol core, the v1 servicer, auth and drain handed in (app.py).
+    ("roiclass.server.oip.http", ("roiclass.server.app", "roiclass.server.cli", "roiclass.server.servicer",
+                                  "roiclass.server.interceptors", "roiclass.server.engine",
+                                  "roiclass.server.manager", "roiclass.server.supervisor")),
 ]
 # What the client may take from the server package: the shared tables only.
 CLIENT_MAY_USE = ("roiclass.server.formats", "roiclass.server.geometry")
@@ -53,7 +57,8 @@ ALLOWED = {("roiclass.client.cli", "roiclass.server.cli"), ("roiclass.client.cli
            ("roiclass.geo.local", "roiclass.server")}
 # Imported inside a function only, so `roiclass classify` never loads them.
 LAZY = {("roiclass.client.cli", "roiclass.server"), ("roiclass.client.cli", "roiclass.geo"),
-        ("roiclass.geo.local", "roiclass.server")}
+        ("roiclass.geo.local", "roiclass.server"),
+        ("roiclass.server.app", "roiclass.server.oip.http")}  # aiohttp (the http extra) only on --http-port
 
 
 def _under(name: str, prefix: str) -> bool:
@@ -141,3 +146,4 @@ def test_the_checker_catches_an_upward_import():
     assert _violations("roiclass.geo.chips", {"roiclass.server.engine"})
     assert _violations("roiclass.client.classifier", {"roiclass.geo"})
     assert not _violations("roiclass.geo.local", {"roiclass.server.engine"})
+    assert _violations("roiclass.server.oip.http.routes", {"roiclass.server.engine.engine"})
