@@ -34,6 +34,10 @@ from roiclass.server.versions import version_key
 log = logging.getLogger(__name__)
 
 SERVER_NAME = "roiclass"
+# "<model>.tensors": the model's raw-tensor mode alone. Its metadata and config list only
+# the model's own input, so tools that fill every listed input with random data
+# (perf_analyzer --input-data random) drive the model directly.
+TENSORS_VIEW = ".tensors"
 EXTENSIONS = ("classification", "model_repository", "model_configuration", "statistics",
               "binary_tensor_data")
 
@@ -101,7 +105,14 @@ class InferenceProtocol:
             raise NotFound(f"model {name!r} not found; available models: {known}")
         return statuses
 
+    def _view(self, name: str) -> tuple[str, bool]:
+        """(the model's name, whether `name` is its TENSORS_VIEW); a real model of that name wins."""
+        if name.endswith(TENSORS_VIEW) and not self._manager.knows(name):
+            return name[:-len(TENSORS_VIEW)], True
+        return name, False
+
     def model_ready(self, name: str, version: str = "") -> bool:
+        name, _ = self._view(name)
         return any(st.state == ModelState.READY and version in ("", st.version)
                    for st in self._statuses(name))
 
@@ -112,13 +123,15 @@ class InferenceProtocol:
         return self._manager.resolve(name, version)
 
     def model_metadata(self, name: str, version: str = "") -> dict:
-        model = self._model(name, version)
-        versions = sorted((st.version for st in self._statuses(name) if st.state == ModelState.READY),
+        base, tensors_only = self._view(name)
+        model = self._model(base, version)
+        versions = sorted((st.version for st in self._statuses(base) if st.state == ModelState.READY),
                           key=version_key)
-        return views.metadata(model, versions)
+        return views.metadata(model, versions, name, tensors_only)
 
     def model_config(self, name: str, version: str = "") -> dict:
-        return views.config(self._model(name, version))
+        base, tensors_only = self._view(name)
+        return views.config(self._model(base, version), name, tensors_only)
 
     # -- inference -------------------------------------------------------------
     async def infer(self, request: InferRequest, *, deadline: float | None = None, caller: str = "",
@@ -127,9 +140,10 @@ class InferenceProtocol:
         started = time.perf_counter_ns()
         version = ""
         try:
-            model = self._model(request.model, request.version)
+            base, tensors_only = self._view(request.model)
+            model = self._model(base, request.version)
             version = model.version
-            response = await self._infer(model, request, deadline, caller, is_cancelled, started)
+            response = await self._infer(model, tensors_only, request, deadline, caller, is_cancelled, started)
         except Exception as exc:
             if version:
                 self.stats.fail(request.model, version, time.perf_counter_ns() - started)
@@ -138,36 +152,42 @@ class InferenceProtocol:
         self._observe(request.model, version, "OK", started)
         return response
 
-    async def _infer(self, model, request: InferRequest, deadline, caller, is_cancelled,
+    async def _infer(self, model, tensors_only: bool, request: InferRequest, deadline, caller, is_cancelled,
                      started: int) -> InferResponse:
         inputs: dict[str, Tensor] = {}
         for t in request.inputs:
             if t.name in inputs:
                 raise InvalidArgument.for_field("inputs", f"input {t.name!r} is given twice")
             inputs[t.name] = t
-        allowed = (*views.TENSORS, model.io.input_name)
+        allowed = (model.io.input_name,) if tensors_only else (*views.TENSORS, model.io.input_name)
         unknown = [n for n in inputs if n not in allowed]
         if unknown:
             raise InvalidArgument.for_field("inputs", f"input {unknown[0]!r} is not an input of model "
-                                                      f"{model.name!r}; allowed: {', '.join(allowed)}")
+                                                      f"{request.model!r}; allowed: {', '.join(allowed)}")
         outputs = check_outputs(request.outputs)
 
+        lead: tuple[int, ...] = ()
+
         def submit(flag: Callable[[], bool]) -> list[Future]:
+            nonlocal lead
             cancelled = flag if is_cancelled is None else (lambda: flag() or is_cancelled())
-            return self._submit(model, inputs, deadline, cancelled, caller)
+            futures, lead = self._submit(model, inputs, deadline, cancelled, caller)
+            return futures
 
         results = await _await_all(submit)
         t_out = time.perf_counter_ns()
         probs = results[0].probabilities if len(results) == 1 else np.concatenate(
             [r.probabilities for r in results])
-        tensors = [output_tensor(o, probs, model.spec.classes) for o in outputs]
+        tensors = [output_tensor(o, probs, model.spec.classes, lead) for o in outputs]
         done = time.perf_counter_ns()
         self.stats.success(model.name, model.version, done - started,
                            max(r.queue_us for r in results), sum(r.preprocess_us for r in results),
                            max(r.inference_us for r in results), done - t_out)
-        return InferResponse(model.name, model.version, request.id, tensors)
+        return InferResponse(request.model, model.version, request.id, tensors)
 
-    def _submit(self, model, inputs: dict[str, Tensor], deadline, is_cancelled, caller) -> list[Future]:
+    def _submit(self, model, inputs: dict[str, Tensor], deadline, is_cancelled,
+                caller) -> tuple[list[Future], tuple[int, ...]]:
+        """The engine calls, and the leading dimensions of the outputs (rows: (N,) or (B, N))."""
         raw = inputs.get(model.io.input_name)
         if raw is not None:
             if len(inputs) > 1:
@@ -175,11 +195,11 @@ class InferenceProtocol:
                 raise InvalidArgument.for_field("inputs", f"the model input {raw.name} (raw-tensor mode) "
                                                           f"goes alone; also given: {others}")
             tensors = oip_inputs.model_tensors(raw, model)
-            return [self._engine.infer_tensors(model, tensors, deadline=deadline,
-                                               is_cancelled=is_cancelled, caller=caller)]
-        jobs = oip_inputs.image_jobs(inputs, self._limits)
+            return [self._engine.infer_tensors(model, tensors, deadline=deadline, is_cancelled=is_cancelled,
+                                               caller=caller)], (len(tensors),)
+        jobs, lead = oip_inputs.image_jobs(inputs, self._limits)
         return [self._engine.classify(model, job.array, job.pixel_format, job.rois, deadline=deadline,
-                                      is_cancelled=is_cancelled, caller=caller) for job in jobs]
+                                      is_cancelled=is_cancelled, caller=caller) for job in jobs], lead
 
     def _observe(self, model: str, version: str, code: str, started: int) -> None:
         if self._observer is not None:
@@ -188,6 +208,7 @@ class InferenceProtocol:
     # -- statistics ------------------------------------------------------------
     def statistics(self, name: str = "", version: str = "") -> list[dict]:
         """Per loaded (READY) version; name "" = every model."""
+        name, _ = self._view(name)
         if name:
             statuses = self._statuses(name)
             if version and not any(st.version == version for st in statuses):

@@ -37,26 +37,30 @@ class ImageJob:
     rois: np.ndarray
 
 
-def image_jobs(inputs: dict[str, Tensor], limits: RequestLimits) -> list[ImageJob]:
-    """IMAGE or IMAGE_ENCODED (one of them), optional ROIS and ALIGNMENT -> a job per image."""
+def image_jobs(inputs: dict[str, Tensor], limits: RequestLimits) -> tuple[list[ImageJob], tuple[int, ...]]:
+    """IMAGE or IMAGE_ENCODED (one of them), optional ROIS and ALIGNMENT -> a job per image,
+    and the leading dimensions of the outputs: (B * N,) for ROIS [N, 5] (the same ROIs on
+    each image; B = 1 for [H, W, C]), (B, N) for ROIS [B, N, 5] (each image its own)."""
     if (IMAGE in inputs) == (IMAGE_ENCODED in inputs):
         raise InvalidArgument.for_field(
             "inputs", f"send exactly one of {IMAGE} (UINT8 [H, W, C] or [B, H, W, C]) and "
             f"{IMAGE_ENCODED} (BYTES [B]: PNG/JPEG files)")
     images = _raw_images(inputs[IMAGE], limits) if IMAGE in inputs else _encoded_images(
         inputs[IMAGE_ENCODED], limits)
-    rows = _roi_rows(inputs.get(ROIS), inputs.get(ALIGNMENT), len(images), limits)
+    rows, lead = _roi_rows(inputs.get(ROIS), inputs.get(ALIGNMENT), len(images), limits)
     jobs = []
     for b, (array, fmt) in enumerate(images):
         h, w = array.shape[:2]
         if rows is None:
             rois = np.array([[0.0, 0.0, float(w), float(h), 0.0]])
         else:
-            for i, rect in enumerate(rows):
-                _check_overlap(i, rect, w, h, b if len(images) > 1 else None)
-            rois = np.array([[getattr(r, c) for c in ROI_COLUMNS] for r in rows], dtype=np.float64)
+            rects = rows[b if len(rows) > 1 else 0]
+            for i, rect in enumerate(rects):
+                _check_overlap(_row_name(ROIS, b if len(rows) > 1 else None, i), rect, w, h,
+                               b if len(images) > 1 else None)
+            rois = np.array([[getattr(r, c) for c in ROI_COLUMNS] for r in rects], dtype=np.float64)
         jobs.append(ImageJob(array, fmt, rois))
-    return jobs
+    return jobs, lead
 
 
 def _raw_images(t: Tensor, limits: RequestLimits) -> list[tuple[np.ndarray, PixelFormat]]:
@@ -119,59 +123,76 @@ def _encoded_images(t: Tensor, limits: RequestLimits) -> list[tuple[np.ndarray, 
 
 
 def _roi_rows(rois: Tensor | None, alignment: Tensor | None, images: int,
-              limits: RequestLimits) -> list[Rect] | None:
-    """ROIS (and ALIGNMENT) -> rectangles in image coordinates; None: the whole image."""
+              limits: RequestLimits) -> tuple[list[list[Rect]] | None, tuple[int, ...]]:
+    """ROIS (and ALIGNMENT) -> rectangles in image coordinates, one list for every image or
+    one per image; None: the whole image. And the outputs' leading dimensions."""
     if rois is None:
         if alignment is not None:
             raise InvalidArgument.for_field(ALIGNMENT, f"needs {ROIS}: one alignment row per ROI")
-        return None
-    values = _matrix(rois, ROIS, len(ROI_COLUMNS), ROI_COLUMNS)
-    if len(values) * images > limits.max_rois:
+        return None, (images,)
+    values = _rows(rois, ROIS, ROI_COLUMNS, images)
+    per_image = values.ndim == 3
+    lead = tuple(values.shape[:2]) if per_image else (images * len(values),)
+    values = values if per_image else values[np.newaxis]
+    if values.shape[1] * images > limits.max_rois:
         raise InvalidArgument.for_field(
-            ROIS, f"has {len(values)} ROIs x {images} images; at most {limits.max_rois} are allowed")
+            ROIS, f"has {values.shape[1]} ROIs x {images} images; at most {limits.max_rois} are allowed")
     aligns = None
     if alignment is not None:
-        aligns = _matrix(alignment, ALIGNMENT, len(ALIGNMENT_COLUMNS), ALIGNMENT_COLUMNS)
-        if len(aligns) != len(values):
-            raise InvalidArgument.for_field(ALIGNMENT, f"has {len(aligns)} rows; {ROIS} has {len(values)} "
-                                                       f"(one alignment per ROI)")
-    rects = []
-    for i, row in enumerate(values.tolist()):
-        x, y, width, height, angle = row
-        for name, value in (("width", width), ("height", height)):
-            if not value > 0:
-                raise InvalidArgument.for_field(f"{ROIS}[{i}]", f"{name} {value} must be > 0")
-        rect = Rect(x, y, width, height, angle)
-        if aligns is not None:
-            ax, ay, a_angle, scale = aligns[i].tolist()
-            if scale < 0:
-                raise InvalidArgument.for_field(f"{ALIGNMENT}[{i}]", f"scale {scale} must be >= 0 (0 means 1)")
-            rect = Alignment(ax, ay, a_angle, scale or 1.0).apply(rect)
-        rects.append(rect)
-    return rects
+        aligns = _rows(alignment, ALIGNMENT, ALIGNMENT_COLUMNS, images)
+        aligns = aligns if aligns.ndim == 3 else aligns[np.newaxis]
+        if aligns.shape[:2] != values.shape[:2]:
+            raise InvalidArgument.for_field(ALIGNMENT, f"shape {list(alignment.shape)} does not match {ROIS} "
+                                                       f"{list(rois.shape)}: one alignment per ROI")
+    out = []
+    for b, block in enumerate(values.tolist()):
+        rects = []
+        for i, (x, y, width, height, angle) in enumerate(block):
+            name = _row_name(ROIS, b if per_image else None, i)
+            for what, value in (("width", width), ("height", height)):
+                if not value > 0:
+                    raise InvalidArgument.for_field(name, f"{what} {value} must be > 0")
+            rect = Rect(x, y, width, height, angle)
+            if aligns is not None:
+                ax, ay, a_angle, scale = aligns[b, i].tolist()
+                if scale < 0:
+                    raise InvalidArgument.for_field(_row_name(ALIGNMENT, b if per_image else None, i),
+                                                    f"scale {scale} must be >= 0 (0 means 1)")
+                rect = Alignment(ax, ay, a_angle, scale or 1.0).apply(rect)
+            rects.append(rect)
+        out.append(rects)
+    return out, lead
 
 
-def _matrix(t: Tensor, name: str, columns: int, names: tuple[str, ...]) -> np.ndarray:
-    """A finite FP32/FP64 [N, columns] tensor as float64 rows."""
+def _rows(t: Tensor, name: str, names: tuple[str, ...], images: int) -> np.ndarray:
+    """A finite FP32/FP64 [N, columns] or [B, N, columns] tensor (B: the images) as float64."""
+    columns = len(names)
     if t.datatype not in ("FP32", "FP64"):
         raise InvalidArgument.for_field(name, f"datatype {t.datatype}: allowed FP32")
-    if len(t.shape) != 2 or t.shape[1] != columns:
-        raise InvalidArgument.for_field(name, f"shape {list(t.shape)}: allowed [N, {columns}] "
-                                              f"(columns {', '.join(names)})")
+    shape = list(t.shape)
+    if not (len(shape) in (2, 3) and shape[-1] == columns and (len(shape) == 2 or shape[0] == images)):
+        raise InvalidArgument.for_field(
+            name, f"shape {shape}: allowed [N, {columns}] or, for {images} image(s), [{images}, N, {columns}] "
+            f"(columns {', '.join(names)})")
     values = t.data.astype(np.float64)
     bad = np.argwhere(~np.isfinite(values))
     if len(bad):
-        i, j = bad[0].tolist()
-        raise InvalidArgument.for_field(f"{name}[{i}]", f"{names[j]} {values[i, j]} is not a finite number")
+        *lead, j = bad[0].tolist()
+        where = f"{name}[{', '.join(map(str, lead))}]"
+        raise InvalidArgument.for_field(where, f"{names[j]} {values[tuple(bad[0])]} is not a finite number")
     return values
 
 
-def _check_overlap(i: int, rect: Rect, width: int, height: int, image: int | None) -> None:
+def _row_name(name: str, image: int | None, i: int) -> str:
+    return f"{name}[{i}]" if image is None else f"{name}[{image}, {i}]"
+
+
+def _check_overlap(name: str, rect: Rect, width: int, height: int, image: int | None) -> None:
     inside = 0.0 < rect.x < width and 0.0 < rect.y < height  # v1's fast path
     if not inside and not overlaps_image(rect, width, height):
         where = f" of image {image}" if image is not None else ""
         raise InvalidArgument.for_field(
-            f"{ROIS}[{i}]", f"lies entirely outside the {width}x{height} image{where} (in image coordinates: "
+            name, f"lies entirely outside the {width}x{height} image{where} (in image coordinates: "
             f"origin ({rect.x:g}, {rect.y:g}), angle {rect.angle:g}, size {rect.width:g}x{rect.height:g})")
 
 

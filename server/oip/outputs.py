@@ -47,13 +47,15 @@ def classification_count(out: RequestedOutput) -> int | None:
     return k
 
 
-def output_tensor(out: RequestedOutput, probabilities: np.ndarray, classes: tuple[str, ...]) -> Tensor:
+def output_tensor(out: RequestedOutput, probabilities: np.ndarray, classes: tuple[str, ...],
+                  lead: tuple[int, ...] = ()) -> Tensor:
+    """probabilities: (rows, classes); lead: the output's leading dimensions ((rows,) or (B, N))."""
     params = {k: v for k, v in out.parameters.items() if k != CLASSIFICATION}
+    lead = lead or (len(probabilities),)
     k = classification_count(out)
-    if k is None:
-        return Tensor(out.name, "FP32", tuple(probabilities.shape), probabilities, params)
-    return Tensor(out.name, "BYTES", (len(probabilities), min(k, probabilities.shape[1])),
-                  top_k_strings(probabilities, k, classes), params)
+    data = probabilities if k is None else top_k_strings(probabilities, k, classes)
+    data = data.reshape(*lead, data.shape[1])
+    return Tensor(out.name, "FP32" if k is None else "BYTES", tuple(data.shape), data, params)
 
 
 def top_k_strings(probabilities: np.ndarray, k: int, classes: tuple[str, ...]) -> np.ndarray:

@@ -24,35 +24,36 @@ REPOSITORY_STATES = {ModelState.READY: "READY", ModelState.LOADING: "LOADING",
                      ModelState.FAILED: "UNAVAILABLE", ModelState.UNLOADED: "UNAVAILABLE"}
 
 
-def _inputs(model) -> list[tuple[str, str, tuple[int, ...]]]:
-    raw = ("FP16" if model.dtype.itemsize == 2 else "FP32", tuple(model.item_shape))
-    return [(name, dt, dims) for name, (dt, dims) in TENSORS.items()] + [(model.io.input_name, *raw)]
+def _inputs(model, tensors_only: bool = False) -> list[tuple[str, str, tuple[int, ...]]]:
+    raw = [(model.io.input_name, "FP16" if model.dtype.itemsize == 2 else "FP32", tuple(model.item_shape))]
+    return raw if tensors_only else [(name, dt, dims) for name, (dt, dims) in TENSORS.items()] + raw
 
 
 def _outputs(model) -> list[tuple[str, str, tuple[int, ...]]]:
     return [(PROBABILITIES, "FP32", (model.num_classes,))]
 
 
-def metadata(model, versions: list[str]) -> dict:
-    """The protocol's model metadata; shapes with the batch dimension (-1) first."""
-    def tensor(name, dt, dims):
-        return {"name": name, "datatype": dt, "shape": [-1, *dims]}
+def metadata(model, versions: list[str], name: str, tensors_only: bool = False) -> dict:
+    """The protocol's model metadata; shapes with the batch dimension (-1) first.
+    name: as asked (the model's, or its raw-tensor view's: core.TENSORS_VIEW)."""
+    def tensor(tensor_name, dt, dims):
+        return {"name": tensor_name, "datatype": dt, "shape": [-1, *dims]}
     return {
-        "name": model.name, "versions": versions, "platform": PLATFORM,
-        "inputs": [tensor(*t) for t in _inputs(model)],
+        "name": name, "versions": versions, "platform": PLATFORM,
+        "inputs": [tensor(*t) for t in _inputs(model, tensors_only)],
         "outputs": [tensor(*t) for t in _outputs(model)],
     }
 
 
-def config(model) -> dict:
+def config(model, name: str, tensors_only: bool = False) -> dict:
     """Triton's model config (its JSON form): what perf_analyzer and tritonclient read."""
     spec = model.spec
     fmt = {"NCHW": "FORMAT_NCHW", "NHWC": "FORMAT_NHWC"}.get(spec.layout, "FORMAT_NONE")
     inputs = []
-    for name, dt, dims in _inputs(model):
-        entry = {"name": name, "data_type": f"TYPE_{'STRING' if dt == 'BYTES' else dt}",
-                 "dims": list(dims), "optional": True}
-        if name == model.io.input_name:
+    for tensor, dt, dims in _inputs(model, tensors_only):
+        entry = {"name": tensor, "data_type": f"TYPE_{'STRING' if dt == 'BYTES' else dt}",
+                 "dims": list(dims), "optional": not tensors_only}
+        if tensor == model.io.input_name:
             entry["format"] = fmt
         inputs.append(entry)
     kinds = {}
@@ -60,7 +61,7 @@ def config(model) -> dict:
         kind = "KIND_CPU" if inst.device == CPU else "KIND_GPU"
         kinds[kind] = kinds.get(kind, 0) + 1
     return {
-        "name": model.name, "platform": PLATFORM, "backend": BACKEND,
+        "name": name, "platform": PLATFORM, "backend": BACKEND,
         "max_batch_size": model.model_max_batch,
         "input": inputs,
         "output": [{"name": n, "data_type": f"TYPE_{dt}", "dims": list(d)} for n, dt, d in _outputs(model)],

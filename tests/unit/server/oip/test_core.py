@@ -173,3 +173,35 @@ def test_unload_holds_the_model_until_load(setup):
         asyncio.run(oip.load("nope"))
     with pytest.raises(errors.NotFound, match="'nope' not found"):
         asyncio.run(oip.unload("nope"))
+
+
+def test_rois_per_image_of_a_batch(setup):
+    oip, engine, _, _ = setup
+    second = IMAGE[::-1].copy()
+    per_image = np.stack([ROIS[:2], ROIS[1:]])  # [2, 2, 5]
+    out = infer(oip, Tensor.of("IMAGE", np.stack([IMAGE, second])), Tensor.of("ROIS", per_image)).outputs[0]
+    assert out.shape == (2, 2, 5)
+    np.testing.assert_array_equal(out.data[0], direct(engine, IMAGE, ROIS[:2].astype(np.float64)))
+    np.testing.assert_array_equal(out.data[1], direct(engine, second, ROIS[1:].astype(np.float64)))
+    # One image with a batch dimension of 1 on its ROIs (perf_analyzer's batched JSON shapes).
+    one = infer(oip, Tensor.of("IMAGE", IMAGE[np.newaxis]), Tensor.of("ROIS", ROIS[np.newaxis])).outputs[0]
+    assert one.shape == (1, 3, 5)
+    np.testing.assert_array_equal(one.data[0], direct(engine, IMAGE, ROIS.astype(np.float64)))
+    with pytest.raises(errors.InvalidArgument, match=r"ROIS: shape \[3, 3, 5\]: allowed \[N, 5\] or, for 2 image"):
+        infer(oip, Tensor.of("IMAGE", np.stack([IMAGE, second])), Tensor.of("ROIS", np.stack([ROIS] * 3)))
+
+
+def test_the_tensors_view_lists_only_the_model_input(setup):
+    oip, _, _, path = setup
+    meta = oip.model_metadata("tiny.tensors")
+    assert meta["name"] == "tiny.tensors"
+    assert meta["inputs"] == [{"name": "pixels", "datatype": "FP32", "shape": [-1, 3, SIZE, SIZE]}]
+    config = oip.model_config("tiny.tensors")
+    assert [(i["name"], i["optional"]) for i in config["input"]] == [("pixels", False)]
+    assert oip.model_ready("tiny.tensors")
+    x = rng.normal(size=(2, 3, SIZE, SIZE)).astype(np.float32)
+    out = infer(oip, Tensor.of("pixels", x), model="tiny.tensors")
+    np.testing.assert_array_equal(out.outputs[0].data, infer(oip, Tensor.of("pixels", x)).outputs[0].data)
+    assert out.model == "tiny.tensors"
+    with pytest.raises(errors.InvalidArgument, match="input 'IMAGE' is not an input of model 'tiny.tensors'; allowed: pixels$"):
+        infer(oip, Tensor.of("IMAGE", IMAGE), model="tiny.tensors")
