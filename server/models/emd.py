@@ -1,17 +1,29 @@
 """Esri model definitions: .emd (JSON) and .dlpk (zip of an .emd and its model).
 
-Mapping to ModelSpec:
+Read as Esri writes them (ArcGIS Pro, arcgis.learn). Mapping to ModelSpec:
   ModelFile          the .onnx, relative to the .emd; other frameworks are refused
-  Framework          must be "ONNX" when present
+  Framework          "ONNX" in any case ("Onnx"), when present
   ImageWidth/Height  input size (else from the ONNX shape)
-  ExtractBands       1-based Esri band numbers -> 0-based extract_bands
-  Classes            [{Value, Name, Color}]: class index = position in the list
-                     as given (not Value); Value of index i is EmdInfo.class_values[i]
-  DataRange [lo, hi] source values lo..hi -> 0..1: mean = lo, std = hi - lo
-                     (no DataRange: 0..255 -> 0..1, "unit")
+  ExtractBands       0-based band indices (as in every Esri file) -> extract_bands
+  Classes            [{Value, Name, Color}] or {ClassValue, ClassName}: class index =
+                     position in the list as given (not Value); the Value of index i is
+                     EmdInfo.class_values[i]
+  DataRange [lo, hi] the range the MODEL expects: ArcGIS rescales the chip from the
+                     raster's range (here: the sample type's full range, 0..255 units)
+                     into it: x' = lo + x / 255 * (hi - lo), i.e. std = 255 / (hi - lo),
+                     mean = -lo * std (no DataRange: 0..1, "unit")
+  NormalizationStats arcgis.learn's multispectral statistics, one value per raster band,
+                     indexed by ExtractBands: x' = (x - band_min) / (band_max - band_min
+                     + 1e-05), then (x' - scaled_mean) / scaled_std, on the raw values
+                     (ModelSpec.raw_units); takes precedence over DataRange
+  BatchSize          max_batch_size
+  IsMultispectral    accepted (a boolean); ModelPadding accepted and ignored (it is for
+                     pixel classification tiles, not object classification)
 The model name is the .emd (or .dlpk) file's stem (in a repository: the
 model folder's name), the version "1". Whether
 outputs are logits is found by running the model once (.emd does not say).
+The other keys (CropSizeFixed, BlackenAroundFeature, ImageSpaceUsed...) are
+the chipping tool's: EmdInfo.data holds the whole file for it.
 """
 from __future__ import annotations
 
@@ -21,7 +33,7 @@ import os
 import shutil
 import tempfile
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .builder import build_spec
@@ -40,6 +52,8 @@ class EmdInfo:
     spec: ModelSpec
     # Esri class Value per class index (the order of "Classes").
     class_values: tuple[int, ...]
+    # The parsed .emd, for the keys of the chipping tool (roiclass geo).
+    data: dict = field(default_factory=dict)
 
 
 def _int(data: dict, key: str, where: str) -> int | None:
@@ -59,7 +73,9 @@ def read_emd(path: Path, *, name: str | None = None, fmt: str = "emd", source: P
     onnx_path = _onnx_path(data, path, where)  # the checks in the order Esri's fields come
     extract = _extract_bands(data, where)
     classes, values = _classes(data, where)
-    mean, std, normalization = _data_range(data, where)
+    _flag(data, "IsMultispectral", where)
+    stats = normalization_stats(data, extract, where)
+    mean, std, normalization = stats if stats is not None else _data_range(data, where)
     spec = build_spec(
         onnx_path,
         name=name or path.stem,
@@ -74,8 +90,10 @@ def read_emd(path: Path, *, name: str | None = None, fmt: str = "emd", source: P
         normalization=normalization,
         mean=mean,
         std=std,
+        raw_units=stats is not None,
+        max_batch_size=_int(data, "BatchSize", where),
     )
-    return EmdInfo(spec, values or tuple(range(len(spec.classes))))
+    return EmdInfo(spec, values or tuple(range(len(spec.classes))), data)
 
 
 def _load_json(path: Path, where: str) -> dict:
@@ -104,15 +122,22 @@ def _onnx_path(data: dict, path: Path, where: str) -> Path:
 
 
 def _extract_bands(data: dict, where: str) -> tuple[int, ...] | None:
-    """Esri's 1-based ExtractBands as our 0-based band list."""
+    """Esri's ExtractBands: 0-based band indices, as our band list."""
     bands = data.get("ExtractBands")
     if bands is None:
         return None
     if not isinstance(bands, list) or not bands or not all(
-        isinstance(b, int) and not isinstance(b, bool) and b >= 1 for b in bands
+        isinstance(b, int) and not isinstance(b, bool) and b >= 0 for b in bands
     ):
-        raise ModelConfigError(f"{where}: ExtractBands must be a list of 1-based band numbers (>= 1), got {bands!r}")
-    return tuple(b - 1 for b in bands)
+        raise ModelConfigError(f"{where}: ExtractBands must be a list of 0-based band indices (>= 0), got {bands!r}")
+    return tuple(bands)
+
+
+def _flag(data: dict, key: str, where: str) -> bool | None:
+    value = data.get(key)
+    if value is not None and not isinstance(value, bool):
+        raise ModelConfigError(f"{where}: {key} must be true or false, got {value!r}")
+    return value
 
 
 def _classes(data: dict, where: str) -> tuple[tuple[str, ...] | None, tuple[int, ...]]:
@@ -124,18 +149,21 @@ def _classes(data: dict, where: str) -> tuple[tuple[str, ...] | None, tuple[int,
         raise ModelConfigError(f"{where}: Classes must be a non-empty list of {{Value, Name, Color}}")
     names, vals = [], []
     for i, item in enumerate(raw):
-        if not isinstance(item, dict) or not isinstance(item.get("Name"), str):
-            raise ModelConfigError(f"{where}: Classes[{i}] must be an object with a string Name")
-        value = item.get("Value", i)
+        # ArcGIS Pro writes Value/Name; some Esri tools ClassValue/ClassName
+        name = item.get("Name", item.get("ClassName")) if isinstance(item, dict) else None
+        if not isinstance(name, str):
+            raise ModelConfigError(f"{where}: Classes[{i}] must be an object with a string Name (or ClassName)")
+        value = item.get("Value", item.get("ClassValue", i))
         if isinstance(value, bool) or not isinstance(value, int):
             raise ModelConfigError(f"{where}: Classes[{i}].Value must be an integer, got {value!r}")
-        names.append(item["Name"])
+        names.append(name)
         vals.append(value)
     return tuple(names), tuple(vals)
 
 
 def _data_range(data: dict, where: str) -> tuple[tuple[float, ...] | None, tuple[float, ...] | None, str]:
-    """DataRange [min, max] -> (mean, std, normalization): x' = (x - min) / (max - min)."""
+    """DataRange [lo, hi], the model's range -> (mean, std, normalization) in
+    0..255 units: x' = lo + x / 255 * (hi - lo)."""
     rng = data.get("DataRange")
     if rng is None:
         return None, None, "unit"
@@ -146,7 +174,52 @@ def _data_range(data: dict, where: str) -> tuple[tuple[float, ...] | None, tuple
     ):
         raise ModelConfigError(f"{where}: DataRange must be [min, max] with min < max, got {rng!r}")
     lo, hi = float(rng[0]), float(rng[1])
-    return (lo,), (hi - lo,), "custom"
+    std = 255.0 / (hi - lo)
+    return (-lo * std,), (std,), "custom"
+
+
+STATS_KEYS = ("band_min_values", "band_max_values", "scaled_mean_values", "scaled_std_values")
+# arcgis.learn's _tensor_scaler divides by (max - min + 1e-05)
+MINMAX_EPS = 1e-05
+
+
+def normalization_stats(data: dict, bands: tuple[int, ...] | None, where: str):
+    """NormalizationStats -> (mean, std, "custom") per model channel in raw
+    units, or None when the .emd has none. The lists hold one value per raster
+    band; model channel k reads band bands[k] (k without ExtractBands)."""
+    stats = data.get("NormalizationStats")
+    if stats is None:
+        return None
+    if not isinstance(stats, dict):
+        raise ModelConfigError(f"{where}: NormalizationStats must be an object with {', '.join(STATS_KEYS)}")
+    lists = {}
+    for key in STATS_KEYS:
+        values = stats.get(key)
+        if values is None and key.startswith("scaled_"):
+            continue  # min-max scaling only
+        if not isinstance(values, list) or not values or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            raise ModelConfigError(f"{where}: NormalizationStats.{key} must be a list of numbers (one per band), "
+                                   f"got {values!r}")
+        lists[key] = [float(v) for v in values]
+    lo, hi = lists["band_min_values"], lists["band_max_values"]
+    picked = bands if bands is not None else tuple(range(len(lo)))
+    shortest = min(len(v) for v in lists.values())
+    if max(picked) >= shortest:
+        raise ModelConfigError(f"{where}: NormalizationStats has {shortest} values per list but ExtractBands "
+                               f"reads band {max(picked)}")
+    mean, std = [], []
+    for b in picked:
+        span = hi[b] - lo[b] + MINMAX_EPS
+        s_mean = lists["scaled_mean_values"][b] if "scaled_mean_values" in lists else 0.0
+        s_std = lists["scaled_std_values"][b] if "scaled_std_values" in lists else 1.0
+        if not span > 0 or not s_std > 0:
+            raise ModelConfigError(f"{where}: NormalizationStats for band {b}: band_max must exceed band_min "
+                                   f"and scaled_std must be > 0")
+        # ((x - lo) / span - s_mean) / s_std = (x - (lo + s_mean span)) / (s_std span)
+        mean.append(lo[b] + s_mean * span)
+        std.append(s_std * span)
+    return tuple(mean), tuple(std), "custom"
 
 
 # Package stamp (path, size, mtime, cache folder) -> its extracted folder.

@@ -23,7 +23,7 @@ from tests.unit.models.model_factory import make_classifier
 def _emd(folder, name: str) -> dict:
     make_classifier(folder / f"{name}.onnx", num_classes=3, height=16, width=16)
     return {"Framework": "ONNX", "ModelFile": f"{name}.onnx", "ImageWidth": 16, "ImageHeight": 16,
-            "ExtractBands": [4, 3, 2], "DataRange": [0, 255],
+            "ExtractBands": [3, 2, 1], "DataRange": [0, 1],
             "Classes": [{"Value": 1, "Name": "Building", "Color": [255, 0, 0]},
                         {"Value": 5, "Name": "Road", "Color": [0, 255, 0]},
                         {"Value": 9, "Name": "Water", "Color": [0, 0, 255]}]}
@@ -94,13 +94,13 @@ def test_repository_model_classifies_colours(channel):
 
 @pytest.mark.parametrize("model", ["landcover", "parcels"])
 def test_esri_models_read_their_extract_bands(channel, model):
-    # ExtractBands [4, 3, 2]: model channel 0 <- band 4 (alpha), 1 <- band 3 (blue), 2 <- band 2 (green).
+    # ExtractBands [3, 2, 1] (0-based): model channel 0 <- band 3 (alpha), 1 <- band 2 (blue), 2 <- band 1 (green).
     stub = classifier_pb2_grpc.ObjectClassifierStub(channel)
     alpha_only = raw_image(_solid((0, 0, 0, 255)))
     blue_only = raw_image(_solid((0, 0, 255, 0)))
     assert stub.ClassifyObject(request(alpha_only, model=model), timeout=10).results[0].class_name == "Building"
     assert stub.ClassifyObject(request(blue_only, model=model), timeout=10).results[0].class_name == "Road"
-    with pytest.raises(grpc.RpcError) as err:  # 3 bands cannot feed band 4
+    with pytest.raises(grpc.RpcError) as err:  # 3 bands cannot feed band 3
         stub.ClassifyObject(request(raw_image(_solid((1, 2, 3))), model=model), timeout=10)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "image.raw.pixel_format" in err.value.details()
 

@@ -25,7 +25,7 @@ def _emd(folder, **overrides):
         "ModelFile": "weights/landcover.onnx",
         "ImageWidth": 16,
         "ImageHeight": 16,
-        "ExtractBands": [4, 3, 2],
+        "ExtractBands": [3, 2, 1],  # 0-based, as Esri writes them
         "Classes": CLASSES,
         "DataRange": [0, 10000],
     }
@@ -44,8 +44,9 @@ def test_emd_fields_map_to_the_spec(tmp_path):
     assert (spec.input_width, spec.input_height) == (16, 16)
     assert spec.extract_bands == (3, 2, 1) and spec.channel_order == "bands:3,2,1" and spec.channels == 3
     assert spec.classes == ("Building", "Road", "Water") and info.class_values == (1, 5, 9)
-    # DataRange [0, 10000] -> (x - 0) / 10000
-    assert spec.normalization == "custom" and spec.mean == (0.0,) * 3 and spec.std == (10000.0,) * 3
+    # DataRange [0, 10000]: the model's range; 0..255 (the sample type's range) -> 0..10000
+    assert spec.normalization == "custom" and spec.mean == (0.0,) * 3 and spec.std == (255 / 10000,) * 3
+    assert not spec.raw_units
     assert spec.softmax is True  # the graph ends in logits
 
 
@@ -63,7 +64,12 @@ def test_emd_without_optional_fields_uses_the_onnx_file(tmp_path):
         ({"Framework": "PyTorch"}, r"Framework 'PyTorch' is not supported; roiclass supports Framework \"ONNX\""),
         ({"ModelFile": "model.pth"}, r"ModelFile 'model\.pth' is not supported"),
         ({"ModelFile": None}, r"ModelFile .* is missing"),
-        ({"ExtractBands": [0, 1, 2]}, r"ExtractBands must be a list of 1-based band numbers"),
+        ({"ExtractBands": [0, -1, 2]}, r"ExtractBands must be a list of 0-based band indices"),
+        ({"IsMultispectral": "yes"}, r"IsMultispectral must be true or false"),
+        ({"BatchSize": 0}, r"BatchSize must be a positive integer"),
+        ({"NormalizationStats": {"band_min_values": [0]}}, r"NormalizationStats.band_max_values must be a list"),
+        ({"NormalizationStats": {"band_min_values": [0, 0], "band_max_values": [1, 1]}},
+         r"NormalizationStats has 2 values per list but ExtractBands reads band 3"),
         ({"ImageWidth": 20}, r"width = 20 but the model input width is fixed at 16"),
         ({"Classes": CLASSES[:2]}, r"2 class names given but the model outputs 3 values"),
         ({"DataRange": [5, 5]}, r"DataRange must be \[min, max\] with min < max"),
