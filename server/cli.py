@@ -218,7 +218,11 @@ async def serve(config: ServerConfig, worker_file: Path | None = None) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGHUP, app.reload_security)
-    await app.start()
+    try:
+        await app.start()
+    except OSError:  # a port not to be had (e.g. --http-port taken): stop what started, then say so
+        await app.stop(grace=0)
+        raise
     watch = None  # held: the loop keeps only a weak reference to a task
     if config.worker_index is not None:
         if worker_file is not None:
@@ -250,7 +254,11 @@ def main(argv: list[str] | None = None) -> int:
     config = config_from_args(args, parser)
     if config.workers > 1 and config.worker_index is None:
         return run_workers(argv, config, config.workers)
-    asyncio.run(serve(config, args.worker_file))
+    try:
+        asyncio.run(serve(config, args.worker_file))
+    except OSError as exc:  # names the address and the flag
+        log.error("%s", exc)
+        return 1
     return 0
 
 

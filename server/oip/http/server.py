@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import ssl
 
 from aiohttp import web
@@ -113,7 +114,8 @@ class HttpServer:
         except OSError as exc:
             await self._runner.cleanup()
             self._runner = None
-            raise OSError(f"cannot listen on {host}:{port} (--http-port): {exc.strerror or exc}") from None
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise OSError(f"cannot listen on {host}:{port} (--http-port): {reason}") from None
         self.port = self._runner.addresses[0][1]
         return self.port
 

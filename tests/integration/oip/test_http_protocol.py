@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
 from importlib.metadata import version as package_version
 
 import httpx
@@ -161,3 +164,24 @@ def test_the_timeout_parameter_is_a_deadline(http):
     assert "timeout" in _infer_error(http, {**body, "parameters": {"timeout": "soon"}})
     ok = http.post(f"/v2/models/{MODEL}/infer", json={**body, "parameters": {"timeout": 60_000_000}})
     assert ok.status_code == 200, ok.text
+
+
+def test_a_taken_http_port_stops_serve_with_one_line():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = subprocess.run([sys.executable, "-m", "roiclass.server.cli", "--port", "0", "--http-port", str(port),
+                              "--log-level", "ERROR"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1
+    (line,) = out.stderr.strip().splitlines()
+    assert f"cannot listen on 127.0.0.1:{port} (--http-port)" in line, out.stderr
+
+
+def test_without_the_http_extra_http_port_says_what_to_install():
+    code = ("import sys; sys.modules['aiohttp'] = None  # as if the http extra were not installed\n"
+            "from roiclass.server.cli import main; main(['--http-port', '0'])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines()[-1].endswith("--http-port needs aiohttp, which is not installed: "
+                                                         "pip install 'roiclass[http]'"), out.stderr
