@@ -119,6 +119,15 @@ def test_raw_tensor_mode_equals_onnx_runtime(run, served):
     np.testing.assert_allclose(arrays["raw_tensors"], logits, rtol=1e-4, atol=1e-6)
 
 
+def test_the_tensors_view_lists_only_the_model_input(run, served):
+    summary, arrays, _ = run
+    meta = summary["tensors_view"]
+    name = served.app.engine.resolve(MODEL).io.input_name
+    assert meta["name"] == f"{MODEL}.tensors"
+    assert [(t["name"], t["datatype"]) for t in meta["inputs"]] == [(name, "FP32")]
+    np.testing.assert_array_equal(arrays["tensors_view"], arrays["raw_tensors"])
+
+
 def test_stream_answers_each_request_in_order_and_a_bad_one_alone(run):
     summary, arrays, _ = run
     sent, got = summary["stream"]["sent"], summary["stream"]["got"]

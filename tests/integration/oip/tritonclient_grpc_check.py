@@ -60,6 +60,10 @@ summary["top5"] = [[s.decode() for s in row] for row in top5.as_numpy("PROBABILI
 arrays["raw_tensors"] = client.infer(model, [tensor(summary["model_metadata"]["inputs"][-1]["name"], tensors, "FP32")]
                                      ).as_numpy("PROBABILITIES")
 stats_after = client.get_inference_statistics(model, as_json=True)
+view = model + ".tensors"  # the raw-tensor mode alone
+summary["tensors_view"] = client.get_model_metadata(view, as_json=True)
+arrays["tensors_view"] = client.infer(view, [tensor(summary["tensors_view"]["inputs"][0]["name"], tensors, "FP32")]
+                                      ).as_numpy("PROBABILITIES")
 summary["stats"] = [stats_before["model_stats"][0], stats_after["model_stats"][0]]
 
 # ModelStreamInfer: one response per request, in order; the bad one fails alone
