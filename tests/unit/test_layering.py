@@ -20,7 +20,7 @@ LEAVES = ("roiclass.server.errors", "roiclass.server.states", "roiclass.server.v
           "roiclass.server.formats", "roiclass.server.geometry", "roiclass.server.cores")
 ABOVE_ENGINE = ("roiclass.server.app", "roiclass.server.cli", "roiclass.server.servicer",
                 "roiclass.server.interceptors", "roiclass.server.observer",
-                "roiclass.server.manager", "roiclass.server.domain", "roiclass.server.heatmap", "roiclass.server.model_info", "roiclass.client")
+                "roiclass.server.manager", "roiclass.server.domain", "roiclass.server.heatmap", "roiclass.server.model_info", "roiclass.server.oip", "roiclass.client")
 
 RULES = [
     ("roiclass.ext", ("roiclass.server", "roiclass.client")),
@@ -45,6 +45,14 @@ RULES = [
     ("roiclass.geo", ("roiclass.server",)),
     ("roiclass.server", ("roiclass.geo",)),
     ("roiclass.ext", ("roiclass.geo",)),
+    # The Open Inference Protocol: its core and gRPC servicer get the engine and manager handed in
+    # (app.py); the core and its tensors know no transport.
+    ("roiclass.server.oip", ("roiclass.server.app", "roiclass.server.cli", "roiclass.server.servicer",
+                             "roiclass.server.interceptors", "roiclass.server.manager", "roiclass.server.supervisor")),
+    *((m, ("roiclass.inference", "roiclass.server.oip.grpc_servicer", "roiclass.server.oip.grpc_messages",
+           "roiclass.server.oip.http")) for m in ("roiclass.server.oip.core", "roiclass.server.oip.tensors",
+                                                  "roiclass.server.oip.inputs", "roiclass.server.oip.outputs",
+                                                  "roiclass.server.oip.views", "roiclass.server.oip.statistics")),
     # The REST API gets the protocol core, the v1 servicer, auth and drain handed in (app.py).
     ("roiclass.server.oip.http", ("roiclass.server.app", "roiclass.server.cli", "roiclass.server.servicer",
                                   "roiclass.server.interceptors", "roiclass.server.engine",
