@@ -88,15 +88,20 @@ class Classifier(ClientBase):
         heatmap_options: Any = None,
         request_id: str = "",
         timeout: float | None = None,
+        polygons: Any = None,
     ) -> ClassifyResult:
         """Classifies the ROIs of one image; one RoiResult per ROI, in order.
 
-        image: numpy array (H×W / H×W×C uint8, H×W uint16 = GRAY16), PIL
-        image, encoded PNG/JPEG/BMP/TIFF bytes, or a file path.
+        image: numpy array (H×W / H×W×C uint8, H×W uint16 = GRAY16; H×W×B
+        uint8, uint16 or float32 of other band counts, or channel_order
+        "BANDS": GENERIC), PIL image, encoded PNG/JPEG/BMP/TIFF bytes, or a
+        file path.
         rois: Roi objects or (x, y, width, height[, angle]) tuples; None = the
         whole image. model ... heatmap_options: see RequestOptions (e.g.
         top_k: classes returned per ROI, 0 = all). timeout: seconds, None =
-        the constructor's.
+        the constructor's. polygons: None or one mask per ROI (None, a ring, a
+        list of rings or a shapely Polygon in image coordinates; see
+        messages.roi_proto).
         """
         options = RequestOptions(
             model=model,
@@ -107,7 +112,7 @@ class Classifier(ClientBase):
             heatmap=heatmap,
             heatmap_options=heatmap_options,
         )
-        request = classify_request(image, rois, options, request_id)
+        request = classify_request(image, rois, options, request_id, polygons)
         return classify_result_from_proto(self._unary(self.stub.ClassifyObject, request, timeout))
 
     def stream(

@@ -24,6 +24,8 @@ _UINT8_FORMATS = [f for f in formats.FORMATS if f.dtype == np.uint8]
 CHANNEL_ORDERS = tuple(sorted(dict.fromkeys(f.order for f in _UINT8_FORMATS), key=lambda o: o == "GRAY"))
 # The first uint8 format of each band count in the registry is its default.
 _DEFAULT_ORDER = {f.channels: f.order for f in reversed(_UINT8_FORMATS)}
+# channel_order for N-band arrays: sent as GENERIC (bands by position)
+BANDS = formats.GENERIC
 
 # Send padded rows with row_stride only while the padding at most doubles
 # the bytes sent; past that, packing the rows first is cheaper on the wire.
@@ -34,10 +36,11 @@ def to_image_proto(image: Any, channel_order: str | None = None) -> pb.Image:
     """Builds the request's Image.
 
     image: np.ndarray (H×W or H×W×1 uint8 = GRAY, H×W×3/4 uint8, H×W uint16 =
-    GRAY16), a PIL.Image, encoded bytes, a file path (str / os.PathLike), or a
-    pb.Image / pb.RawImage passed through as is.
-    channel_order: what a 3/4-channel array holds, one of CHANNEL_ORDERS;
-    None = RGB / RGBA (GRAY for one channel).
+    GRAY16; any other H×W×B of uint8, uint16 or float32, B 1..16, goes as
+    GENERIC: B bands by position), a PIL.Image, encoded bytes, a file path
+    (str / os.PathLike), or a pb.Image / pb.RawImage passed through as is.
+    channel_order: what a 3/4-channel array holds, one of CHANNEL_ORDERS, or
+    "BANDS" (GENERIC for any array); None = RGB / RGBA (GRAY for one channel).
     """
     if isinstance(image, pb.Image):
         return image
@@ -63,8 +66,11 @@ def to_image_proto(image: Any, channel_order: str | None = None) -> pb.Image:
 
 def array_to_raw(array: np.ndarray, channel_order: str | None = None) -> pb.RawImage:
     """A numpy image -> RawImage (see to_image_proto for what is accepted)."""
-    if channel_order is not None and channel_order not in CHANNEL_ORDERS:
-        raise InvalidInputError("channel_order", f"must be one of {', '.join(CHANNEL_ORDERS)}, got {channel_order!r}")
+    if channel_order is not None and channel_order not in CHANNEL_ORDERS + (BANDS,):
+        raise InvalidInputError("channel_order", f"must be one of {', '.join(CHANNEL_ORDERS + (BANDS,))}, "
+                                f"got {channel_order!r}")
+    if _is_generic(array, channel_order):
+        return _generic_raw(array)
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[:, :, 0]
     if array.ndim not in (2, 3):
@@ -93,13 +99,42 @@ def array_to_raw(array: np.ndarray, channel_order: str | None = None) -> pb.RawI
             )
     else:
         raise InvalidInputError(
-            "image", f"array dtype must be uint8 (or uint16 for GRAY16), got {array.dtype}"
+            "image", f"array dtype must be uint8, uint16 or float32 (float32 and N-band arrays go as "
+            f"GENERIC), got {array.dtype}"
         )
 
     pixels, row_stride = _pixel_bytes(array)
     return pb.RawImage(
         width=width, height=height, pixel_format=fmt.proto, row_stride=row_stride, pixels=pixels
     )
+
+
+def _is_generic(array: np.ndarray, channel_order: str | None) -> bool:
+    """GENERIC when asked, for float32, for multi-band uint16, and for uint8
+    band counts no named format has."""
+    if channel_order == BANDS or array.dtype == np.float32 or array.dtype == np.dtype(">f4"):
+        return True
+    channels = 1 if array.ndim == 2 else (array.shape[2] if array.ndim == 3 else 0)
+    if channel_order is not None:
+        return False
+    if array.dtype.kind == "u" and array.itemsize == 2:
+        return channels > 1
+    return array.dtype == np.uint8 and channels not in (0, 1, 3, 4)
+
+
+def _generic_raw(array: np.ndarray) -> pb.RawImage:
+    if array.ndim not in (2, 3) or 0 in array.shape:
+        raise InvalidInputError("image", f"array must be a non-empty H×W or H×W×B, got shape {array.shape}")
+    bands = 1 if array.ndim == 2 else array.shape[2]
+    fmt = formats.for_array(array.dtype, bands, BANDS)
+    if fmt is None:
+        raise InvalidInputError(
+            "image", f"a {bands}-band {array.dtype} array cannot be sent: GENERIC takes 1..{formats.MAX_BANDS} "
+            f"bands of uint8, uint16 or float32")
+    array = array.astype(fmt.dtype, copy=False)  # the wire is little-endian
+    pixels, row_stride = _pixel_bytes(array)
+    return pb.RawImage(width=array.shape[1], height=array.shape[0], pixel_format=fmt.proto, bands=bands,
+                       sample_type=fmt.sample.proto, row_stride=row_stride, pixels=pixels)
 
 
 def _pixel_bytes(array: np.ndarray) -> tuple[bytes, int]:

@@ -28,7 +28,8 @@ def test_sync_parameters_are_the_request_options(method):
     parameters = inspect.signature(method).parameters
     spelled = {name: p.default for name, p in parameters.items() if name in OPTION_FIELDS}
     assert spelled == OPTION_FIELDS
-    assert not set(parameters) - set(OPTION_FIELDS) - {"self", "image", "rois", "frames", "request_id", "timeout"}
+    assert not set(parameters) - set(OPTION_FIELDS) - {"self", "image", "rois", "frames", "request_id", "timeout",
+                                                       "polygons"}
 
 
 def test_build_request_is_classify_request_with_options():
@@ -64,7 +65,7 @@ def test_frame_request_turns_bad_input_into_its_error_result():
     assert isinstance(good, pb.ClassifyObjectRequest) and good.request_id == "a" and good.top_k == 1
     bare = frame_request(IMAGE, RequestOptions())
     assert isinstance(bare, pb.ClassifyObjectRequest) and bare.request_id == ""
-    bad = frame_request(Frame(IMAGE.astype(np.float32), request_id="b"), RequestOptions())
+    bad = frame_request(Frame(IMAGE.astype(np.float64), request_id="b"), RequestOptions())
     assert bad.request_id == "b" and bad.result is None
     assert bad.error.code == grpc.StatusCode.INVALID_ARGUMENT and bad.error.details[0].field == "image"
     # A wrong option fails every frame in its place, as it did before options were shared.

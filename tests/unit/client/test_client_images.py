@@ -77,8 +77,8 @@ def test_uint16_crop_with_row_stride():
 
 
 def test_bad_dtype_names_the_field():
-    with pytest.raises(InvalidInputError, match=r"image: array dtype must be uint8 .*float32") as info:
-        to_image_proto(np.zeros((4, 4, 3), np.float32))
+    with pytest.raises(InvalidInputError, match=r"image: array dtype must be uint8, uint16 or float32 .*float64") as info:
+        to_image_proto(np.zeros((4, 4, 3), np.float64))
     assert info.value.details[0].field == "image"
     assert isinstance(info.value, ValueError)
 
@@ -89,7 +89,30 @@ def test_channel_order_must_fit_channels():
     with pytest.raises(InvalidInputError, match="must be one of RGB, BGR, RGBA, BGRA, GRAY"):
         to_image_proto(np.zeros((4, 4, 3), np.uint8), "rgb")
     with pytest.raises(InvalidInputError, match="2-channel"):
-        to_image_proto(np.zeros((4, 4, 2), np.uint8))
+        to_image_proto(np.zeros((4, 4, 2), np.uint8), "RGB")
+    with pytest.raises(InvalidInputError, match="GENERIC takes 1..16 bands"):
+        to_image_proto(np.zeros((4, 4, 17), np.uint16))
+
+
+@pytest.mark.parametrize("dtype, sample", [(np.uint8, pb.SAMPLE_UINT8), (np.uint16, pb.SAMPLE_UINT16),
+                                           (">u2", pb.SAMPLE_UINT16), (np.float32, pb.SAMPLE_FLOAT32)])
+@pytest.mark.parametrize("bands", [2, 5, 16])
+def test_n_band_arrays_go_as_generic(dtype, sample, bands):
+    values = (np.arange(3 * 5 * bands) % 250).reshape(3, 5, bands).astype(dtype)
+    raw = to_image_proto(values).raw
+    assert (raw.pixel_format, raw.bands, raw.sample_type, raw.width, raw.height) == (pb.GENERIC, bands, sample, 5, 3)
+    wire = np.dtype(dtype).newbyteorder("<")
+    np.testing.assert_array_equal(np.frombuffer(raw.pixels, wire).reshape(3, 5, bands), values)
+
+
+def test_channel_order_bands_sends_any_array_as_generic():
+    rgb = np.zeros((4, 6, 3), np.uint8)
+    assert to_image_proto(rgb).raw.pixel_format == pb.RGB8
+    raw = to_image_proto(rgb, "BANDS").raw
+    assert (raw.pixel_format, raw.bands, raw.sample_type) == (pb.GENERIC, 3, pb.SAMPLE_UINT8)
+    crop = np.zeros((10, 12, 4), np.uint16)[2:8, 1:9]  # rows strided: sent with row_stride
+    raw = to_image_proto(crop).raw
+    assert raw.row_stride == 12 * 4 * 2 and raw.bands == 4 and len(raw.pixels) == 5 * 96 + 8 * 8
 
 
 def test_empty_and_wrong_rank_arrays_are_rejected():
