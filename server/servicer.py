@@ -112,7 +112,7 @@ class ObjectClassifierServicer(pb_grpc.ObjectClassifierServicer):
         if req.heatmap is None:
             out = await _result(lambda is_cancelled: self._engine.classify(
                 model, req.image.array, req.image.pixel_format, req.rois_array,
-                deadline=deadline, is_cancelled=is_cancelled, caller=caller))
+                deadline=deadline, is_cancelled=is_cancelled, caller=caller, polygons=req.polygons))
             heatmaps = None
         else:
             out, heatmaps = await self._classify_with_heatmaps(model, req, deadline, caller)
@@ -124,7 +124,8 @@ class ObjectClassifierServicer(pb_grpc.ObjectClassifierServicer):
         """The ROIs are preprocessed once: the same tensors are classified and occluded."""
         t0 = time.perf_counter_ns()
         base = await asyncio.get_running_loop().run_in_executor(
-            None, self._engine.preprocess, model, req.image.array, req.image.pixel_format, req.rois_array)
+            None, self._engine.preprocess, model, req.image.array, req.image.pixel_format, req.rois_array,
+            req.polygons)
         preprocess_us = (time.perf_counter_ns() - t0) // 1000
         out = await _result(lambda is_cancelled: self._engine.infer_tensors(
             model, base, deadline=deadline, is_cancelled=is_cancelled, caller=caller))
