@@ -143,7 +143,7 @@ setup(
         "roiclass.v1",
         "roiclass.inference",
         *subpackages("roiclass.server", "server"),
-        "roiclass.client",
+        *subpackages("roiclass.client", "client"),
         *subpackages("roiclass.geo", "geo"),
         "roiclass.ext",
         "roiclass.models",
