@@ -81,6 +81,7 @@ def run(args: argparse.Namespace, connect: Callable[[argparse.Namespace], Any]) 
         check_out(args.out)
     only = frames_where(parse_only_where(args.only_where)) if args.only_where else None
     with connect(args) as classifier:
+        classifier.wait_until_ready(args.timeout)  # an unreachable server: one line, not a stream's re-opens
         video = classify_video(
             classifier, args.source, frames=args.frames, every=args.every, fps=args.fps,
             rois=args.roi or None, live=True if args.live else None, window=args.window,
