@@ -7,6 +7,7 @@ import json
 
 import httpx
 import numpy as np
+import onnxruntime as ort
 import pytest
 
 from roiclass.v1 import classifier_pb2 as pb
@@ -114,12 +115,9 @@ def test_binary_data_output_for_every_output(http, chelsea):
     assert doc["outputs"][0]["parameters"]["binary_data_size"] == len(blob) == 4000
 
 
-def test_raw_tensor_mode_equals_onnxruntime(http):
-    import onnxruntime as ort
-
-    from roiclass.server.models import builtin_repository
-
-    meta = http.get(f"/v2/models/{MODEL}").json()
+@pytest.mark.parametrize("model", [MODEL, f"{MODEL}.tensors"])  # .tensors: the raw-tensor mode alone
+def test_raw_tensor_mode_equals_onnxruntime(server, http, model):
+    meta = http.get(f"/v2/models/{model}").json()
     known = {"IMAGE", "IMAGE_ENCODED", "ROIS", "ALIGNMENT"}
     (model_input,) = [t for t in meta["inputs"] if t["name"] not in known]
     shape = [2, *model_input["shape"][1:]]
@@ -129,13 +127,14 @@ def test_raw_tensor_mode_equals_onnxruntime(http):
                     "parameters": {"binary_data_size": x.nbytes}}],
         "outputs": [{"name": "PROBABILITIES", "parameters": {"binary_data": True}}],
     }, [x.tobytes()])
-    reply = http.post(f"/v2/models/{MODEL}/infer", content=body, headers=headers)
+    reply = http.post(f"/v2/models/{model}/infer", content=body, headers=headers)
     assert reply.status_code == 200, reply.text
     doc, blob = split_binary_response(reply.content, reply.headers[HEADER])
     got = np.frombuffer(blob, "<f4").reshape(doc["outputs"][0]["shape"])
-    onnx = next((builtin_repository() / MODEL).rglob("*.onnx"))
-    session = ort.InferenceSession(str(onnx), providers=["CPUExecutionProvider"])
+    spec = server.app.engine.resolve(MODEL).spec
+    session = ort.InferenceSession(str(spec.onnx_path), providers=["CPUExecutionProvider"])
     (logits,) = session.run(None, {model_input["name"]: x})
-    e = np.exp(logits - logits.max(axis=1, keepdims=True))  # config.toml: activation = "softmax"
+    assert spec.softmax  # config.toml: activation = "softmax"
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
     want = e / e.sum(axis=1, keepdims=True)
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
