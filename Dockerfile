@@ -25,8 +25,9 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends python3 python3-venv libgomp1 \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /wheels /wheels
+# The http extra (aiohttp): `--http-port` (the REST API; deploy/kserve serves on it).
 RUN python3 -m venv /opt/roiclass \
-    && /opt/roiclass/bin/pip install --no-cache-dir /wheels/*.whl "onnxruntime-gpu==1.31.1" \
+    && /opt/roiclass/bin/pip install --no-cache-dir "$(echo /wheels/roiclass-*.whl)[http]" "onnxruntime-gpu==1.31.1" \
     && rm -rf /wheels
 RUN useradd --create-home --uid 10001 roiclass
 USER 10001
