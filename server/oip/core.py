@@ -139,17 +139,17 @@ class InferenceProtocol:
         """deadline: time.monotonic() seconds; caller: server.callers' id (fair sharing)."""
         started = time.perf_counter_ns()
         version = ""
+        base, tensors_only = self._view(request.model)  # metrics and statistics count the model
         try:
-            base, tensors_only = self._view(request.model)
             model = self._model(base, request.version)
             version = model.version
             response = await self._infer(model, tensors_only, request, deadline, caller, is_cancelled, started)
         except Exception as exc:
             if version:
-                self.stats.fail(request.model, version, time.perf_counter_ns() - started)
-            self._observe(request.model, "", status_code(exc).name, started)
+                self.stats.fail(base, version, time.perf_counter_ns() - started)
+            self._observe(base, "", status_code(exc).name, started)
             raise
-        self._observe(request.model, version, "OK", started)
+        self._observe(base, version, "OK", started)
         return response
 
     async def _infer(self, model, tensors_only: bool, request: InferRequest, deadline, caller, is_cancelled,

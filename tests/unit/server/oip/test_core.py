@@ -205,3 +205,20 @@ def test_the_tensors_view_lists_only_the_model_input(setup):
     assert out.model == "tiny.tensors"
     with pytest.raises(errors.InvalidArgument, match="input 'IMAGE' is not an input of model 'tiny.tensors'; allowed: pixels$"):
         infer(oip, Tensor.of("IMAGE", IMAGE), model="tiny.tensors")
+
+
+def test_each_inference_is_one_observed_request_of_the_model(setup):
+    _, engine, manager, _ = setup
+    seen = []
+
+    class Observer:  # what RequestObserver.observe receives (the metrics' labels)
+        def observe(self, model, version, code, seconds):
+            assert seconds >= 0
+            seen.append((model, version, code))
+
+    oip = InferenceProtocol(engine, manager, RequestLimits(), observer=Observer())
+    infer(oip, Tensor.of("IMAGE", IMAGE))
+    infer(oip, Tensor.of("pixels", np.zeros((1, 3, SIZE, SIZE), np.float32)), model="tiny.tensors")
+    with pytest.raises(errors.InvalidArgument):
+        infer(oip, Tensor.of("IMAGE", IMAGE[0]))
+    assert seen == [("tiny", "1", "OK"), ("tiny", "1", "OK"), ("tiny", "", "INVALID_ARGUMENT")]
