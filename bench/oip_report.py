@@ -1,0 +1,77 @@
+"""bench/oip.py's figures: one record per measured point and repeat, medians
+over repeats, the ratios the issue sets targets on, and the README table."""
+from __future__ import annotations
+
+import statistics
+
+FIELDS = ("rois_per_s", "p50_ms", "p99_ms", "server_cores", "client_cores", "other_cores", "cpu_ms_per_roi")
+V2_V1_TARGET = 0.9  # roiclass v2 throughput >= 90 % of v1's
+
+
+def record(*, rois_per_s: float, p50_ms: float, p99_ms: float, wall_s: float, server_cpu_s: float,
+           client_cpu_s: float, busy_s: float, error: str = "") -> dict:
+    """One point of one repeat. Cores = CPU seconds / wall seconds over the
+    whole run of the point (its warm-up included); CPU per ROI = server cores
+    / throughput; other_cores = what the rest of the machine used meanwhile."""
+    if error:
+        return {"error": error}
+    server_cores, client_cores = server_cpu_s / wall_s, client_cpu_s / wall_s
+    return {"rois_per_s": rois_per_s, "p50_ms": p50_ms, "p99_ms": p99_ms,
+            "server_cores": server_cores, "client_cores": client_cores,
+            "other_cores": max(0.0, busy_s / wall_s - server_cores - client_cores),
+            "cpu_ms_per_roi": 1e3 * server_cores / rois_per_s if rois_per_s > 0 else float("nan")}
+
+
+def summarize(records: list[dict]) -> dict:
+    """Medians over the repeats that measured; the errors of the others."""
+    good = [r for r in records if "error" not in r]
+    out: dict = {"repeats": len(records), "measured": len(good)}
+    errors = [r["error"] for r in records if "error" in r]
+    if errors:
+        out["errors"] = errors
+    for name in FIELDS:
+        values = [r[name] for r in good if r.get(name) is not None]
+        out[name] = round(statistics.median(values), 4) if values else None
+    out["rois_per_s_repeats"] = [round(r["rois_per_s"], 2) for r in good]
+    return out
+
+
+def ratios(summary: dict, num: str, den: str) -> dict:
+    """{concurrency: {throughput, p50, p99, cpu_per_roi: num / den}} where both measured."""
+    out = {}
+    for c, a in summary.get(num, {}).items():
+        b = summary.get(den, {}).get(c)
+        if not b or a["rois_per_s"] is None or b["rois_per_s"] is None:
+            continue
+        pairs = {"throughput": "rois_per_s", "p50": "p50_ms", "p99": "p99_ms", "cpu_per_roi": "cpu_ms_per_roi"}
+        out[c] = {k: round(a[f] / b[f], 3) if a[f] and b[f] else None for k, f in pairs.items()}
+    return out
+
+
+def targets(summary: dict) -> list[dict]:
+    """v2 >= 90 % of v1's throughput, and ahead of Triton, at every concurrency measured."""
+    out = []
+    for num, den, bound, what in (("v2_image", "v1", V2_V1_TARGET, "roiclass v2 throughput >= 90% of v1's"),
+                                  ("v2_image", "triton", 1.0, "roiclass v2 throughput ahead of the Triton peer")):
+        r = ratios(summary, num, den)
+        if r:
+            worst = min(v["throughput"] for v in r.values())
+            out.append({"target": what, "worst_ratio": worst, "bound": bound, "met": worst >= bound,
+                        "per_concurrency": {c: v["throughput"] for c, v in r.items()}})
+    return out
+
+
+def _fmt(v, digits: int = 1) -> str:
+    return "-" if v is None else f"{v:.{digits}f}"
+
+
+def table(summary: dict, labels: dict[str, str]) -> str:
+    """A markdown table: one row per system and concurrency."""
+    lines = ["| system | concurrency | ROIs/s | p50 ms | p99 ms | server cores | CPU ms / ROI | client cores |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for system, points in summary.items():
+        for c, p in sorted(points.items(), key=lambda kv: int(kv[0])):
+            lines.append(f"| {labels.get(system, system)} | {c} | {_fmt(p['rois_per_s'])} | {_fmt(p['p50_ms'])} | "
+                         f"{_fmt(p['p99_ms'])} | {_fmt(p['server_cores'], 2)} | {_fmt(p['cpu_ms_per_roi'], 2)} | "
+                         f"{_fmt(p['client_cores'], 2)} |")
+    return "\n".join(lines)
