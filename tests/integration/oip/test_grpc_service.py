@@ -109,3 +109,16 @@ def test_token_scopes_guard_the_service(secured):
         assert _call(stub.ModelInfer, infer, ADMIN_TOKEN) == grpc.StatusCode.PERMISSION_DENIED
         assert _call(stub.RepositoryModelUnload, unload, CLASSIFY_TOKEN) == grpc.StatusCode.PERMISSION_DENIED
         assert _call(stub.RepositoryModelUnload, unload, ADMIN_TOKEN) == grpc.StatusCode.NOT_FOUND
+
+
+def test_a_draining_server_refuses_new_calls(tmp_path):
+    srv = start_server(tiny_repo(tmp_path), SecurityConfig())
+    try:
+        with grpc.insecure_channel(srv.address) as ch:
+            stub = pb_grpc.GRPCInferenceServiceStub(ch)
+            assert _call(stub.ModelInfer, infer_request("tiny", image()), None) == grpc.StatusCode.OK
+            srv.app.drain.start_draining()  # what stop() does first
+            assert _call(stub.ModelInfer, infer_request("tiny", image()), None) == grpc.StatusCode.UNAVAILABLE
+            assert srv.app.drain.in_flight == 0
+    finally:
+        srv.stop()
