@@ -7,8 +7,9 @@ bench/preprocess.py (preprocessing kernel vs OpenCV / Pillow), bench/heatmap.py
 (when present), bench/serving.py (raw ONNX Runtime vs roiclass vs KServe),
 bench/stream_gap.py (where streaming throughput goes: raw ORT -> engine ->
 gRPC), bench/batch_gil.py (one kernel call per batch vs per request),
-bench/workers.py (one server process vs serve --workers N) and bench/video.py
-(`roiclass video` vs an in-process decode -> resize -> ONNX Runtime loop).
+bench/workers.py (one server process vs serve --workers N), bench/video.py
+(`roiclass video` vs an in-process decode -> resize -> ONNX Runtime loop) and
+bench/oip.py (perf_analyzer on the v2 endpoint vs v1 vs a Triton peer).
 Each runs in its own process, so one failing does not stop the others; the
 exit code is non-zero when any failed. The benchmarks run one at a time: on
 a small machine two at once would measure each other.
@@ -38,6 +39,7 @@ BENCHMARKS = (
     ("workers.py", [], ["--duration", "1", "--warmup", "0.3", "--repeats", "1",
                         "--out", str(BENCH / "results" / "workers-quick.json")]),
     ("video.py", [], ["--quick"]),
+    ("oip.py", [], ["--quick"]),
 )
 
 
