@@ -208,7 +208,8 @@ class InferenceProtocol:
     # -- statistics ------------------------------------------------------------
     def statistics(self, name: str = "", version: str = "") -> list[dict]:
         """Per loaded (READY) version; name "" = every model."""
-        name, _ = self._view(name)
+        asked = name
+        name, tensors_only = self._view(name)
         if name:
             statuses = self._statuses(name)
             if version and not any(st.version == version for st in statuses):
@@ -224,7 +225,10 @@ class InferenceProtocol:
                 counters = self._engine.counters(st.name, st.version)
             except NotFound:  # unloaded meanwhile
                 continue
-            out.append(self.stats.snapshot(st.name, st.version, counters))
+            entry = self.stats.snapshot(st.name, st.version, counters)
+            if tensors_only:
+                entry["name"] = asked  # clients look for the name they asked for (perf_analyzer)
+            out.append(entry)
         return out
 
     # -- repository ------------------------------------------------------------

@@ -16,8 +16,10 @@ BACKEND = "onnxruntime"
 TENSORS = {
     IMAGE: ("UINT8", (-1, -1, -1)),  # [H, W, C], batched [B, H, W, C]
     IMAGE_ENCODED: ("BYTES", (1,)),  # [B, 1] or [B]: PNG/JPEG files
-    ROIS: ("FP32", (5,)),  # [N, 5]: x, y, width, height, angle
-    ALIGNMENT: ("FP32", (4,)),  # [N, 4]: x, y, angle, scale
+    # Batched, each image its ROIs: [B, N, 5] (unbatched [N, 5] is taken too). N is free
+    # here, so perf_analyzer sends several ROIs per image from a JSON file.
+    ROIS: ("FP32", (-1, 5)),  # x, y, width, height, angle
+    ALIGNMENT: ("FP32", (-1, 4)),  # x, y, angle, scale
 }
 # Model states -> the repository extension's state names (Triton's).
 REPOSITORY_STATES = {ModelState.READY: "READY", ModelState.LOADING: "LOADING",

@@ -71,7 +71,7 @@ def test_model_metadata_and_config(run, served):
     assert meta["name"] == MODEL and meta["versions"] == [model.version]
     inputs = {t["name"]: (t["datatype"], [int(d) for d in t["shape"]]) for t in meta["inputs"]}
     assert inputs["IMAGE"] == ("UINT8", [-1, -1, -1, -1]) and inputs["IMAGE_ENCODED"][0] == "BYTES"
-    assert inputs["ROIS"] == ("FP32", [-1, 5]) and inputs["ALIGNMENT"] == ("FP32", [-1, 4])
+    assert inputs["ROIS"] == ("FP32", [-1, -1, 5]) and inputs["ALIGNMENT"] == ("FP32", [-1, -1, 4])
     assert inputs[model.io.input_name] == ("FP32", [-1, 3, 224, 224])
     assert meta["outputs"] == [{"name": "PROBABILITIES", "datatype": "FP32", "shape": ["-1", "1000"]}]
     assert config["name"] == MODEL and config["max_batch_size"] == model.model_max_batch

@@ -132,7 +132,7 @@ def test_metadata_and_config_describe_the_model(setup):
     meta = oip.model_metadata("tiny")
     assert meta["versions"] == ["1"] and meta["platform"] == "onnxruntime_onnx"
     inputs = {t["name"]: (t["datatype"], t["shape"]) for t in meta["inputs"]}
-    assert inputs["pixels"] == ("FP32", [-1, 3, SIZE, SIZE]) and inputs["ROIS"] == ("FP32", [-1, 5])
+    assert inputs["pixels"] == ("FP32", [-1, 3, SIZE, SIZE]) and inputs["ROIS"] == ("FP32", [-1, -1, 5])
     assert meta["outputs"] == [{"name": "PROBABILITIES", "datatype": "FP32", "shape": [-1, 5]}]
     config = oip.model_config("tiny")
     assert config["max_batch_size"] >= 1 and config["dynamic_batching"]["max_queue_delay_microseconds"] == 2000
@@ -199,6 +199,7 @@ def test_the_tensors_view_lists_only_the_model_input(setup):
     config = oip.model_config("tiny.tensors")
     assert [(i["name"], i["optional"]) for i in config["input"]] == [("pixels", False)]
     assert oip.model_ready("tiny.tensors")
+    assert [(s["name"], s["version"]) for s in oip.statistics("tiny.tensors")] == [("tiny.tensors", "1")]
     x = rng.normal(size=(2, 3, SIZE, SIZE)).astype(np.float32)
     out = infer(oip, Tensor.of("pixels", x), model="tiny.tensors")
     np.testing.assert_array_equal(out.outputs[0].data, infer(oip, Tensor.of("pixels", x)).outputs[0].data)
