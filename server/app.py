@@ -148,6 +148,10 @@ class RoiclassServer:
         return self.port
 
     def _http_server(self, observer: RequestObserver):
+        from roiclass.server.oip.http import missing_dependency
+
+        if (problem := missing_dependency()) is not None:  # the CLI says so first; this is for embedders
+            raise RuntimeError(problem)
         from roiclass.server.oip.http.server import HttpServer
 
         return HttpServer(self.oip, self.servicer, auth=self.auth, gate=self.drain, observer=observer,
