@@ -25,8 +25,9 @@ def caller_of(authorization: str | None, peercert: dict | None, peername) -> str
         token = bearer_token(authorization) or authorization.strip()
         return f"token:{token_digest(token).hex()[:TOKEN_HASH_CHARS]}"
     if peercert and peercert.get("subject"):
-        # ssl's subject: ((("commonName", "client"),), ...) -> "CN=client,..." order as sent.
-        subject = ",".join(f"{_SHORT.get(k, k)}={v}" for rdn in peercert["subject"] for k, v in rdn)
+        # ssl's subject, in certificate order: ((("countryName", "DE"),), (("commonName", "c"),)) ->
+        # RFC 2253's string, last RDN first ("CN=c,C=DE"), as gRPC's x509_subject reads it.
+        subject = ",".join(f"{_SHORT.get(k, k)}={v}" for rdn in reversed(peercert["subject"]) for k, v in rdn)
         return "cert:" + subject
     if isinstance(peername, tuple) and len(peername) >= 2:
         host, port = peername[0], peername[1]
@@ -34,5 +35,7 @@ def caller_of(authorization: str | None, peercert: dict | None, peername) -> str
     return "peer:"
 
 
-_SHORT = {"commonName": "CN", "organizationName": "O", "organizationalUnitName": "OU",
-          "countryName": "C", "localityName": "L", "stateOrProvinceName": "ST"}
+# RFC 2253's short attribute names.
+_SHORT = {"commonName": "CN", "organizationName": "O", "organizationalUnitName": "OU", "countryName": "C",
+          "localityName": "L", "stateOrProvinceName": "ST", "streetAddress": "STREET", "domainComponent": "DC",
+          "userId": "UID"}
