@@ -59,5 +59,7 @@ def test_the_wheel_has_every_package_and_the_kernel(tmp_path):
     missing = sorted(p for p in expected if p.replace(".", "/") + "/__init__.py" not in names)
     assert not missing, f"packages missing from the wheel: {missing}"
     assert "roiclass/v1/classifier_pb2.py" in names  # generated at build time
+    assert {"roiclass/inference/grpc_service_pb2.py", "roiclass/inference/grpc_service_pb2_grpc.py",
+            "roiclass/inference/model_config_pb2.py"} <= names  # the Open Inference Protocol's, likewise
     assert any(n.startswith("roiclass/ext/_preprocess") and n.endswith(".so") for n in names)
     assert any(n.startswith("roiclass/models/efficientnet_lite0/") and n.endswith(".onnx") for n in names)
