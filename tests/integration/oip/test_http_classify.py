@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import shutil
 import subprocess
 import urllib.request
+from pathlib import Path
 
 import grpc
 import httpx
@@ -145,3 +147,23 @@ def test_requests_are_counted_like_grpc_calls(server, http, png):
     before = ok_count()
     assert http.post("/v1/classify", content=png).status_code == 200
     assert ok_count() == before + 1
+
+
+@pytest.mark.skipif(shutil.which("curl") is None and not os.environ.get("ROICLASS_REQUIRE_CLIENTS"),
+                    reason="curl is not installed (.ci/run installs it)")
+def test_the_readmes_curl_examples_run(server, png, tmp_path):
+    """The ```sh blocks of README.md's "Over HTTP/REST" section, as written, against this server."""
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    section = readme.split("### Over HTTP/REST", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```sh\n(.*?)```", section, re.S)
+    script = "\n".join(line for block in blocks for line in block.splitlines()
+                       if not line.startswith(("roiclass serve", "#")))
+    (tmp_path / "cat.png").write_bytes(png)
+    out = subprocess.run(["bash", "-euo", "pipefail", "-c", script.replace("localhost:8000", base_url(server))],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("200\n"), out.stdout[:200]
+    assert '"name":"efficientnet_lite0","versions":["1"]' in out.stdout
+    assert out.stdout.count('285:Egyptian cat"') == 1  # the binary PNG request's top-5
+    assert out.stdout.count('"class_id":285,"name":"Egyptian cat"') == 4  # /v1/classify twice: best + list
+    assert '"error"' not in out.stdout
