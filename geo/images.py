@@ -46,7 +46,7 @@ async def classify_images(job) -> R.Summary:
         outcomes = await dispatch(requests(), lanes, dispatcher)
     finally:
         progress.close()
-        job.pool.shutdown(wait=False, cancel_futures=True)
+        job.pool.shutdown(wait=True, cancel_futures=True)
     for outcome in outcomes:
         label = labels[outcome.key]
         if outcome.error is not None:
@@ -57,8 +57,8 @@ async def classify_images(job) -> R.Summary:
                                            R.OK, config.all_classes)
         labels[outcome.key].image = label.image
     crs, geometries = _extents(rasters)
-    table = R.with_labels(pa.table({}), labels, config.fields, config.all_classes, with_image=True)
-    table = table.select([config.fields.image] + [n for n in table.column_names if n != config.fields.image])
+    columns = R.label_columns(labels, config.fields, config.all_classes, with_image=True)
+    table = pa.table({config.fields.image: columns.pop(config.fields.image), **columns})
     job.summary.features = len(rasters)
     job.summary.add(labels)
     if job.out is not None:

@@ -37,7 +37,7 @@ def mosaic(rasters: list[Raster]) -> Raster:
     xml = _vrt(rasters, transform, width, height)
     dataset = rasterio.open(xml)
     footprint = shapely.union_all([_placed(r, transform) for r in rasters])
-    return Raster(" + ".join(r.path for r in rasters), dataset, True, footprint)
+    return Raster(" + ".join(r.path for r in rasters), dataset, True, footprint, source=xml)
 
 
 def _mismatch(first: Raster, other: Raster) -> str:

@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 import math
 import os
+import threading
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -41,12 +42,32 @@ def raster_env(cache_mb: int = DEFAULT_CACHE_MB) -> rasterio.Env:
 @dataclass
 class Raster:
     """One opened image. georeferenced: it has a CRS and a geotransform
-    (an image without them gives table rows, as Esri's tool does)."""
+    (an image without them gives table rows, as Esri's tool does).
+
+    A GDAL dataset must not be read from two threads at once: each reading
+    thread gets its own handle (reader()), opened from `source` (the path,
+    or a mosaic's VRT XML); GDAL's block cache is shared by all of them."""
 
     path: str
     dataset: rasterio.io.DatasetReader
     georeferenced: bool
     footprint: object = None  # where it has pixels, in its pixel coordinates (None: all of it)
+    source: str | None = None  # what reader() opens (None: path)
+    _local: threading.local = field(default_factory=threading.local, repr=False)
+    _handles: list = field(default_factory=list, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def reader(self) -> rasterio.io.DatasetReader:
+        """This thread's handle on the raster."""
+        handle = getattr(self._local, "dataset", None)
+        if handle is None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                handle = rasterio.open(self.source or self.path)
+            self._local.dataset = handle
+            with self._lock:
+                self._handles.append(handle)
+        return handle
 
     @property
     def transform(self) -> Affine:
@@ -78,6 +99,10 @@ class Raster:
         return np.dtype(self.dataset.dtypes[0])
 
     def close(self) -> None:
+        with self._lock:
+            for handle in self._handles:
+                handle.close()
+            self._handles.clear()
         self.dataset.close()
 
 
@@ -145,7 +170,7 @@ def _first_line(error: Exception) -> str:
 def read_window(raster: Raster, col: int, row: int, width: int, height: int, scale: float = 1.0) -> np.ndarray:
     """The window's pixels as (height, width, bands) (times `scale` each side,
     resampled, under --cell-size), outside the raster = its fill value."""
-    ds = raster.dataset
+    ds = raster.reader()
     out_h, out_w = max(1, round(height * scale)), max(1, round(width * scale))
     if scale != 1.0:  # rare (--cell-size, huge chips): GDAL resamples the whole window
         data = ds.read(window=Window(col, row, width, height), out_shape=(ds.count, out_h, out_w),

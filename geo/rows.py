@@ -3,7 +3,7 @@
   ClassLabel   the best class's name (--class-label-field), null when not classified
   ClassValue   the .emd's Value of that class (the class index without an .emd)
   Confidence   the best class's probability (--confidence-field)
-  AllClasses   with --all-classes: JSON {class name: probability} of every class
+  AllClasses   with --all-classes: JSON {class name: probability} of every class, best first
   Status       "ok", or why there is no label (STATUSES)
   ImagePath    the image a row's chip came from (separately, and without --features)
 """
@@ -52,11 +52,21 @@ class Label:
 def label_from(result, class_values: dict[str, int], min_confidence: float, status: str,
                all_classes: bool) -> Label:
     """A RoiResult -> Label (null label below --min-confidence)."""
-    scores = {c.name: float(c.confidence) for c in result.confidences} if all_classes else None
+    scores = _scores(result.confidences, class_values) if all_classes else None
     if result.score < min_confidence:
         return Label(LOW_CONFIDENCE, confidence=float(result.score), scores=scores)
     value = class_values.get(result.class_name, result.class_index)
     return Label(status, result.class_name, int(value), float(result.score), scores)
+
+
+def _scores(confidences, class_values: dict[str, int]) -> dict[str, float]:
+    """{class name: confidence}, best first; a name two classes share (ImageNet
+    has two "crane"s) is told apart by its ClassValue: "crane [134]"."""
+    counts: dict[str, int] = {}
+    for c in confidences:
+        counts[c.name] = counts.get(c.name, 0) + 1
+    return {(c.name if counts[c.name] == 1 else f"{c.name} [{class_values.get(c.name, c.index)}]"): float(c.confidence)
+            for c in confidences}
 
 
 @dataclass

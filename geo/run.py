@@ -96,6 +96,7 @@ class _Job:
         self.pool = ThreadPoolExecutor(2, thread_name_prefix="geo-read")
         self.summary = R.Summary(out=str(out) if out else None)
         self.tables = []
+        self.targets_rasters = []
 
     # ------------------------------------------------------------ features
 
@@ -121,7 +122,10 @@ class _Job:
             raise
         finally:
             progress.close()
-            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool.shutdown(wait=True, cancel_futures=True)  # no read may outlive its dataset
+            for raster in self.targets_rasters:
+                if raster not in self.rasters:  # the mosaic's VRT
+                    raster.close()
         self._finish(info.crs)
         return self.summary
 
