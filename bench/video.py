@@ -1,6 +1,6 @@
 """Benchmark: `roiclass video` end to end against the loop a user writes in-process.
 
-    .venv/bin/python bench/video.py                # ~10 min on 2 cores
+    .venv/bin/python bench/video.py                # ~12 min on 2 cores
     .venv/bin/python bench/video.py --quick        # smoke run (bench/results/video-quick.json)
 
 A 1080p 30 fps H.264 file is made by the bench (bench/.cache/video/, --frames
@@ -13,7 +13,8 @@ case alike:
 - in-process: the user's loop: PyAV decode -> resize (whole frame: PyAV's
   own scaler to 224x224 during the RGB conversion, the cheapest; 4 ROIs:
   RGB, then cv2.warpAffine of each rotated ROI to 224x224) -> normalize ->
-  ONNX Runtime at batch 1 (each ROI its own run), ORT's default threads;
+  ONNX Runtime at batch 1 (each ROI its own run), ORT's default threads,
+  once as they come and once with thread spinning off (the peer: the better);
   also the 4 ROIs of a frame as one batch of 4, the stronger peer;
 - roiclass: Classifier.classify_video on the same file, raw RGB frames over
   one ClassifyObjectStream (window 64) to a roiclass server in its own
@@ -114,10 +115,13 @@ def decode_fps(path: Path, rgb: bool) -> float:
 class InProcess:
     """The loop a user writes: decode -> resize -> ONNX Runtime at batch 1."""
 
-    def __init__(self, spec) -> None:
+    def __init__(self, spec, entries: dict | None = None) -> None:
         import onnxruntime as ort
 
-        self.session = ort.InferenceSession(str(spec.onnx_path), providers=["CPUExecutionProvider"])
+        options = ort.SessionOptions()
+        for key, value in (entries or {}).items():
+            options.add_session_config_entry(key, value)
+        self.session = ort.InferenceSession(str(spec.onnx_path), options, providers=["CPUExecutionProvider"])
         self.input = self.session.get_inputs()[0].name
         self.size = (spec.input_width, spec.input_height)
         self.mean = np.float32(spec.mean[0])
@@ -178,14 +182,20 @@ def _median(values) -> float:
 
 def measure(address: str, path: Path, spec, repeats: int) -> dict:
     loop = InProcess(spec)
+    # ORT's worker threads spin between parallel sections by default; on a
+    # small shared CPU that competes with everything else, so the peer is the
+    # better of the two (as bench/_raw.py's ceiling).
+    quiet = InProcess(spec, {"session.intra_op.allow_spinning": "0"})
     cases = {
         "decode": lambda: (decode_fps(path, rgb=False), None),
         "decode_rgb": lambda: (decode_fps(path, rgb=True), None),
         "inprocess_whole": lambda: loop.fps(path, ()),
+        "inprocess_whole_no_spin": lambda: quiet.fps(path, ()),
         "roiclass_whole": lambda: _fps_labels(roiclass_run(address, path, ())),
         "inprocess_4rois": lambda: loop.fps(path, ROIS),
+        "inprocess_4rois_no_spin": lambda: quiet.fps(path, ROIS),
         "roiclass_4rois": lambda: _fps_labels(roiclass_run(address, path, ROIS)),
-        # Not the issue's yardstick (batch 1), the stronger peer: the frame's 4 ROIs in one run.
+        # Not the issue's yardstick (batch 1), a stronger peer: the frame's 4 ROIs in one run.
         "inprocess_4rois_batch4": lambda: loop.fps(path, ROIS, batched=True),
     }
     fps: dict[str, list[float]] = {name: [] for name in cases}
@@ -236,9 +246,11 @@ def targets(results: dict) -> list[dict]:
     med = results["fps_median"]
     out = []
     for case in ("whole", "4rois"):
-        ratio = med[f"roiclass_{case}"] / med[f"inprocess_{case}"]
-        out.append({"target": f"{case}: roiclass video fps >= 0.8 x the in-process loop's", "ratio": round(ratio, 3),
-                    "met": ratio >= 0.8})
+        peer = max(med[f"inprocess_{case}"], med[f"inprocess_{case}_no_spin"])
+        ratio = med[f"roiclass_{case}"] / peer
+        out.append({"target": f"{case}: roiclass video fps >= 0.8 x the in-process loop's (batch 1, its better "
+                              "ORT config)", "value": med[f"roiclass_{case}"], "peer": peer,
+                    "ratio": round(ratio, 3), "met": ratio >= 0.8})
     for live in results["live"]:
         out.append({"target": f"live {live['case']} window {live['window']}: p99 lag < 2 x window / throughput",
                     "value": live["lag_p99_s"], "bound": live["bound_s"], "met": live["met"]})

@@ -5,7 +5,7 @@ thread (Classifier.stream reads our generator) takes one whenever fewer than
 `window` frames are unanswered; the caller's thread reads the results. A
 file's queue blocks the decoder when full, so no frame is lost; a live
 source's drops its oldest unsent frame instead, so a result lags its frame
-by about (window + LIVE_BACKLOG) / throughput at most. Stream breaks are
+by about (window + 1) / throughput at most. Stream breaks are
 resumed by Classifier.stream (resume.py): unanswered frames are sent again.
 """
 from __future__ import annotations
@@ -26,7 +26,7 @@ from .sources import DecodedFrame
 # The server's default --stream-window (a test keeps the two equal): more
 # frames in flight than the server reads only wait in transport buffers.
 DEFAULT_WINDOW = 64
-LIVE_BACKLOG = 2  # live frames waiting for a free slot; beyond, the oldest is dropped
+LIVE_BACKLOG = 1  # live frames waiting for a free slot: a newer one replaces it (the least lag)
 READ_AHEAD = 4  # file frames decoded ahead of sending
 _POLL_S = 0.05
 

@@ -44,8 +44,6 @@ def test_a_slow_server_makes_live_drop_frames_and_file_mode_none(server, clip):
     assert live.stats.dropped > 0, live.stats.summary()
     assert indices == sorted(set(indices)) and len(indices) + live.stats.dropped == 30
     assert f"{live.stats.dropped} dropped" in live.stats.summary()
-    # Lag stays bounded: the newest frames are sent, not a queue of old ones.
-    assert live.stats.lag_percentile(99) < 2 * (2 + 2) * whole.stats.elapsed_s / 30 + 0.5
     assert [f.index for f in file_frames] == list(range(30)) and whole.stats.dropped == 0
     assert all(f.ok and len(f.result.results) == len(HEAVY_ROIS) for f in file_frames)
 
