@@ -4,6 +4,7 @@ extension; the raw-tensor mode against a direct ONNX Runtime run."""
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 import numpy as np
@@ -138,3 +139,27 @@ def test_raw_tensor_mode_equals_onnxruntime(server, http, model):
     e = np.exp(logits - logits.max(axis=1, keepdims=True))
     want = e / e.sum(axis=1, keepdims=True)
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+
+
+def test_a_client_that_goes_away_cancels_its_queued_rois(server, http):
+    """aiohttp cancels the handler when the connection closes; the engine then drops the
+    request's ROIs that did not run yet (as for a cancelled gRPC call)."""
+    def inferred() -> int:
+        (stats,) = http.get(f"/v2/models/{MODEL}/stats").json()["model_stats"]
+        return int(stats["inference_count"])
+
+    image = np.random.default_rng(3).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    rois = np.tile(np.array([[4, 4, 40, 40, 0]], "<f4"), (1024, 1))  # --max-rois
+    body, headers = binary_body({"inputs": [
+        {"name": "IMAGE", "datatype": "UINT8", "shape": [64, 64, 3], "parameters": {"binary_data_size": image.nbytes}},
+        {"name": "ROIS", "datatype": "FP32", "shape": [1024, 5], "parameters": {"binary_data_size": rois.nbytes}},
+    ]}, [image.tobytes(), rois.tobytes()])
+    before = inferred()
+    with pytest.raises(httpx.ReadTimeout):  # the client gives up and closes the connection
+        httpx.post(f"{base_url(server)}/v2/models/{MODEL}/infer", content=body, headers=headers, timeout=0.5)
+    settled, deadline = -1, time.monotonic() + 30
+    while (now := inferred()) != settled:  # until the engine stops inferring its ROIs
+        assert time.monotonic() < deadline
+        settled = now
+        time.sleep(1.0)
+    assert 0 < settled - before < 1024
