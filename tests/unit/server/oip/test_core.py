@@ -223,3 +223,14 @@ def test_each_inference_is_one_observed_request_of_the_model(setup):
     with pytest.raises(errors.InvalidArgument):
         infer(oip, Tensor.of("IMAGE", IMAGE[0]))
     assert seen == [("tiny", "1", "OK"), ("tiny", "1", "OK"), ("tiny", "", "INVALID_ARGUMENT")]
+
+
+def test_the_pixel_format_parameter_names_the_channel_order(setup):
+    oip, _, _, _ = setup
+    rgb = infer(oip, Tensor.of("IMAGE", IMAGE), Tensor.of("ROIS", ROIS)).outputs[0].data
+    bgr = Tensor.of("IMAGE", np.ascontiguousarray(IMAGE[..., ::-1]), {"pixel_format": "BGR8"})
+    np.testing.assert_array_equal(infer(oip, bgr, Tensor.of("ROIS", ROIS)).outputs[0].data, rgb)
+    with pytest.raises(errors.InvalidArgument, match="IMAGE.parameters.pixel_format: 'CMYK' is not a pixel format"):
+        infer(oip, Tensor.of("IMAGE", IMAGE, {"pixel_format": "CMYK"}))
+    with pytest.raises(errors.InvalidArgument, match="pixel format RGBA8 needs 4 channel"):
+        infer(oip, Tensor.of("IMAGE", IMAGE, {"pixel_format": "RGBA8"}))
