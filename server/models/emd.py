@@ -36,6 +36,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import normalization as norm
 from .builder import build_spec
 from .digest import sha256_file
 from .errors import ModelConfigError
@@ -173,14 +174,11 @@ def _data_range(data: dict, where: str) -> tuple[tuple[float, ...] | None, tuple
         or rng[1] <= rng[0]
     ):
         raise ModelConfigError(f"{where}: DataRange must be [min, max] with min < max, got {rng!r}")
-    lo, hi = float(rng[0]), float(rng[1])
-    std = 255.0 / (hi - lo)
-    return (-lo * std,), (std,), "custom"
+    mean, std = norm.data_range(float(rng[0]), float(rng[1]))
+    return (mean,), (std,), "custom"
 
 
 STATS_KEYS = ("band_min_values", "band_max_values", "scaled_mean_values", "scaled_std_values")
-# arcgis.learn's _tensor_scaler divides by (max - min + 1e-05)
-MINMAX_EPS = 1e-05
 
 
 def normalization_stats(data: dict, bands: tuple[int, ...] | None, where: str):
@@ -210,15 +208,14 @@ def normalization_stats(data: dict, bands: tuple[int, ...] | None, where: str):
                                f"reads band {max(picked)}")
     mean, std = [], []
     for b in picked:
-        span = hi[b] - lo[b] + MINMAX_EPS
         s_mean = lists["scaled_mean_values"][b] if "scaled_mean_values" in lists else 0.0
         s_std = lists["scaled_std_values"][b] if "scaled_std_values" in lists else 1.0
-        if not span > 0 or not s_std > 0:
+        if not hi[b] > lo[b] or not s_std > 0:
             raise ModelConfigError(f"{where}: NormalizationStats for band {b}: band_max must exceed band_min "
                                    f"and scaled_std must be > 0")
-        # ((x - lo) / span - s_mean) / s_std = (x - (lo + s_mean span)) / (s_std span)
-        mean.append(lo[b] + s_mean * span)
-        std.append(s_std * span)
+        m, sd = norm.minmax_scaled(lo[b], hi[b], s_mean, s_std)
+        mean.append(m)
+        std.append(sd)
     return tuple(mean), tuple(std), "custom"
 
 

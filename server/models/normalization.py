@@ -10,6 +10,10 @@ The engine computes x_norm = (x - mean) / std on source values (0..255 for
 imgproxy's names are accepted as aliases, with imgproxy's meaning
 (docs.imgproxy.net, classification): `half` = [0, 1] -> unit,
 `full` = [-1, 1] -> symmetric.
+
+Esri's two forms (server/models/emd.py reads them): `data_range` (DataRange,
+the range the model expects) and `minmax_scaled` (arcgis.learn's
+NormalizationStats, in the raster's raw values).
 """
 from __future__ import annotations
 
@@ -50,3 +54,21 @@ def mean_std(name: str, channels: int, channel_order: str = "RGB") -> tuple[tupl
         m, s = sum(IMAGENET_MEAN) / 3, sum(IMAGENET_STD) / 3
         return (m,) * channels, (s,) * channels
     raise ValueError(f"no built-in statistics for normalization {name!r}")
+
+
+def data_range(lo: float, hi: float) -> tuple[float, float]:
+    """(mean, std) in 0..255 units that map 0..255 (the sample type's full
+    range) linearly onto the model's range [lo, hi]: x' = lo + x / 255 (hi - lo)."""
+    std = 255.0 / (hi - lo)
+    return -lo * std, std
+
+
+# arcgis.learn's _tensor_scaler divides by (max - min + 1e-05)
+MINMAX_EPS = 1e-05
+
+
+def minmax_scaled(band_min: float, band_max: float, scaled_mean: float, scaled_std: float) -> tuple[float, float]:
+    """(mean, std) in raw units of arcgis.learn's ((x - band_min) /
+    (band_max - band_min + 1e-05) - scaled_mean) / scaled_std."""
+    span = band_max - band_min + MINMAX_EPS
+    return band_min + scaled_mean * span, scaled_std * span
