@@ -73,7 +73,8 @@ def _raw_images(t: Tensor, limits: RequestLimits) -> list[tuple[np.ndarray, Pixe
     fmt = _pixel_format(t, c)
     for name, value in (("height", h), ("width", w)):
         if not 1 <= value <= limits.max_image_side:
-            raise InvalidArgument.for_field(IMAGE, f"{name} {value} is out of range: allowed 1..{limits.max_image_side}")
+            raise InvalidArgument.for_field(IMAGE, f"{name} {value} is out of range: "
+                                                   f"allowed 1..{limits.max_image_side}")
     limits.image.check(w, h, fmt, IMAGE)
     if len(batch) == 0:
         raise InvalidArgument.for_field(IMAGE, "holds no image (batch size 0)")

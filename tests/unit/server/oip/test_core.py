@@ -106,10 +106,12 @@ def test_classification_extension_is_top_k_score_index_label(setup):
     ([Tensor.of("IMAGE", IMAGE), Tensor.of("ALIGNMENT", ALIGN)], [], "ALIGNMENT: needs ROIS"),
     ([Tensor.of("IMAGE_ENCODED", np.array([b"not a png"], object))], [], r"IMAGE_ENCODED\[0\]: cannot be decoded"),
     ([Tensor.of("MASK", IMAGE)], [], "input 'MASK' is not an input of model 'tiny'; allowed: IMAGE, IMAGE_ENCODED"),
-    ([Tensor.of("pixels", np.zeros((1, 3, SIZE, SIZE), np.float64))], [], "pixels: datatype FP64: the model takes FP32"),
+    ([Tensor.of("pixels", np.zeros((1, 3, SIZE, SIZE), np.float64))], [],
+     "pixels: datatype FP64: the model takes FP32"),
     ([Tensor.of("pixels", np.zeros((1, 3, 4, 4), np.float32))], [], r"pixels: shape \[1, 3, 4, 4\]: allowed \[N, 3,"),
     ([Tensor.of("pixels", np.zeros((1, 3, SIZE, SIZE), np.float32)), Tensor.of("IMAGE", IMAGE)], [], "goes alone"),
-    ([Tensor.of("IMAGE", IMAGE)], [RequestedOutput("LOGITS")], "output 'LOGITS' is not produced; allowed: PROBABILITIES"),
+    ([Tensor.of("IMAGE", IMAGE)], [RequestedOutput("LOGITS")],
+     "output 'LOGITS' is not produced; allowed: PROBABILITIES"),
     ([Tensor.of("IMAGE", IMAGE)], [RequestedOutput("PROBABILITIES", {"classification": 0})],
      "PROBABILITIES.parameters.classification: 0 must be an integer >= 1"),
 ])
@@ -204,7 +206,8 @@ def test_the_tensors_view_lists_only_the_model_input(setup):
     out = infer(oip, Tensor.of("pixels", x), model="tiny.tensors")
     np.testing.assert_array_equal(out.outputs[0].data, infer(oip, Tensor.of("pixels", x)).outputs[0].data)
     assert out.model == "tiny.tensors"
-    with pytest.raises(errors.InvalidArgument, match="input 'IMAGE' is not an input of model 'tiny.tensors'; allowed: pixels$"):
+    with pytest.raises(errors.InvalidArgument,
+                       match="input 'IMAGE' is not an input of model 'tiny.tensors'; allowed: pixels$"):
         infer(oip, Tensor.of("IMAGE", IMAGE), model="tiny.tensors")
 
 

@@ -43,7 +43,8 @@ def test_bad_bytes_framing_names_the_tensor(raw, match):
 
 
 def test_raw_size_must_match_the_shape():
-    with pytest.raises(InvalidArgument, match=r"^IMAGE: has 5 bytes of raw contents; shape \[2, 3\] of UINT8 needs 6 x 1 = 6$"):
+    with pytest.raises(InvalidArgument,
+                       match=r"^IMAGE: has 5 bytes of raw contents; shape \[2, 3\] of UINT8 needs 6 x 1 = 6$"):
         tensors.from_raw("IMAGE", "UINT8", [2, 3], b"12345")
     with pytest.raises(InvalidArgument, match=r"ROIS: shape \[-1, 5\] has a negative dimension"):
         tensors.from_raw("ROIS", "FP32", [-1, 5], b"")
