@@ -98,3 +98,44 @@ def test_confidences_cut_by_top_k_and_min_confidence_keep_the_best():
     assert [e.class_name for e in entries] == ["b", "d"] and best == 1 and score == pytest.approx(0.6)
     entries, best, _ = confidences_to_proto(probs, ("a", "b", "c", "d"), 0, 0.7)
     assert entries == [] and best == 1
+
+
+def polygon_roi(xy, ring_sizes=(), **kw) -> pb.Roi:
+    r = roi(2, 2, 20, 20, **kw)
+    r.polygon.xy.extend(xy)
+    r.polygon.ring_sizes.extend(ring_sizes)
+    return r
+
+
+def test_polygons_become_rings_per_roi_and_none_without():
+    assert parse([roi(1, 2, 10, 20)]).polygons is None
+    square = [0, 0, 10, 0, 10, 10, 0, 10]
+    hole = [2, 2, 4, 2, 3, 4]
+    req = parse([polygon_roi(square + hole, [4, 3]), roi(1, 1, 5, 5)])
+    outer, inner = req.polygons[0]
+    np.testing.assert_array_equal(outer, np.reshape(square, (4, 2)))
+    np.testing.assert_array_equal(inner, np.reshape(hole, (3, 2)))
+    assert req.polygons[1] is None
+    (one,) = parse([polygon_roi(square)]).polygons[0]  # no ring_sizes: one ring
+    assert one.shape == (4, 2)
+
+
+@pytest.mark.parametrize("xy, sizes, field, message", [
+    ([0, 0, 1, 1, 2], (), "rois[0].polygon.xy", "x, y pairs"),
+    ([0, 0, 1, 1], (), "rois[0].polygon.xy", "at least 3 vertices"),
+    ([0, 0, 1, 1, 2, 0, 5, 5], (3, 2), "rois[0].polygon.ring_sizes", "add up to 5"),
+    ([0, 0, 1, 1, 2, 0, 5, 5], (1, 3), "rois[0].polygon.ring_sizes", "at least 3 vertices"),
+    ([0, 0, math.nan, 1, 2, 0], (), "rois[0].polygon.xy", "finite"),
+    ([0, 0, 1e30, 1, 2, 0], (), "rois[0].polygon.xy", "within"),
+])
+def test_each_wrong_polygon_field_is_named(xy, sizes, field, message):
+    with pytest.raises(InvalidArgument, match=message) as err:
+        parse([polygon_roi(xy, sizes)])
+    assert err.value.violations[0].field == field
+
+
+def test_polygon_vertices_are_limited_per_request():
+    limits = RequestLimits(max_rois=4, max_image_side=64, max_polygon_vertices=5)
+    msg = pb.ClassifyObjectRequest(image=IMAGE, rois=[polygon_roi([0, 0, 1, 0, 1, 1]), polygon_roi([0, 0, 1, 0, 1, 1])])
+    with pytest.raises(InvalidArgument, match="6 vertices; at most 5"):
+        ClassifyRequest.from_proto(msg, limits)

@@ -102,3 +102,45 @@ def test_a_file_decodes_as_the_same_bytes_sent_encoded(tmp_path):
     assert from_file.pixel_format is sent.pixel_format
     np.testing.assert_array_equal(from_file.array, sent.array)
     assert field_of(lambda: decode_file(path, ImageLimits(max_side=5))) == str(path)
+
+
+@pytest.mark.parametrize("dtype, sample", [(np.uint8, pb.SAMPLE_UINT8), ("<u2", pb.SAMPLE_UINT16),
+                                           ("<f4", pb.SAMPLE_FLOAT32)])
+@pytest.mark.parametrize("bands", [1, 5, 16])
+def test_generic_images_are_a_view_of_bands_by_sample_type(dtype, sample, bands):
+    values = (np.arange(6 * 10 * bands) % 200).reshape(6, 10, bands).astype(dtype)
+    padded = np.zeros((6, 11, bands), dtype)
+    padded[:, :10] = values
+    stride = 11 * bands * np.dtype(dtype).itemsize
+    image = decode_image(raw(pixel_format=pb.GENERIC, bands=bands, sample_type=sample, row_stride=stride,
+                             pixels=padded.tobytes()), LIMITS)
+    assert image.pixel_format is formats.generic(bands, formats.sample_by_proto(sample))
+    assert not image.array.flags.owndata and image.array.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(image.array, values[..., 0] if bands == 1 else values)
+
+
+@pytest.mark.parametrize("fields, field", [
+    (dict(bands=0), "image.raw.bands"),
+    (dict(bands=17), "image.raw.bands"),
+    (dict(bands=3, sample_type=0), "image.raw.sample_type"),
+    (dict(bands=3, sample_type=9), "image.raw.sample_type"),
+    (dict(bands=3, sample_type=pb.SAMPLE_UINT16, row_stride=61), "image.raw.row_stride"),
+    (dict(bands=2, sample_type=pb.SAMPLE_UINT8), "image.raw.pixels"),
+])
+def test_each_wrong_generic_field_is_named(fields, field):
+    image = raw(pixel_format=pb.GENERIC, **fields)
+    if fields.get("sample_type") == pb.SAMPLE_UINT16:
+        image.raw.pixels = bytes(61 * 6)
+    assert field_of(lambda: decode_image(image, LIMITS)) == field
+
+
+def test_named_formats_refuse_generic_fields():
+    with pytest.raises(InvalidArgument, match="image.raw.bands: bands and sample_type are for GENERIC only"):
+        decode_image(raw(bands=3), LIMITS)
+
+
+def test_generic_limits_count_every_band():
+    limits = ImageLimits(max_side=64, max_bytes=6 * 10 * 16 * 4 - 1)
+    image = raw(pixel_format=pb.GENERIC, bands=16, sample_type=pb.SAMPLE_FLOAT32, pixels=bytes(6 * 10 * 64))
+    with pytest.raises(InvalidArgument, match=r"GENERIC \(16 x FLOAT32\) = 3840 bytes decoded"):
+        decode_image(image, limits)
