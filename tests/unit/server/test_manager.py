@@ -156,3 +156,33 @@ def test_polling_picks_up_a_new_model(tmp_path, engine):
         manager.stop()
     with pytest.raises(ValueError, match="poll interval must be > 0"):
         manager.start_polling(0)
+
+
+def test_unload_model_holds_it_through_reloads_until_load_model(tmp_path, engine):
+    repo = tmp_path / "repo"
+    make_classifier(repo / "cats" / "1" / "model.onnx")
+    make_classifier(repo / "cats" / "2" / "model.onnx")
+    make_classifier(repo / "dogs" / "1" / "model.onnx")
+    manager = ModelManager(engine, repositories=[repo], model_paths=[], extra_specs=[], default_model=None)
+    manager.load_all()
+    changes = []
+    manager.start_polling(3600, on_change=lambda: changes.append(1))  # only for the callback
+    try:
+        manager.unload_model("cats")
+        assert [_state(manager, "cats", v).state for v in ("1", "2")] == ["UNLOADED", "UNLOADED"]
+        assert _state(manager, "dogs", "1").state == "READY"  # the other model is untouched
+        assert manager.knows("cats")  # still a model of the sources, just held
+        manager.reload()
+        assert _state(manager, "cats", "2").state == "UNLOADED"
+        with pytest.raises(errors.Unavailable):
+            engine.resolve("cats")
+        manager.load_model("cats")
+        assert [_state(manager, "cats", v).state for v in ("1", "2")] == ["READY", "READY"]
+        assert _classify(engine)[0].version == "2"
+        assert len(changes) == 2
+        with pytest.raises(errors.NotFound, match="'lions' is in no model source"):
+            manager.load_model("lions")
+        with pytest.raises(errors.NotFound, match="'lions' not found"):
+            manager.unload_model("lions")
+    finally:
+        manager.stop()
