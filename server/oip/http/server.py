@@ -19,7 +19,6 @@ so the shutdown waits for them as for gRPC calls).
 from __future__ import annotations
 
 import functools
-import logging
 import os
 import ssl
 
@@ -28,8 +27,6 @@ from aiohttp import web
 from roiclass.server.oip.http import routes
 from roiclass.server.oip.http.errors import error_body, error_message, http_status
 from roiclass.server.oip.http.security import TokenCheck, caller_of
-
-log = logging.getLogger(__name__)
 
 KEEPALIVE_TIMEOUT_S = 75.0  # idle keep-alive connections are closed after this long
 SHUTDOWN_TIMEOUT_S = 1.0  # the drain already waited for the in-flight requests
