@@ -153,3 +153,16 @@ def _other_client(pki) -> ssl.SSLContext:
     ctx = ssl.create_default_context(cafile=str(pki.ca))
     ctx.load_cert_chain(str(pki.other_client_cert), str(pki.other_client_key))  # signed by the other CA
     return ctx
+
+
+def test_a_token_removed_from_the_file_is_refused_after_sighup(repo, tmp_path):
+    tokens = token_file(tmp_path)
+    srv = start_server(repo, SecurityConfig(auth_tokens=tokens), http_port=0)
+    try:
+        url = f"http://127.0.0.1:{srv.app.http_port}/v2/models/tiny/infer"
+        assert httpx.post(url, json=INFER, headers=_auth(CLASSIFY_TOKEN), timeout=30).status_code == 200
+        tokens.write_text(f"{ADMIN_TOKEN} admin\n")
+        srv.app.reload_security()  # what SIGHUP runs
+        assert httpx.post(url, json=INFER, headers=_auth(CLASSIFY_TOKEN), timeout=30).status_code == 401
+    finally:
+        srv.stop()
