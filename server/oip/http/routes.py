@@ -19,7 +19,9 @@ from roiclass.server.oip.http import classify, codec
 # (context, request, caller) -> response; caller: who asks (security.caller_of), for fair sharing.
 Handler = Callable[["Context", web.Request, str], Awaitable[web.StreamResponse]]
 PROBES = ("ServerLive", "ServerReady")  # answered while the server drains (ready then says false)
-PARSE_IN_THREAD_BYTES = 256 * 1024  # larger JSON bodies are parsed off the event loop
+# Larger JSON bodies are parsed, and larger outputs encoded, off the event loop (which also runs gRPC).
+PARSE_IN_THREAD_BYTES = 256 * 1024
+ENCODE_IN_THREAD_VALUES = 64 * 1024  # e.g. 64 ROIs x 1000 classes
 MULTIPART_PARTS = (classify.IMAGE_PART, classify.REQUEST_PART)
 
 
@@ -137,7 +139,10 @@ async def infer(ctx: Context, request: web.Request, caller: str) -> web.Response
     deadline = _deadline(req.parameters.get("timeout"))
     response = await _cancellable(lambda is_cancelled: ctx.protocol.infer(
         req, deadline=deadline, caller=caller, is_cancelled=is_cancelled))
-    encoded = codec.encode_infer(response, req)
+    if sum(t.data.size for t in response.outputs) > ENCODE_IN_THREAD_VALUES:
+        encoded = await asyncio.get_running_loop().run_in_executor(None, codec.encode_infer, response, req)
+    else:
+        encoded = codec.encode_infer(response, req)
     headers = {} if encoded.header_length is None else {codec.HEADER_LENGTH: str(encoded.header_length)}
     return web.Response(body=encoded.body, content_type=encoded.content_type, headers=headers)
 

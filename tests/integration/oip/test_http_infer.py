@@ -163,3 +163,30 @@ def test_a_client_that_goes_away_cancels_its_queued_rois(server, http):
         settled = now
         time.sleep(1.0)
     assert 0 < settled - before < 1024
+
+
+def test_a_large_json_output_equals_the_binary_one(http, chelsea):
+    """66 ROIs x 1000 classes in JSON: encoded off the event loop (routes.ENCODE_IN_THREAD_VALUES);
+    the two ROIs repeated, so each row matches the binary output of a request with the two alone."""
+    image = np.ascontiguousarray(chelsea[::2, ::2])
+    two = np.asarray([(10.0, 5.0, 180.0, 140.0, 0.0), (50.0, 30.0, 90.0, 70.0, -15.0)], "<f4")
+
+    def infer(rois: np.ndarray, binary: bool) -> httpx.Response:
+        inputs = [{"name": "IMAGE", "datatype": "UINT8", "shape": list(image.shape),
+                   "parameters": {"binary_data_size": image.nbytes}},
+                  {"name": "ROIS", "datatype": "FP32", "shape": list(rois.shape),
+                   "parameters": {"binary_data_size": rois.nbytes}}]
+        body, headers = binary_body({"inputs": inputs, "parameters": {"binary_data_output": binary}},
+                                    [image.tobytes(), rois.tobytes()])
+        reply = http.post(f"/v2/models/{MODEL}/infer", content=body, headers=headers)
+        assert reply.status_code == 200, reply.text
+        return reply
+
+    large = infer(np.tile(two, (33, 1)), binary=False)
+    assert HEADER not in large.headers
+    got = np.asarray(large.json()["outputs"][0]["data"], np.float32).reshape(66, 1000)
+    small = infer(two, binary=True)
+    _, blob = split_binary_response(small.content, small.headers[HEADER])
+    # Close, not bit-equal: the 66 rows ran in other batch sizes than the 2.
+    np.testing.assert_allclose(got, np.tile(np.frombuffer(blob, "<f4").reshape(2, 1000), (33, 1)),
+                               rtol=1e-5, atol=1e-7)
