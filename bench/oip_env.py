@@ -2,9 +2,9 @@
 
     .venv/bin/python bench/oip_env.py        # make (or check) it and print the versions
 
-tritonclient's wheels ship a `perf_analyzer` binary up to 2.55; from 2.52 on
-it needs glibc 2.38 / GLIBCXX_3.4.32, so 2.51.0 is the newest that runs on
-Debian 12's glibc 2.36. It links libb64.so.0d (Debian `libb64-0d`, installed
+tritonclient's wheels ship a `perf_analyzer` binary (checked up to 2.57); from
+2.52 on it needs glibc 2.38 / GLIBCXX_3.4.32, so 2.51.0 is the newest that
+runs on Debian 12's glibc 2.36 (2.50 runs too). It links libb64.so.0d (Debian `libb64-0d`, installed
 with apt-get when missing) and libcudart.so.12, which the
 `nvidia-cuda-runtime-cu12` wheel provides; no GPU is needed, the library only
 has to load. `nvidia-pytriton` bundles a `tritonserver` binary with the
