@@ -45,3 +45,10 @@ def test_the_response_names_class_id_name_confidence():
     assert r["confidences"] == [{"class_id": 2, "name": "cat", "confidence": 0.5}]
     assert r["aligned_roi"] == {"origin": {"x": 1, "y": 2}, "angle": 5, "width": 3, "height": 4}
     assert doc["timing"]["total_us"] == 9 and "heatmap" not in r
+
+
+def test_a_heatmap_comes_as_protobuf_json():
+    result = pb.RoiResult(class_index=0, class_name="a", score=1.0)
+    result.heatmap.CopyFrom(pb.RelevanceHeatmap(grid_width=2, grid_height=1, relevance=[0.5, 0.25], patch_size=8))
+    (r,) = response_json(pb.ClassifyObjectResponse(results=[result]))["results"]
+    assert r["heatmap"]["grid_width"] == 2 and r["heatmap"]["relevance"] == [0.5, 0.25]
