@@ -78,6 +78,7 @@ class Summary:
     outside: int = 0
     failed: int = 0
     seconds: float = 0.0
+    startup_s: float = 0.0  # of seconds: opening the inputs and the backend (--local: loading the model)
     out: str | None = None
     table: pa.Table | None = field(default=None, repr=False)
 

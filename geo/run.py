@@ -73,8 +73,10 @@ async def _run(config: GeoConfig) -> R.Summary:
             if error.code.name not in FATAL:
                 raise
             raise GeoInputError(config.emd or f"--model {model}", f"{error.code.name}: {error.message}") from None
+        ready = time.perf_counter()
         job = _Job(config, keys, backend, rasters, out, width, height)
         summary = await (job.features(info) if info else job.images())
+        summary.startup_s = ready - started
     finally:
         await backend.close()
         for raster in rasters:

@@ -261,3 +261,24 @@ def test_bands_out_of_range_name_the_raster(files, capsys, tmp_path):
     assert "7" in err
     assert not out.exists()
 
+
+
+def test_resource_exhausted_is_retried_then_reported(files):
+    from roiclass.server.app import BackgroundServer
+    from roiclass.server.config import ServerConfig
+    from roiclass.server.engine import EngineConfig
+
+    # one ROI in flight per caller: the second of a stream's frames in flight is RESOURCE_EXHAUSTED
+    capped = BackgroundServer(ServerConfig(host="127.0.0.1", port=0, metrics_port=None, engine=EngineConfig(
+        devices="cpu", max_inflight_rois_per_client=1))).start()
+    try:
+        options = dict(server=capped.address, chip="bbox", batch_size=1, parallel=2)
+        retried = classify_features(files["raster"], files["layer"], retries=8, **options).table
+        given_up = classify_features(files["raster"], files["layer"], retries=0, **options).table
+    finally:
+        capped.stop()
+    assert "failed" not in " ".join(retried.column("Status").to_pylist())
+    statuses = given_up.column("Status").to_pylist()
+    failed = [s for s in statuses if s.startswith("failed")]
+    assert failed and all(s.startswith("failed: RESOURCE_EXHAUSTED") for s in failed), statuses
+    assert len(statuses) == len(S.FEATURES)  # the run went on: every feature is there
