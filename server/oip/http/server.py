@@ -75,7 +75,10 @@ class HttpServer:
         app = web.Application(middlewares=[_errors(self._ctx.max_body_bytes)],
                               client_max_size=self._ctx.max_body_bytes)
         for method, path, rpc, handler in routes.ROUTES:
-            app.router.add_route(method, path, self._guarded(rpc, handler))
+            if method == "GET":  # and HEAD (load balancers' probes), without the body
+                app.router.add_get(path, self._guarded(rpc, handler))
+            else:
+                app.router.add_route(method, path, self._guarded(rpc, handler))
         return app
 
     def _guarded(self, rpc: str, handler: routes.Handler):

@@ -44,6 +44,8 @@ def _error(reply: httpx.Response, status: int) -> str:
 
 def test_health(http):
     assert http.get("/v2/health/live").status_code == 200
+    head = http.head("/v2/health/ready")
+    assert head.status_code == 200 and head.content == b""
     reply = http.get("/v2/health/ready")
     assert reply.status_code == 200 and reply.json() == {"ready": True}
 
