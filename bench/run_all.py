@@ -8,8 +8,9 @@ bench/preprocess.py (preprocessing kernel vs OpenCV / Pillow), bench/heatmap.py
 bench/stream_gap.py (where streaming throughput goes: raw ORT -> engine ->
 gRPC), bench/batch_gil.py (one kernel call per batch vs per request),
 bench/workers.py (one server process vs serve --workers N), bench/video.py
-(`roiclass video` vs an in-process decode -> resize -> ONNX Runtime loop) and
-bench/oip.py (perf_analyzer on the v2 endpoint vs v1 vs a Triton peer).
+(`roiclass video` vs an in-process decode -> resize -> ONNX Runtime loop),
+bench/oip.py (perf_analyzer on the v2 endpoint vs v1 vs a Triton peer) and
+bench/geo.py (`roiclass geo` vs the arcgis.learn-style script vs raw ORT).
 Each runs in its own process, so one failing does not stop the others; the
 exit code is non-zero when any failed. The benchmarks run one at a time: on
 a small machine two at once would measure each other.
@@ -40,6 +41,7 @@ BENCHMARKS = (
                         "--out", str(BENCH / "results" / "workers-quick.json")]),
     ("video.py", [], ["--quick"]),
     ("oip.py", [], ["--quick"]),
+    ("geo.py", [], ["--quick"]),
 )
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = {"roiclass.server": "server", "roiclass.client": "client", "roiclass.ext": "ext"}
+SOURCES = {"roiclass.server": "server", "roiclass.client": "client", "roiclass.ext": "ext", "roiclass.geo": "geo"}
 
 
 def _dockerfile_copies() -> list[str]:
