@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -29,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -59,6 +61,17 @@ LABELS = {"v2_image": "roiclass v2 IMAGE+ROIS (perf_analyzer)", "v2_raw": "roicl
           "v1": "roiclass v1 ClassifyObject (bench asyncio client)", "triton": "Triton peer IMAGE+ROIS (perf_analyzer)"}
 
 
+@dataclass(frozen=True)
+class PerfTarget:
+    """What perf_analyzer is pointed at for one system."""
+    server: object  # _servers.ServerProcess
+    model: str
+    data: str  # --input-data: a JSON file or "random"
+    rois_per_infer: int  # ROIs per perf_analyzer "inference" (a batch element)
+    shapes: dict | None = None
+    batch: int = 1
+
+
 class Measure:
     """Runs one point of one system and turns it into an oip_report.record."""
 
@@ -74,16 +87,23 @@ class Measure:
         wall = time.perf_counter() - t0
         return out, wall, oip_cpu.tree_cpu_seconds(server.pid) - cpu0, oip_cpu.machine_busy_seconds()[0] - busy0
 
-    def perf(self, system: str, server, model: str, c: int, data: str, rois_per_infer: int,
-             shapes=None, batch: int = 1) -> dict:
-        """rois_per_infer: ROIs per perf_analyzer "inference" (a batch element)."""
-        point, wall, server_cpu, busy = self._timed(
-            server, lambda: oip_perf.run_point(model, server.port, c, data, self.settings, shapes, batch))
+    def perf(self, system: str, t: PerfTarget, c: int) -> dict:
+        point, wall, server_cpu, busy = self._timed(t.server, lambda: oip_perf.run_point(
+            t.model, t.server.port, c, t.data, self.settings, t.shapes, t.batch))
         self.commands.setdefault(system, "perf_analyzer " + point.command)
         lat = point.latency_ms
-        return oip_report.record(rois_per_s=point.infer_per_s * rois_per_infer, p50_ms=lat.get("p50_ms"),
+        return oip_report.record(rois_per_s=point.infer_per_s * t.rois_per_infer, p50_ms=lat.get("p50_ms"),
                                  p99_ms=lat.get("p99_ms"), wall_s=wall, server_cpu_s=server_cpu,
                                  client_cpu_s=point.client_cpu_s, busy_s=busy, error=point.error)
+
+    def perf_range(self, t: PerfTarget, lo: int, hi: int, step: int) -> dict:
+        """The literal `--concurrency-range lo:hi:step` run, once (no CPU reading per point)."""
+        r = oip_perf.run(t.model, t.server.port, f"{lo}:{hi}:{step}", t.data,
+                         dataclasses.replace(self.settings, timeout_s=60.0 + 30.0 * len(range(lo, hi + 1, step))),
+                         t.shapes, t.batch)
+        rows = [{"concurrency": p.concurrency, "rois_per_s": round(p.infer_per_s * t.rois_per_infer, 2),
+                 "p50_ms": p.latency_ms.get("p50_ms"), "p99_ms": p.latency_ms.get("p99_ms")} for p in sorted(r.points, key=lambda p: p.concurrency)]
+        return {"command": "perf_analyzer " + r.command, "rows": rows, **({"error": r.error} if r.error else {})}
 
     def v1(self, server, c: int) -> dict:
         async def go() -> _load.Sample:
@@ -172,38 +192,40 @@ def plan(args) -> list[int]:
     return list(range(lo, hi + 1, step))
 
 
-def _v2_runs(args, m: "Measure", spec, servers, image, rois, tmp: Path, results: dict) -> dict:
+def _v2_targets(args, spec, servers, image, rois, tmp: Path, results: dict) -> dict[str, PerfTarget]:
     """roiclass's v2 systems, set up from its ModelConfig/ModelMetadata (none if they do not answer)."""
-    server, n, runs = servers["roiclass"], len(rois), {}
+    server, n = servers["roiclass"], len(rois)
     try:
-        config, metadata = oip_check.model_config(server.port, spec.name)
+        config, _ = oip_check.model_config(server.port, spec.name)
         raw_model = args.raw_model or f"{spec.name}.tensors"
         raw_config, raw_metadata = oip_check.model_config(server.port, raw_model)
     except grpc.RpcError as exc:  # an endpoint without ModelConfig: v1 and the peer still run
         results["roiclass_v2_error"] = f"{exc.code().name}: {exc.details()}"
-        return runs
+        return {}
     results["roiclass_model_config"] = {
         "max_batch_size": config.max_batch_size,
         "inputs": {i.name: list(i.dims) for i in config.input},
         raw_model: {i.name: list(i.dims) for i in raw_config.input}}
-    data = image_payload(tmp / "roiclass.json", config, image, rois)
     raw = raw_payload(args, tmp, raw_config, raw_metadata, n)
-    runs["v2_image"] = lambda c: m.perf("v2_image", server, spec.name, c, data, n)
-    # perf_analyzer counts a request of batch b as b inferences: one ROI each here.
-    runs["v2_raw"] = lambda c: m.perf("v2_raw", server, raw_model, c, raw["data"], n // raw["batch"], raw["shapes"],
-                                      raw["batch"])
-    return runs
+    # perf_analyzer counts a request of batch b as b inferences: one ROI each in raw mode.
+    return {"v2_image": PerfTarget(server, spec.name, image_payload(tmp / "roiclass.json", config, image, rois), n),
+            "v2_raw": PerfTarget(server, raw_model, raw["data"], n // raw["batch"], raw["shapes"], raw["batch"])}
+
+
+def perf_targets(args, spec, servers, image, rois, tmp: Path, results: dict) -> dict[str, PerfTarget]:
+    targets = _v2_targets(args, spec, servers, image, rois, tmp, results)
+    if "triton" in servers:
+        config, _ = oip_check.model_config(servers["triton"].port, spec.name)
+        targets["triton"] = PerfTarget(servers["triton"], spec.name,
+                                       image_payload(tmp / "triton.json", config, image, rois), len(rois))
+    return targets
 
 
 def measure(args, spec, servers, image, rois, tmp: Path, results: dict) -> dict:
     m = Measure(args, spec, image, rois)
-    n = len(rois)
-    runs = {"v1": lambda c: m.v1(servers["roiclass"], c), **_v2_runs(args, m, spec, servers, image, rois, tmp,
-                                                                       results)}
-    if "triton" in servers:
-        config, _ = oip_check.model_config(servers["triton"].port, spec.name)
-        peer_data = image_payload(tmp / "triton.json", config, image, rois)
-        runs["triton"] = lambda c: m.perf("triton", servers["triton"], spec.name, c, peer_data, n)
+    targets = perf_targets(args, spec, servers, image, rois, tmp, results)
+    runs = {"v1": lambda c: m.v1(servers["roiclass"], c)}
+    runs.update({name: (lambda c, name=name: m.perf(name, targets[name], c)) for name in targets})
     systems = [s for s in args.systems if s in runs]
     records: dict = {s: {c: [] for c in plan(args)} for s in systems}
     for rep in range(args.repeats):
@@ -217,6 +239,9 @@ def measure(args, spec, servers, image, rois, tmp: Path, results: dict) -> dict:
                 for server in servers.values():
                     server.check_alive()
     results["commands"] = m.commands
+    if args.range_run:
+        results["perf_analyzer_range"] = {s: m.perf_range(targets[s], *args.concurrency)
+                                          for s in ("v2_image", "triton") if s in targets and s in systems}
     return {s: {str(c): oip_report.summarize(r) for c, r in by_c.items()} for s, by_c in records.items()}
 
 
@@ -253,12 +278,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--raw-data", choices=("json", "random"), default="random",
                    help="raw-tensor payload: perf_analyzer's `random`, or random values in a JSON file")
     p.add_argument("--raw-model", default="", help="model name of the raw-tensor mode (default: MODEL.tensors)")
+    p.add_argument("--no-range-run", dest="range_run", action="store_false",
+                   help="skip the closing perf_analyzer --concurrency-range START:END:STEP run on v2 and Triton")
     p.add_argument("--server-arg", action="append", default=[], help="extra roiclass server flag (repeatable)")
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--quick", action="store_true", help="1 repeat, concurrency 1 and 8, short windows")
     args = p.parse_args(argv)
     if args.quick:
         args.repeats, args.concurrency, args.measurement_ms, args.v1_duration = 1, "1:8:7", 1000, 2.0
+        args.range_run = False
     try:
         lo, hi, step = (int(v) for v in args.concurrency.split(":"))
     except ValueError:
@@ -327,6 +355,7 @@ def main(argv: list[str] | None = None) -> int:
                    targets=oip_report.targets(summary), elapsed_s=round(time.monotonic() - started, 1))
     write_results(args.out, results)
     print(oip_report.table(summary, LABELS))
+    print(oip_report.ratio_table(results["ratios"]))
     for t in results["targets"]:
         print(f"{'met   ' if t['met'] else 'MISSED'} {t['target']}: worst ratio {t['worst_ratio']}")
     print(f"wrote {args.out}")

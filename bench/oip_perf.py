@@ -78,15 +78,25 @@ class PerfSettings:
     timeout_s: float = 90.0
 
 
-def run_point(model: str, port: int, concurrency: int, input_data: str, settings: PerfSettings,
-              shapes: dict[str, list[int]] | None = None, batch_size: int = 1) -> PerfPoint:
-    """One perf_analyzer run at one concurrency (-b batch_size: the batch
-    dimension it prepends when the model's max_batch_size > 0); its CPU time
-    comes from wait4."""
+@dataclass
+class PerfRun:
+    """One perf_analyzer invocation: its report rows, or the error it ended with."""
+    points: list[PerfPoint]
+    wall_s: float
+    client_cpu_s: float
+    command: str
+    error: str = ""
+
+
+def run(model: str, port: int, concurrency_range: str, input_data: str, settings: PerfSettings,
+        shapes: dict[str, list[int]] | None = None, batch_size: int = 1) -> PerfRun:
+    """perf_analyzer over --concurrency-range START:END[:STEP] (-b batch_size:
+    the batch dimension it prepends when the model's max_batch_size > 0); its
+    CPU time comes from wait4."""
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.csv"
         argv = [str(oip_env.perf_analyzer()), "-m", model, "-i", "grpc", "-u", f"127.0.0.1:{port}",
-                "--concurrency-range", f"{concurrency}:{concurrency}", "--input-data", input_data,
+                "--concurrency-range", concurrency_range, "--input-data", input_data,
                 "--measurement-interval", str(settings.measurement_ms),
                 "--stability-percentage", str(settings.stability_percent),
                 "--max-trials", str(settings.max_trials), "-b", str(batch_size), "-f", str(report)]
@@ -97,16 +107,24 @@ def run_point(model: str, port: int, concurrency: int, input_data: str, settings
         with log_path.open("w") as out:
             proc = subprocess.Popen(argv, env=oip_env.perf_env(), stdout=out, stderr=subprocess.STDOUT)
             rc, cpu = _wait(proc, settings.timeout_s)
-        point = PerfPoint(concurrency, wall_s=time.perf_counter() - started, client_cpu_s=cpu,
-                          command=" ".join(a if a != str(report) else "report.csv" for a in argv[1:]))
+        result = PerfRun([], time.perf_counter() - started, cpu,
+                         " ".join(a if a != str(report) else "report.csv" for a in argv[1:]))
         if rc != 0 or not report.exists():
-            point.error = f"perf_analyzer exit {rc}: " + " | ".join(log_path.read_text().strip().splitlines()[-3:])
-            return point
-        parsed = parse_csv(report.read_text())
-    if len(parsed) != 1 or parsed[0].concurrency != concurrency:
-        point.error = f"report rows {[p.concurrency for p in parsed]}, expected [{concurrency}]"
-        return point
-    point.infer_per_s, point.latency_ms = parsed[0].infer_per_s, parsed[0].latency_ms
+            result.error = f"perf_analyzer exit {rc}: " + " | ".join(log_path.read_text().strip().splitlines()[-3:])
+        else:
+            result.points = parse_csv(report.read_text())
+    return result
+
+
+def run_point(model: str, port: int, concurrency: int, input_data: str, settings: PerfSettings,
+              shapes: dict[str, list[int]] | None = None, batch_size: int = 1) -> PerfPoint:
+    """One perf_analyzer run at one concurrency."""
+    r = run(model, port, f"{concurrency}:{concurrency}", input_data, settings, shapes, batch_size)
+    point = PerfPoint(concurrency, wall_s=r.wall_s, client_cpu_s=r.client_cpu_s, command=r.command, error=r.error)
+    if not r.error and [p.concurrency for p in r.points] != [concurrency]:
+        point.error = f"report rows {[p.concurrency for p in r.points]}, expected [{concurrency}]"
+    elif not r.error:
+        point.infer_per_s, point.latency_ms = r.points[0].infer_per_s, r.points[0].latency_ms
     return point
 
 

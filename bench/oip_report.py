@@ -95,3 +95,14 @@ def table(summary: dict, labels: dict[str, str]) -> str:
                          f"{_fmt(p['p99_ms'])} | {_fmt(p['server_cores'], 2)} | {_fmt(p['cpu_ms_per_roi'], 2)} | "
                          f"{_fmt(p['client_cores'], 2)} |")
     return "\n".join(lines)
+
+
+def ratio_table(all_ratios: dict) -> str:
+    """A markdown table of the paired ratios: one row per pair and concurrency."""
+    lines = ["| ratio | concurrency | throughput (paired) | CPU per ROI (paired) | p50 | p99 |",
+             "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for pair, per in all_ratios.items():
+        for c, r in sorted(per.items(), key=lambda kv: int(kv[0])):
+            lines.append(f"| {pair} | {c} | {_fmt(r.get('throughput_paired'), 2)} | "
+                         f"{_fmt(r.get('cpu_per_roi_paired'), 2)} | {_fmt(r['p50'], 2)} | {_fmt(r['p99'], 2)} |")
+    return "\n".join(lines)

@@ -11,7 +11,8 @@ Per ROI: one cv2.warpAffine straight into the model's input size (the
 rotation about the corner from cv2.getRotationMatrix2D, then the crop's
 shift and scale folded into the same 2x3 matrix), then (pixel - mean) / std
 and HWC -> CHW. Every ROI of every request Triton hands to one execute()
-call goes through ONNX Runtime in one batch.
+call goes through ONNX Runtime in one batch (CPU provider, its default
+threads, spinning off as roiclass has it by default).
 
 The model's facts (ONNX path, input size, mean, std) come from the config's
 parameters, which bench/oip_peer.py writes from roiclass's model config.
@@ -67,7 +68,10 @@ class TritonPythonModel:
         self.width, self.height = int(p["width"]), int(p["height"])
         self.mean = np.array(json.loads(p["mean"]), np.float32)
         self.inv_std = 1.0 / np.array(json.loads(p["std"]), np.float32)
-        self.session = ort.InferenceSession(p["onnx_path"], providers=["CPUExecutionProvider"])
+        opts = ort.SessionOptions()
+        # As roiclass serves by default: no busy-waiting ORT threads on a shared host.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = ort.InferenceSession(p["onnx_path"], opts, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
 
     def execute(self, requests):
