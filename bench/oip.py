@@ -102,7 +102,8 @@ class Measure:
                          dataclasses.replace(self.settings, timeout_s=60.0 + 30.0 * len(range(lo, hi + 1, step))),
                          t.shapes, t.batch)
         rows = [{"concurrency": p.concurrency, "rois_per_s": round(p.infer_per_s * t.rois_per_infer, 2),
-                 "p50_ms": p.latency_ms.get("p50_ms"), "p99_ms": p.latency_ms.get("p99_ms")} for p in sorted(r.points, key=lambda p: p.concurrency)]
+                 "p50_ms": p.latency_ms.get("p50_ms"), "p99_ms": p.latency_ms.get("p99_ms")}
+                for p in sorted(r.points, key=lambda p: p.concurrency)]
         return {"command": "perf_analyzer " + r.command, "rows": rows, **({"error": r.error} if r.error else {})}
 
     def v1(self, server, c: int) -> dict:
