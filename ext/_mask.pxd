@@ -13,10 +13,28 @@ sort, no allocation (the toggles of TILE samples at a time live on the stack).
 from libc.math cimport ceil
 
 from _interp cimport dst_t
-from _params cimport Params, store, MAX_BANDS
+from _params cimport Params, put, mix, MAX_BANDS, MAX_OUT_CHANNELS
 
 cdef enum:
     TILE = 2048
+
+
+cdef inline void fill_run(dst_t* dst, const dst_t* value, int cout, int a, int b,
+                          Py_ssize_t cstride, Py_ssize_t pstride) noexcept nogil:
+    """Samples [a, b) of one output row take the normalized fill (per channel
+    a constant run: contiguous in NCHW, which the compiler vectorizes)."""
+    cdef int k, u
+    cdef dst_t x
+    cdef dst_t* d
+    for k in range(cout):
+        x = value[k]
+        d = dst + k * cstride
+        if pstride == 1:
+            for u in range(a, b):
+                d[u] = x
+        else:
+            for u in range(a, b):
+                d[u * pstride] = x
 
 
 cdef inline void mask_rows(dst_t* out, const Params* P, const double* edges, Py_ssize_t ne,
@@ -24,13 +42,16 @@ cdef inline void mask_rows(dst_t* out, const Params* P, const double* edges, Py_
     """Rows [v0, v1) of one ROI's output (out: its slice of the batch)."""
     cdef unsigned char flip[TILE + 1]
     cdef float f[MAX_BANDS]
+    cdef dst_t value[MAX_OUT_CHANNELS]
     cdef Py_ssize_t cstride, pstride, e
-    cdef int v, u, t0, t1, k, parity, run
+    cdef int v, u, t0, t1, k, parity, run, start
     cdef double yc, x1, y1, x2, y2, xc
     cdef const double* q
     cdef dst_t* dst
     for k in range(MAX_BANDS):
         f[k] = P.fill
+    for k in range(P.cout):  # what store() writes for a fill pixel
+        put(&value[k], (mix(P, k, f) - P.mean[k]) * P.inv_std[k])
     if P.nhwc:
         cstride = 1
         pstride = P.cout
@@ -61,8 +82,15 @@ cdef inline void mask_rows(dst_t* out, const Params* P, const double* edges, Py_
                 elif xc <= t1 - 1:
                     flip[<int>ceil(xc) - t0] ^= 1
             run = parity
+            start = -1  # the first outside sample of the current run
             for u in range(t0, t1):
                 run ^= flip[u - t0]
                 if not run:
-                    store(P, dst + u * pstride, cstride, f)
+                    if start < 0:
+                        start = u
+                elif start >= 0:
+                    fill_run(dst, value, P.cout, start, u, cstride, pstride)
+                    start = -1
+            if start >= 0:
+                fill_run(dst, value, P.cout, start, t1, cstride, pstride)
             t0 = t1
