@@ -19,7 +19,8 @@ from tests.integration.requests import raw_image, request, roi
 
 def _start_server() -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "roiclass.server.cli", "--host", "127.0.0.1", "--port", "0", "--grace", "30"],
+        # A long grace: the 1024-ROI call in flight must finish even on a busy machine.
+        [sys.executable, "-m", "roiclass.server.cli", "--host", "127.0.0.1", "--port", "0", "--grace", "100"],
         stderr=subprocess.PIPE, text=True,
     )
     deadline = time.monotonic() + 180
