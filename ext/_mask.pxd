@@ -4,13 +4,17 @@ polygon take the fill value (normalized like a pixel).
 
 The edges come in output pixel coordinates (the polygon mapped through the
 inverse of the ROI's affine map, done once per call before the GIL is
-released), so each output row is a horizontal scanline at v + 0.5: an edge
-crossing it at x toggles every sample u with u + 0.5 >= x (the half-open
-rule of the even-odd test: an edge counts when exactly one end is above the
-line). A row costs one pass over the edges plus one over its samples; no
-sort, no allocation (the toggles of TILE samples at a time live on the stack).
+released), so each output row is a horizontal scanline at v + 0.5, and the
+rule is GDAL's polygon rasterization (GDALdllImageFilledPolygon, what
+rasterio.features.geometry_mask computes), ties included: an edge counts
+when yc lies in [its lower y, its upper y); its crossing at x toggles every
+sample u >= floor(x + 0.5) (inside = an odd count: centres in (x_left,
+x_right]); a horizontal edge lying on the row and walked right to left
+(GDAL's "bottom" edge) marks its samples floor(x2 + 0.5) .. floor(x1 + 0.5)
+- 1 inside as well. A row costs one pass over the edges plus one over its
+samples; no sort, no allocation (TILE samples at a time, on the stack).
 """
-from libc.math cimport ceil
+from libc.math cimport floor
 
 from _interp cimport dst_t
 from _params cimport Params, put, mix, MAX_BANDS, MAX_OUT_CHANNELS
@@ -37,15 +41,26 @@ cdef inline void fill_run(dst_t* dst, const dst_t* value, int cout, int a, int b
                 d[u * pstride] = x
 
 
+cdef inline int first(double x, int t0, int t1) noexcept nogil:
+    """floor(x + 0.5) (GDAL's rounding of a crossing) clamped to [t0, t1]."""
+    cdef double g = floor(x + 0.5)
+    if g <= t0:
+        return t0
+    if g >= t1:
+        return t1
+    return <int>g
+
+
 cdef inline void mask_rows(dst_t* out, const Params* P, const double* edges, Py_ssize_t ne,
                            int v0, int v1) noexcept nogil:
     """Rows [v0, v1) of one ROI's output (out: its slice of the batch)."""
     cdef unsigned char flip[TILE + 1]
+    cdef int burn[TILE + 1]  # horizontal edges on the row: +1 at the start, -1 past the end
     cdef float f[MAX_BANDS]
     cdef dst_t value[MAX_OUT_CHANNELS]
     cdef Py_ssize_t cstride, pstride, e
-    cdef int v, u, t0, t1, k, parity, run, start
-    cdef double yc, x1, y1, x2, y2, xc
+    cdef int v, u, t0, t1, k, parity, run, start, burnt, depth
+    cdef double yc, x1, y1, x2, y2
     cdef const double* q
     cdef dst_t* dst
     for k in range(MAX_BANDS):
@@ -67,25 +82,42 @@ cdef inline void mask_rows(dst_t* out, const Params* P, const double* edges, Py_
             for k in range(t1 - t0 + 1):
                 flip[k] = 0
             parity = 0
+            burnt = 0
             for e in range(ne):
                 q = edges + 4 * e
                 y1 = q[1]
                 y2 = q[3]
+                if y1 == y2:
+                    if y1 == yc and q[0] > q[2]:
+                        if not burnt:
+                            for k in range(t1 - t0 + 1):
+                                burn[k] = 0
+                            burnt = 1
+                        burn[first(q[2], t0, t1) - t0] += 1
+                        burn[first(q[0], t0, t1) - t0] -= 1
+                    continue
                 if (y1 > yc) == (y2 > yc):
                     continue
-                x1 = q[0]
-                x2 = q[2]
-                xc = x1 + (yc - y1) * (x2 - x1) / (y2 - y1) - 0.5
-                # the first sample the crossing toggles is ceil(xc)
-                if xc <= t0:
+                if y1 < y2:  # from the lower end, as GDAL computes it
+                    x1 = q[0]
+                    x2 = q[2]
+                else:
+                    x1 = q[2]
+                    x2 = q[0]
+                    y1, y2 = y2, y1
+                k = first((yc - y1) * (x2 - x1) / (y2 - y1) + x1, t0, t1)
+                if k == t0:
                     parity ^= 1
-                elif xc <= t1 - 1:
-                    flip[<int>ceil(xc) - t0] ^= 1
+                elif k < t1:
+                    flip[k - t0] ^= 1
             run = parity
+            depth = 0
             start = -1  # the first outside sample of the current run
             for u in range(t0, t1):
                 run ^= flip[u - t0]
-                if not run:
+                if burnt:
+                    depth += burn[u - t0]
+                if not run and depth <= 0:
                     if start < 0:
                         start = u
                 elif start >= 0:

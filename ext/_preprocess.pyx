@@ -388,6 +388,18 @@ cdef list _rings(poly, str where):
     return [_ring(r, f"{where}[{i}]") for i, r in enumerate(items)]
 
 
+cdef tuple _inverse(const double* A):
+    """The inverse of A (output pixel -> image) as GDALInvGeoTransform computes
+    it, in GDAL's (offset, x, y) order per row."""
+    cdef double det, inv_det
+    if A[1] == 0.0 and A[3] == 0.0:
+        return (-A[2] / A[0], 1.0 / A[0], 0.0, -A[5] / A[4], 0.0, 1.0 / A[4])
+    det = A[0] * A[4] - A[1] * A[3]
+    inv_det = 1.0 / det
+    return ((A[1] * A[5] - A[2] * A[4]) * inv_det, A[4] * inv_det, -A[1] * inv_det,
+            (-A[0] * A[5] + A[2] * A[3]) * inv_det, -A[3] * inv_det, A[0] * inv_det)
+
+
 cdef _polygon_edges(Params* P, polygons, arr, int mode, double crop):
     """Each ROI's polygon edges mapped into output pixel coordinates (the
     inverse of its affine map), as (E, 4) rows x1, y1, x2, y2, and the (N + 1)
@@ -410,11 +422,18 @@ cdef _polygon_edges(Params* P, polygons, arr, int mode, double crop):
             for i in range(5):
                 r[i] = arr[k, i]
             roi_to_affine(r, P.out_w, P.out_h, mode, crop, A, box)
-            det = A[0] * A[4] - A[1] * A[3]
-            inv = np.array([[A[4], -A[1]], [-A[3], A[0]]]) / det
+            inv = _inverse(A)
             for ring in _rings(polygons[k], f"polygons[{k}]"):
-                uv = (ring - (A[2], A[5])) @ inv.T
-                parts.append(np.hstack([uv, np.roll(uv, -1, axis=0)]))
+                x, y = ring[:, 0], ring[:, 1]
+                # in GDAL's order of operations, so that samples on an edge agree with it
+                uv = np.stack([inv[0] + x * inv[1] + y * inv[2], inv[3] + x * inv[4] + y * inv[5]], 1)
+                # one orientation for every ring, as GDAL rasterizes them: a
+                # horizontal edge on a row of samples then counts on one side
+                nxt = np.roll(uv, -1, axis=0)
+                if (uv[:, 0] * nxt[:, 1] - nxt[:, 0] * uv[:, 1]).sum() > 0:
+                    uv = uv[::-1]
+                    nxt = np.roll(uv, -1, axis=0)
+                parts.append(np.hstack([uv, nxt]))
                 total += len(uv)
         offsets[k + 1] = total
     edges = np.ascontiguousarray(np.vstack(parts) if parts else np.zeros((0, 4)), dtype=np.float64)

@@ -1,7 +1,8 @@
 """Polygon masks: a sample whose source point A @ (u + .5, v + .5, 1) lies
 outside the ROI's polygon (even-odd) is the fill value; the others are the
 unmasked output. Reference: rasterio.features.geometry_mask on the output
-grid with A as its transform (GDAL's centre rule), cross-checked by shapely."""
+grid with A as its transform (GDAL's centre rule), cross-checked by shapely
+away from ties; samples exactly on edges follow GDAL (test_ties_...)."""
 from __future__ import annotations
 
 import threading
@@ -136,3 +137,50 @@ def test_preprocess_batch_takes_polygons_as_an_eighth_item():
     assert np.array_equal(a, run(ROIS, polys)) and np.array_equal(b, run(ROIS, None))
     bad = preprocess_batch([(IMG, ROIS, a, None, 0.0, 1.0, FILL, polys[:2])])
     assert isinstance(bad[0], ValueError) and "per ROI" in str(bad[0])
+
+
+TIES = {  # vertices on the sample lattice: samples exactly on edges and vertices
+    "triangle": [np.array([[100.0, 40.0], [116.0, 40.0], [100.0, 56.0]])],
+    "centres cw": [np.array([[102.5, 41.5], [110.5, 41.5], [110.5, 50.5], [102.5, 50.5]])],
+    "centres ccw": [np.array([[102.5, 41.5], [102.5, 50.5], [110.5, 50.5], [110.5, 41.5]])],
+    "diamond": [np.array([[108.0, 40.5], [115.5, 48.0], [108.0, 55.5], [100.5, 48.0]])],
+    "hole on centres": [np.array([[99.0, 39.0], [117.0, 39.0], [117.0, 57.0], [99.0, 57.0]]),
+                        np.array([[104.5, 44.5], [104.5, 52.5], [112.5, 52.5], [112.5, 44.5]])],
+}
+
+
+@pytest.mark.parametrize("name", list(TIES))
+@pytest.mark.parametrize("roi", [(100.0, 40.0, 16.0, 16.0, 0.0), (98.0, 38.0, 40.0, 40.0, 0.0)],
+                         ids=["identity", "scaled"])
+def test_ties_on_edges_and_vertices_follow_gdal(name, roi):
+    """Samples exactly on an edge: GDAL's rule (geometry_mask), orientation quirk included."""
+    rings = TIES[name]
+    w = h = 16 if roi[2] == 16.0 else 20
+    a = roi_affine(roi, w, h)
+    poly = Polygon(rings[0], rings[1:])
+    inside = geometry_mask([mapping(poly)], (h, w), Affine(*a.ravel()), invert=True)
+    out = run(np.array([roi]), [rings], w=w, h=h)
+    assert inside.any() and not inside.all()
+    assert np.array_equal(out[0, 0] != FILL, inside)
+
+
+def test_random_lattice_polygons_follow_gdal_exactly():
+    """Vertices on the half-pixel lattice (edges through sample centres, horizontal
+    edges on sample rows, vertices on samples), both orientations, with holes."""
+    rng = np.random.default_rng(11)
+    rois = [(100.0, 40.0, 16.0, 16.0, 0.0), (96.0, 36.0, 48.0, 48.0, 0.0), (116.0, 40.0, 16.0, 16.0, 90.0),
+            (104.0, 60.0, 24.0, 32.0, 270.0)]
+    for case in range(80):
+        roi = rois[case % 4]
+        n = int(rng.integers(3, 9))
+        t = np.sort(rng.uniform(0, 2 * np.pi, n))
+        r = rng.uniform(3, 9, n)
+        outer = np.round(np.stack([108 + r * np.cos(t), 48 + r * np.sin(t)], 1) * 2) / 2
+        rings = [outer if case % 3 else outer[::-1]]
+        if case % 5 == 0:
+            rings.append(np.array([[106.5, 46.5], [109.0, 46.5], [109.0, 49.5]])[:: 1 if case % 10 else -1])
+        poly = Polygon(rings[0], rings[1:])
+        a = roi_affine(roi, 16, 16)
+        inside = geometry_mask([mapping(poly)], (16, 16), Affine(*a.ravel()), invert=True)
+        out = run(np.array([roi]), [rings], w=16, h=16)
+        assert np.array_equal(out[0, 0] != FILL, inside), (case, rings)
