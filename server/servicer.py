@@ -7,6 +7,7 @@ frame's error becomes that frame's google.rpc.Status and the stream goes on.
 from __future__ import annotations
 
 import asyncio
+from contextlib import aclosing
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -22,6 +23,7 @@ from roiclass.server.errors import Unimplemented, status_code, status_from_excep
 from roiclass.server.heatmap.service import HeatmapService
 from roiclass.server.model_info import model_infos
 from roiclass.server.observer import RequestObserver
+from roiclass.server.streams import in_order
 from roiclass.v1 import classifier_pb2 as pb
 from roiclass.v1 import classifier_pb2_grpc as pb_grpc
 
@@ -44,34 +46,11 @@ class ObjectClassifierServicer(pb_grpc.ObjectClassifierServicer):
     async def ClassifyObjectStream(
         self, request_iterator: AsyncIterator[pb.ClassifyObjectRequest], context
     ) -> AsyncIterator[pb.ClassifyObjectStreamResponse]:
-        # Frames are pipelined: each starts as soon as it arrives; responses
-        # leave in request order. The window bounds the frames in flight.
-        pending: asyncio.Queue = asyncio.Queue(maxsize=self._stream_window)
-
-        async def read_frames() -> None:
-            async for request in request_iterator:
-                await pending.put(asyncio.ensure_future(self._frame(request, context)))
-            await pending.put(None)
-
-        reader = asyncio.ensure_future(read_frames())
-        try:
-            while True:
-                getter = asyncio.ensure_future(pending.get())
-                done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
-                if getter not in done:
-                    getter.cancel()
-                    reader.result()  # the reader failed: re-raise its error
-                    continue  # the reader ended normally: its None is queued
-                task = getter.result()
-                if task is None:
-                    break
-                yield await task
-        finally:
-            reader.cancel()
-            while not pending.empty():
-                task = pending.get_nowait()
-                if task is not None:
-                    task.cancel()
+        # Frames are pipelined, answered in order, within the window (streams.py).
+        frames = in_order(request_iterator, lambda request: self._frame(request, context), self._stream_window)
+        async with aclosing(frames):
+            async for response in frames:
+                yield response
 
     async def _frame(self, request: pb.ClassifyObjectRequest, context) -> pb.ClassifyObjectStreamResponse:
         started = time.perf_counter()

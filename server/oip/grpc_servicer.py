@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 
 from roiclass.inference import grpc_service_pb2 as pb
 from roiclass.inference import grpc_service_pb2_grpc as pb_grpc
@@ -15,6 +16,7 @@ from roiclass.server.callers import caller_id
 from roiclass.server.errors import RoiclassError, status_from_exception
 from roiclass.server.oip import grpc_messages as messages
 from roiclass.server.oip.core import InferenceProtocol
+from roiclass.server.streams import in_order
 
 SERVICE = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"]
 SERVICE_NAME = SERVICE.full_name
@@ -69,34 +71,12 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
 
     async def ModelStreamInfer(self, request_iterator: AsyncIterator[pb.ModelInferRequest],
                                context) -> AsyncIterator[pb.ModelStreamInferResponse]:
-        # Requests are pipelined: each starts when it arrives; responses leave in
-        # request order; the window bounds the requests in flight.
-        pending: asyncio.Queue = asyncio.Queue(maxsize=self._stream_window)
-
-        async def read() -> None:
-            async for request in request_iterator:
-                await pending.put(asyncio.ensure_future(self._stream_one(request, context)))
-            await pending.put(None)
-
-        reader = asyncio.ensure_future(read())
-        try:
-            while True:
-                getter = asyncio.ensure_future(pending.get())
-                done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
-                if getter not in done:
-                    getter.cancel()
-                    reader.result()  # the reader failed: re-raise its error
-                    continue  # the reader ended normally: its None is queued
-                task = getter.result()
-                if task is None:
-                    break
-                yield await task
-        finally:
-            reader.cancel()
-            while not pending.empty():
-                task = pending.get_nowait()
-                if task is not None:
-                    task.cancel()
+        # Requests are pipelined, answered in order, within the window (server/streams.py).
+        responses = in_order(request_iterator, lambda request: self._stream_one(request, context),
+                             self._stream_window)
+        async with aclosing(responses):
+            async for response in responses:
+                yield response
 
     async def _stream_one(self, request, context) -> pb.ModelStreamInferResponse:
         try:
