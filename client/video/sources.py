@@ -18,6 +18,8 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from roiclass.v1 import classifier_pb2 as pb
+
 from .errors import SourceStoppedError, VideoSourceError
 from .seeking import build_index, decode_range, frame_time
 
@@ -36,12 +38,13 @@ FIRST_BACKOFF_S, MAX_BACKOFF_S = 0.5, 5.0
 
 @dataclass(frozen=True, eq=False)
 class DecodedFrame:
-    """index: frame number from 0; time: seconds from frame 0; image: RGB
-    uint8 (h, w, 3), None when skipped; captured: time.monotonic() it was decoded."""
+    """index: frame number from 0; time: seconds from frame 0; image: what
+    the request sends (an RGB8 pb.Image; a CameraFrames array that is not
+    RGB as it came), None when skipped; captured: time.monotonic() it was decoded."""
 
     index: int
     time: float
-    image: np.ndarray | None
+    image: Any
     captured: float
 
 
@@ -82,9 +85,31 @@ def _scaled(width: int, height: int, max_side: int | None) -> tuple[int, int]:
     return max(1, round(width * factor)), max(1, round(height * factor))
 
 
-def _rgb(frame: Any, max_side: int | None) -> np.ndarray:
+def _rgb(frame: Any, max_side: int | None) -> pb.Image:
+    """A decoded frame as the request's RGB8 image: the converted frame's
+    buffer copied once (its row padding sent as row_stride)."""
     width, height = _scaled(frame.width, frame.height, max_side)
-    return frame.to_ndarray(format="rgb24", width=width, height=height)
+    plane = frame.reformat(format="rgb24", width=width, height=height).planes[0]
+    return raw_message(bytes(plane), width, height, plane.line_size)
+
+
+def raw_message(pixels: bytes, width: int, height: int, row_stride: int = 0) -> pb.Image:
+    """An RGB8 pb.Image built in place. A message handed to a constructor is
+    merged field by field (upb: ~17 ms for a 1080p frame's 6 MB); assigning
+    the bytes is ~1 ms, and the stream passes a pb.Image through as it is."""
+    image = pb.Image()
+    raw = image.raw
+    raw.width, raw.height, raw.pixel_format, raw.row_stride = width, height, pb.RGB8, row_stride
+    raw.pixels = pixels
+    return image
+
+
+def array_message(array: np.ndarray) -> Any:
+    """An RGB uint8 (h, w, 3) array -> raw_message; anything else as it is
+    (the client's own conversion, which knows every pixel format)."""
+    if not isinstance(array, np.ndarray) or array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
+        return array
+    return raw_message(np.ascontiguousarray(array).tobytes(), array.shape[1], array.shape[0])
 
 
 def _open_container(av: Any, path: str, **options: Any) -> tuple[Any, Any]:
@@ -181,7 +206,7 @@ class SequenceSource:
                     with Image.open(path) as picture:
                         picture = picture.convert("RGB")
                         picture = picture.resize(_scaled(*picture.size, self.max_side), Image.Resampling.BILINEAR)
-                        image = np.asarray(picture)
+                        image = array_message(np.asarray(picture))
                 except (OSError, ValueError) as error:
                     raise VideoSourceError("source", path, f"cannot read the image: {error}") from None
                 self.decoded += 1
@@ -290,4 +315,4 @@ class CameraFrames:
             if choice == KEEP and self.max_side:
                 size = _scaled(image.shape[1], image.shape[0], self.max_side)
                 image = np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BILINEAR))
-            yield DecodedFrame(number, now - origin, image if choice == KEEP else None, now)
+            yield DecodedFrame(number, now - origin, array_message(image) if choice == KEEP else None, now)

@@ -55,3 +55,10 @@ def decode_all(path: Path) -> list[np.ndarray]:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         return [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
+
+
+def pixels(image) -> np.ndarray:
+    """A DecodedFrame's image (the request's RGB8 pb.Image) -> (h, w, 3) array."""
+    from roiclass.client.types import raw_to_array
+
+    return raw_to_array(image.raw)
