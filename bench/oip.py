@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import dataclasses
 import datetime as dt
+import importlib.metadata
 import json
 import logging
 import os
@@ -257,15 +258,16 @@ def _log_point(rep: int, system: str, c: int, rec: dict) -> None:
 
 def describe_machine() -> dict:
     machine = _machine.describe()
-    machine.update(oip_env.versions())
+    machine["perf_venv"] = oip_env.versions()  # perf_analyzer's and the Triton peer's
     machine["cpu_cores_online"] = os.cpu_count()
     machine["opencv"] = __import__("cv2").__version__
+    machine["roiclass"] = importlib.metadata.version("roiclass")
     return machine
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--systems", default="v2_image,v2_raw,v1,triton", help=f"comma list of {', '.join(LABELS)}")
+    p.add_argument("--systems", default="v2_image,v1,triton,v2_raw", help=f"comma list of {', '.join(LABELS)}")
     p.add_argument("--concurrency", default="1:16:5", help="perf_analyzer's --concurrency-range START:END:STEP")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--rois-per-request", type=int, default=4)
@@ -283,6 +285,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="skip the closing perf_analyzer --concurrency-range START:END:STEP run on v2 and Triton")
     p.add_argument("--server-arg", action="append", default=[], help="extra roiclass server flag (repeatable)")
     p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--readme", type=Path, default=None, metavar="RESULTS",
+                   help="print the README's results text for a results file, measure nothing")
     p.add_argument("--quick", action="store_true", help="1 repeat, concurrency 1 and 8, short windows")
     args = p.parse_args(argv)
     if args.quick:
@@ -333,6 +337,9 @@ def write_results(path: Path, results: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.readme:
+        print(oip_report.readme_results(json.loads(args.readme.read_text()), LABELS))
+        return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     started = time.monotonic()
     oip_env.ensure_venv()

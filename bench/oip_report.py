@@ -87,13 +87,13 @@ def _fmt(v, digits: int = 1) -> str:
 
 def table(summary: dict, labels: dict[str, str]) -> str:
     """A markdown table: one row per system and concurrency."""
-    lines = ["| system | concurrency | ROIs/s | p50 ms | p99 ms | server cores | CPU ms / ROI | client cores |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = ["| system | concurrency | ROIs/s | p50 ms | p99 ms | server cores | CPU ms / ROI | client cores | "
+             "others' cores |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for system, points in summary.items():
         for c, p in sorted(points.items(), key=lambda kv: int(kv[0])):
             lines.append(f"| {labels.get(system, system)} | {c} | {_fmt(p['rois_per_s'])} | {_fmt(p['p50_ms'])} | "
                          f"{_fmt(p['p99_ms'])} | {_fmt(p['server_cores'], 2)} | {_fmt(p['cpu_ms_per_roi'], 2)} | "
-                         f"{_fmt(p['client_cores'], 2)} |")
+                         f"{_fmt(p['client_cores'], 2)} | {_fmt(p['other_cores'], 2)} |")
     return "\n".join(lines)
 
 
@@ -106,3 +106,31 @@ def ratio_table(all_ratios: dict) -> str:
             lines.append(f"| {pair} | {c} | {_fmt(r.get('throughput_paired'), 2)} | "
                          f"{_fmt(r.get('cpu_per_roi_paired'), 2)} | {_fmt(r['p50'], 2)} | {_fmt(r['p99'], 2)} |")
     return "\n".join(lines)
+
+
+def readme_results(results: dict, labels: dict[str, str]) -> str:
+    """The "Results" text of bench/README.md's section, from a results file
+    (`bench/oip.py --readme results/oip.json` prints it)."""
+    m, others = results["machine"], [p["other_cores"] for pts in results["points"].values()
+                                     for p in pts.values() if p.get("other_cores") is not None]
+    pv, triton = m.get("perf_venv", m), m.get("tritonserver", "no tritonserver")
+    targets = "; ".join(f"{t['target']}: {'met' if t['met'] else '**missed**'} (worst {t['worst_ratio']}, "
+                        f"median {t['median_ratio']} over the concurrencies)" for t in results["targets"])
+    return f"""Run of {results['date']} (commit {results['commit'].split()[0]}, {results['settings']['repeats']} \
+repeats, {round(results['elapsed_s'] / 60)} min): {m['cpu_model']}, {m['cpus']} vCPUs ({m['hypervisor']}), \
+{m['ram_gib']} GiB, {m['os']}, Python {m['python']}, roiclass {m.get('roiclass', '?')} (onnxruntime \
+{m['onnxruntime']}, CPU provider, numpy {m['numpy']}); {pv['perf_analyzer']}; {triton} with numpy \
+{pv['numpy']}, OpenCV {pv['opencv-python-headless']} and onnxruntime {pv['onnxruntime']}. Load average \
+{results['load_average_start'][0]} at the start, \
+{results['load_average_end'][0]} at the end: other work took {min(others):.2f}-{max(others):.2f} of the \
+{m['cpus']} cores during the points (`others' cores`).
+
+{table(results['points'], labels)}
+
+Ratios (paired: the median over repeats of repeat k's ratio, the two points having run within a minute of
+each other; p50/p99: ratios of the medians; below 1 for CPU per ROI and latency = the first system is
+cheaper / faster):
+
+{ratio_table(results['ratios'])}
+
+Targets, at the worst concurrency: {targets}."""

@@ -115,3 +115,22 @@ def test_a_ratio_needs_both_sides_measured():
     assert oip_report.ratios(summary, "v2_image", "v1") == {}
     assert math.isnan(oip_report.record(rois_per_s=0.0, p50_ms=1, p99_ms=1, wall_s=1, server_cpu_s=1,
                                         client_cpu_s=0, busy_s=1)["cpu_ms_per_roi"])
+
+
+def test_the_readme_text_names_the_machine_the_rows_and_the_targets():
+    points = {"v2_image": {"1": {**_summary([45.0], 11.0), "server_cores": 0.5, "client_cores": 0.01,
+                                 "other_cores": 1.4}},
+              "v1": {"1": {**_summary([50.0], 10.0), "server_cores": 0.5, "client_cores": 0.01, "other_cores": 1.2}}}
+    ratios = {"v2_image/v1": oip_report.ratios(points, "v2_image", "v1")}
+    results = {"date": "2026-12-06T22:30:00+00:00", "commit": "abc1234 subject", "settings": {"repeats": 5},
+               "elapsed_s": 600.0, "load_average_start": [3.0], "load_average_end": [4.0], "points": points,
+               "ratios": ratios, "targets": oip_report.targets(points),
+               "machine": {"cpu_model": "AMD EPYC", "cpus": 2, "hypervisor": "KVM", "ram_gib": 23.5, "os": "Debian",
+                           "python": "3.11.7", "roiclass": "0.9", "onnxruntime": "1.31.1", "numpy": "2.4.6",
+                           "perf_venv": {"perf_analyzer": "Perf Analyzer Version 2.51.0", "numpy": "1.26.4",
+                                         "opencv-python-headless": "4.11.0.86", "onnxruntime": "1.31.1"}}}
+    text = oip_report.readme_results(results, {"v2_image": "roiclass v2", "v1": "roiclass v1"})
+    assert "AMD EPYC, 2 vCPUs (KVM)" in text and "other work took 1.20-1.40 of the 2 cores" in text
+    assert "| roiclass v2 | 1 | 45.0 | 10.0 | 20.0 | 0.50 | 11.00 | 0.01 | 1.40 |" in text
+    assert "| v2_image/v1 | 1 | 0.90 | 1.10 |" in text
+    assert "roiclass v2 throughput >= 90% of v1's: met (worst 0.9" in text
