@@ -2,13 +2,16 @@
 beside the same load on roiclass's v1 API and on a Triton peer.
 
     .venv/bin/python bench/oip.py                # full run, ~10 min; bench/results/oip.json
-    .venv/bin/python bench/oip.py --quick        # smoke run, ~2 min; bench/results/oip-quick.json
+    .venv/bin/python bench/oip.py --quick        # smoke run, ~1 min; bench/results/oip-quick.json
+    .venv/bin/python bench/oip.py --readme bench/results/oip.json   # the README's results text
 
 Systems (each point one run, all points interleaved, medians of --repeats):
   v2_image  perf_analyzer -m efficientnet_lite0 -i grpc, --input-data JSON:
             IMAGE (UINT8 [H, W, 3]) + ROIS (FP32 [N, 5]), the payload a v1 client sends;
   v2_raw    perf_analyzer on the raw-tensor mode (the model's own ONNX input, FP32 [N, 3, 224, 224]);
-  v1        ClassifyObject with the same image and ROIs, from bench/_load.py's asyncio client;
+  v1        ClassifyObject with the same image and ROIs, top-5, from bench/_load.py's asyncio client;
+  v2_bench  ModelInfer with the same image and ROIs, top-5 by the classification extension, from
+            the same asyncio client (v2 vs v1 with one client, bench/oip_client.py);
   triton    perf_analyzer, the same JSON, against Triton Inference Server (nvidia-pytriton's
             tritonserver) running bench/triton_peer/model.py (cv2 per ROI + ONNX Runtime,
             dynamic batching on), see bench/oip_peer.py.
@@ -36,6 +39,7 @@ from pathlib import Path
 
 import grpc
 import numpy as np
+from roiclass.inference import grpc_service_pb2_grpc as pb2_grpc
 
 BENCH = Path(__file__).resolve().parent
 if str(BENCH) not in sys.path:  # run as a script: the helper modules sit beside it
@@ -46,6 +50,7 @@ import _load  # noqa: E402
 import _machine  # noqa: E402
 import _servers  # noqa: E402
 import oip_check  # noqa: E402
+import oip_client  # noqa: E402
 import oip_cpu  # noqa: E402
 import oip_env  # noqa: E402
 import oip_peer  # noqa: E402
@@ -59,7 +64,10 @@ ROOT = BENCH.parent
 RESULTS = BENCH / "results"
 MODEL_DIR = ROOT / "models" / "efficientnet_lite0"
 LABELS = {"v2_image": "roiclass v2 IMAGE+ROIS (perf_analyzer)", "v2_raw": "roiclass v2 raw tensor (perf_analyzer)",
-          "v1": "roiclass v1 ClassifyObject (bench asyncio client)", "triton": "Triton peer IMAGE+ROIS (perf_analyzer)"}
+          "v1": "roiclass v1 ClassifyObject (bench asyncio client)",
+          "v2_bench": "roiclass v2 ModelInfer top-5 (bench asyncio client)",
+          "triton": "Triton peer IMAGE+ROIS (perf_analyzer)"}
+RATIOS = (("v2_image", "v1"), ("v2_bench", "v1"), ("v2_raw", "v1"), ("v2_image", "triton"))
 
 
 @dataclass(frozen=True)
@@ -107,9 +115,10 @@ class Measure:
                 for p in sorted(r.points, key=lambda p: p.concurrency)]
         return {"command": "perf_analyzer " + r.command, "rows": rows, **({"error": r.error} if r.error else {})}
 
-    def v1(self, server, c: int) -> dict:
+    def bench_client(self, server, make_target, c: int) -> dict:
+        """`c` unary calls in flight from bench/_load.py, to the target make_target() builds."""
         async def go() -> _load.Sample:
-            target = _clients.RoiclassTarget(server.port, self.spec.name, self.image, self.rois)
+            target = make_target()
             try:
                 return await _load.run_unary(target.unary, c, self.args.v1_duration, self.args.v1_warmup,
                                              len(self.rois))
@@ -180,6 +189,13 @@ def agreement(servers: dict, spec, image, rois) -> dict:
         v2 = oip_check.v2_probabilities(port, spec.name, {"IMAGE": image, "ROIS": rois32})
     except Exception as exc:  # noqa: BLE001 - recorded; the bench goes on without that side's check
         problems["v2_error"] = str(exc)[:500]
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            response = pb2_grpc.GRPCInferenceServiceStub(channel).ModelInfer(
+                oip_client.classify_request(spec.name, image, rois, _clients.TOP_K), timeout=60)
+        problems["v2_classification_top1"] = oip_client.top1_of_classification(response)
+    except Exception as exc:  # noqa: BLE001
+        problems["v2_classification_error"] = str(exc)[:500]
     if "triton" in servers:
         try:
             peer = oip_check.v2_probabilities(servers["triton"].port, spec.name, {"IMAGE": image[None],
@@ -226,7 +242,11 @@ def perf_targets(args, spec, servers, image, rois, tmp: Path, results: dict) -> 
 def measure(args, spec, servers, image, rois, tmp: Path, results: dict) -> dict:
     m = Measure(args, spec, image, rois)
     targets = perf_targets(args, spec, servers, image, rois, tmp, results)
-    runs = {"v1": lambda c: m.v1(servers["roiclass"], c)}
+    roiclass = servers["roiclass"]
+    runs = {"v1": lambda c: m.bench_client(roiclass, lambda: _clients.RoiclassTarget(
+                roiclass.port, spec.name, image, rois), c),
+            "v2_bench": lambda c: m.bench_client(roiclass, lambda: oip_client.V2Target(
+                roiclass.port, spec.name, image, rois), c)}
     runs.update({name: (lambda c, name=name: m.perf(name, targets[name], c)) for name in targets})
     systems = [s for s in args.systems if s in runs]
     records: dict = {s: {c: [] for c in plan(args)} for s in systems}
@@ -267,7 +287,8 @@ def describe_machine() -> dict:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--systems", default="v2_image,v1,triton,v2_raw", help=f"comma list of {', '.join(LABELS)}")
+    p.add_argument("--systems", default="v2_image,v1,v2_bench,triton,v2_raw",
+                   help=f"comma list of {', '.join(LABELS)}")
     p.add_argument("--concurrency", default="1:16:5", help="perf_analyzer's --concurrency-range START:END:STEP")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--rois-per-request", type=int, default=4)
@@ -358,8 +379,7 @@ def main(argv: list[str] | None = None) -> int:
         for server in servers.values():
             server.stop()
     results.update(points=summary, load_average_end=[round(v, 2) for v in os.getloadavg()],
-                   ratios={f"{a}/{b}": oip_report.ratios(summary, a, b)
-                           for a, b in (("v2_image", "v1"), ("v2_raw", "v1"), ("v2_image", "triton"))},
+                   ratios={f"{a}/{b}": oip_report.ratios(summary, a, b) for a, b in RATIOS},
                    targets=oip_report.targets(summary), elapsed_s=round(time.monotonic() - started, 1))
     write_results(args.out, results)
     print(oip_report.table(summary, LABELS))

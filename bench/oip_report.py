@@ -63,12 +63,17 @@ def ratios(summary: dict, num: str, den: str) -> dict:
 
 def targets(summary: dict) -> list[dict]:
     """The issue's targets at every concurrency measured, on the paired
-    (per-repeat) throughput ratios: v2 >= 90 % of v1, v2 ahead of Triton; and,
+    (per-repeat) throughput ratios: v2 >= 90 % of v1 (v2 from perf_analyzer,
+    and from the bench's own client as v1 is), v2 ahead of Triton; and,
     load-independent, v2's CPU per ROI within 10 % of v1's."""
     out = []
     for num, den, key, bound, what in (
             ("v2_image", "v1", "throughput_paired", V2_V1_TARGET, "roiclass v2 throughput >= 90% of v1's"),
             ("v2_image", "v1", "cpu_per_roi_paired", 1 / V2_V1_TARGET, "roiclass v2 CPU per ROI <= v1's / 0.9"),
+            ("v2_bench", "v1", "throughput_paired", V2_V1_TARGET,
+             "roiclass v2 throughput >= 90% of v1's, one client for both"),
+            ("v2_bench", "v1", "cpu_per_roi_paired", 1 / V2_V1_TARGET,
+             "roiclass v2 CPU per ROI <= v1's / 0.9, one client for both"),
             ("v2_image", "triton", "throughput_paired", 1.0, "roiclass v2 throughput ahead of the Triton peer")):
         per = {c: v[key] for c, v in ratios(summary, num, den).items() if v.get(key) is not None}
         if not per:
