@@ -138,4 +138,19 @@ cheaper / faster):
 
 {ratio_table(results['ratios'])}
 
-Targets, at the worst concurrency: {targets}."""
+Targets, at the worst concurrency: {targets}.{range_text(results, labels)}"""
+
+
+def range_text(results: dict, labels: dict[str, str]) -> str:
+    """The closing literal `--concurrency-range START:END:STEP` runs, one line each."""
+    lines = []
+    for system, run in results.get("perf_analyzer_range", {}).items():
+        rows = ", ".join(f"{r['concurrency']}: {r['rois_per_s']:.1f} ROIs/s p50 {r['p50_ms']:.0f} / p99 "
+                         f"{r['p99_ms']:.0f} ms" for r in run["rows"]) or run.get("error", "no rows")
+        lines.append(f"- {labels.get(system, system)}: {rows}")
+    if not lines:
+        return ""
+    first = next(iter(results["perf_analyzer_range"].values()))["command"]
+    return ("\n\nThe same as one perf_analyzer run over the range, once at the end (`" + first.split(" -u ")[0] +
+            " --concurrency-range " + first.split("--concurrency-range ")[1].split()[0] + " ...`):\n\n" +
+            "\n".join(lines))
