@@ -184,3 +184,18 @@ def test_random_lattice_polygons_follow_gdal_exactly():
         inside = geometry_mask([mapping(poly)], (16, 16), Affine(*a.ravel()), invert=True)
         out = run(np.array([roi]), [rings], w=16, h=16)
         assert np.array_equal(out[0, 0] != FILL, inside), (case, rings)
+
+
+def test_rows_with_many_crossings_and_wide_outputs():
+    """A comb of 150 teeth: 300 crossings per row (beyond the sorted list kept
+    on the stack: the general pass), on an output wider than its tile."""
+    teeth = 150
+    xs = np.linspace(20.3, 430.7, 2 * teeth + 1)
+    top = [(x, 30.2 if i % 2 == 0 else 260.7) for i, x in enumerate(xs)]
+    ring = np.array(top + [(430.7, 280.4), (20.3, 280.4)])
+    roi = (10.0, 20.0, 430.0, 270.0, 0.0)
+    for w, h in ((5000, 3), (600, 40)):
+        out = run([roi], [[ring]], w=w, h=h)
+        a = roi_affine(roi, w, h)
+        inside = geometry_mask([mapping(Polygon(ring))], (h, w), Affine(*a.ravel()), invert=True)
+        assert np.array_equal(out[0, 0] != FILL, inside)
