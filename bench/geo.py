@@ -21,7 +21,9 @@ order rotated each repeat so a slow minute of the shared VM hits every case:
   all: the ceiling.
 
 Reports features/s (medians), roiclass / ceiling and roiclass / best script,
-peak RSS; the targets: >= 85 % of the ceiling, peak RSS < 1 GiB.
+CPU milliseconds per feature (roiclass-server: client + server) and the
+same ratio in CPU time (on a shared VM far steadier than wall time), peak
+RSS; the targets: >= 85 % of the ceiling, peak RSS < 1 GiB.
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ import argparse
 import datetime as dt
 import json
 import logging
+import math
 import resource
 import statistics
 import subprocess
@@ -107,8 +110,9 @@ def make_points(path: Path, count: int, side: int) -> Path:
 
 def _child_done(features: int, started: float, **extra) -> None:
     seconds = time.perf_counter() - started
-    maxrss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"features": features, "seconds": seconds, "maxrss_mb": maxrss_mb, **extra}), flush=True)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps({"features": features, "seconds": seconds, "maxrss_mb": usage.ru_maxrss / 1024,
+                      "cpu_s": usage.ru_utime + usage.ru_stime, **extra}), flush=True)
 
 
 def child_roiclass(args: list[str]) -> None:
@@ -117,7 +121,8 @@ def child_roiclass(args: list[str]) -> None:
 
     started = time.perf_counter()
     summary = run(config_from_args(build_parser().parse_args(["--quiet", "--overwrite", *args])))
-    _child_done(summary.features, started, startup_s=summary.startup_s, labelled=summary.labelled)
+    _child_done(summary.features, started, startup_s=summary.startup_s, startup_cpu_s=summary.startup_cpu_s,
+                labelled=summary.labelled)
 
 
 def _session():
@@ -187,15 +192,15 @@ def _vm_hwm_mb(pid: int) -> float:
     return 0.0
 
 
-def cases(raster: Path, layer: Path, out: Path, server_address: str, count: int) -> dict[str, list[str]]:
+def cases(raster: Path, layer: Path, out: Path, server_address: str, raw_count: int) -> dict[str, list[str]]:
     common = [str(raster), "--features", str(layer), "--chip", "fixed"]
     return {
         "roiclass-server": ["roiclass", *common, "--out", str(out / "server.gpkg"), "--server", server_address],
         "roiclass-local": ["roiclass", *common, "--out", str(out / "local.gpkg"), "--local"],
         "script-b4": ["script", str(raster), str(layer), "4"],
         "script-b64": ["script", str(raster), str(layer), "64"],
-        "raw-b4": ["raw", str(count), "4"],
-        "raw-b64": ["raw", str(count), "64"],
+        "raw-b4": ["raw", str(raw_count), "4"],
+        "raw-b64": ["raw", str(raw_count), "64"],
     }
 
 
@@ -212,12 +217,15 @@ def measure(args) -> dict:
     server = _servers.start_roiclass(MODEL_DIR, MODEL, ["--devices", "cpu", "--metrics-port", "0"])
     runs: dict[str, list[dict]] = {}
     try:
-        table = cases(raster, layer, out, f"127.0.0.1:{server.port}", args.features)
+        table = cases(raster, layer, out, f"127.0.0.1:{server.port}", args.raw_count or args.features)
         names = list(table)
         for repeat in range(args.repeats):
             order = names[repeat % len(names):] + names[:repeat % len(names)]
             for name in order:
+                server_cpu = server.cpu_seconds()
                 result = _run_child(table[name])
+                if name == "roiclass-server":  # the client's CPU and the server's during the run
+                    result["cpu_s"] += server.cpu_seconds() - server_cpu
                 result["rate"] = result["features"] / result["seconds"]
                 # --local loads the model in the run (a server loaded it before): the rate past that, too
                 result["rate_after_startup"] = result["features"] / (result["seconds"] - result.get("startup_s", 0))
@@ -237,16 +245,24 @@ def summarize(results: dict) -> dict:
     rate = {name: statistics.median(r["rate"] for r in rs) for name, rs in runs.items()}
     after = {name: statistics.median(r["rate_after_startup"] for r in rs) for name, rs in runs.items()}
     rss = {name: max(r["maxrss_mb"] for r in rs) for name, rs in runs.items()}
+    # CPU time per feature: far less moved by other load on a shared VM than wall time
+    cpu_ms = {name: statistics.median(1000 * r["cpu_s"] / r["features"] for r in rs) for name, rs in runs.items()}
+    cpu_after = {name: statistics.median(1000 * (r["cpu_s"] - r.get("startup_cpu_s", 0)) / r["features"] for r in rs)
+                 for name, rs in runs.items()}
     if "roiclass-server" in runs:
         rss["roiclass-server"] = max(r["maxrss_mb"] + r.get("server_hwm_mb", 0) for r in runs["roiclass-server"])
     ceiling = max(rate.get("raw-b4", 0), rate.get("raw-b64", 0))
     script = max(rate.get("script-b4", 0), rate.get("script-b64", 0))
-    summary = {"features_per_s": rate, "features_per_s_after_startup": after, "peak_rss_mb": rss,
-               "ceiling": ceiling, "best_script": script}
+    summary = {"features_per_s": rate, "features_per_s_after_startup": after, "cpu_ms_per_feature": cpu_ms,
+               "cpu_ms_per_feature_after_startup": cpu_after,
+               "peak_rss_mb": rss, "ceiling": ceiling, "best_script": script}
+    cpu_ceiling = min(cpu_ms.get("raw-b4", math.inf), cpu_ms.get("raw-b64", math.inf))
     for mode in ("roiclass-server", "roiclass-local"):
         if mode in rate and ceiling:
             summary[f"{mode}_vs_ceiling"] = rate[mode] / ceiling
             summary[f"{mode}_after_startup_vs_ceiling"] = after[mode] / ceiling
+            summary[f"{mode}_cpu_vs_ceiling"] = cpu_ceiling / cpu_ms[mode]
+            summary[f"{mode}_cpu_after_startup_vs_ceiling"] = cpu_ceiling / cpu_after[mode]
             summary[f"{mode}_vs_script"] = rate[mode] / script if script else None
             summary[f"{mode}_targets_met"] = {"85%_of_ceiling": rate[mode] >= 0.85 * ceiling,
                                               "rss_under_1GiB": rss[mode] < 1024}
@@ -269,6 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--features", type=int, default=None)
     p.add_argument("--repeats", type=int, default=None)
     p.add_argument("--side", type=int, default=SIDE)
+    p.add_argument("--raw-count", type=int, default=0, help="images per raw ORT run (default: --features)")
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--note", default="", help="a line on the run (e.g. how busy the machine was)")
     args = p.parse_args(argv)

@@ -79,6 +79,7 @@ class Summary:
     failed: int = 0
     seconds: float = 0.0
     startup_s: float = 0.0  # of seconds: opening the inputs and the backend (--local: loading the model)
+    startup_cpu_s: float = 0.0  # this process's CPU seconds in that time
     out: str | None = None
     table: pa.Table | None = field(default=None, repr=False)
 

@@ -58,7 +58,7 @@ def make_backend(config: GeoConfig, options: dict):
 
 
 async def _run(config: GeoConfig) -> R.Summary:
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.process_time()
     out = check_out(config.out, config.overwrite, config.append) if config.out else None
     info = layer_info(config.features) if config.features else None
     keys = read_keys(config.emd) if config.emd else None
@@ -73,10 +73,10 @@ async def _run(config: GeoConfig) -> R.Summary:
             if error.code.name not in FATAL:
                 raise
             raise GeoInputError(config.emd or f"--model {model}", f"{error.code.name}: {error.message}") from None
-        ready = time.perf_counter()
+        ready, ready_cpu = time.perf_counter(), time.process_time()
         job = _Job(config, keys, backend, rasters, out, width, height)
         summary = await (job.features(info) if info else job.images())
-        summary.startup_s = ready - started
+        summary.startup_s, summary.startup_cpu_s = ready - started, ready_cpu - started_cpu
     finally:
         await backend.close()
         for raster in rasters:
