@@ -171,7 +171,7 @@ def start_servers(args, spec, results: dict) -> dict:
     servers = {"roiclass": _servers.start_roiclass(MODEL_DIR, spec.name, args.server_arg)}
     if "triton" in args.systems:
         try:
-            servers["triton"] = oip_peer.start_triton(spec, len(args.rois_rows))
+            servers["triton"] = oip_peer.start_triton(spec, len(args.rois_rows), args.triton_instances)
         except (RuntimeError, TimeoutError, OSError, subprocess.SubprocessError) as exc:
             # Recorded, not fatal: the roiclass side still runs.
             results["triton_error"] = str(exc)[-2000:]
@@ -304,6 +304,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--raw-model", default="", help="model name of the raw-tensor mode (default: MODEL.tensors)")
     p.add_argument("--no-range-run", dest="range_run", action="store_false",
                    help="skip the closing perf_analyzer --concurrency-range START:END:STEP run on v2 and Triton")
+    p.add_argument("--triton-instances", type=int, default=1,
+                   help="the peer's model instances (ORT threads: cores / instances when > 1)")
     p.add_argument("--server-arg", action="append", default=[], help="extra roiclass server flag (repeatable)")
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--readme", type=Path, default=None, metavar="RESULTS",

@@ -41,10 +41,12 @@ def peer_max_batch(spec, rois_per_request: int) -> int:
     return max(1, spec.max_batch_size // rois_per_request)
 
 
-def config_pbtxt(spec, rois_per_request: int) -> str:
+def config_pbtxt(spec, rois_per_request: int, instances: int = 1) -> str:
+    """instances > 1: that many model instances, the cores split between their ORT sessions."""
+    threads = 0 if instances == 1 else max(1, (os.cpu_count() or 1) // instances)
     params = {"onnx_path": str(Path(spec.onnx_path).resolve()), "width": str(spec.input_width),
               "height": str(spec.input_height), "mean": json.dumps(list(spec.mean[:3])),
-              "std": json.dumps(list(spec.std[:3]))}
+              "std": json.dumps(list(spec.std[:3])), "intra_op_threads": str(threads)}
     parameters = "\n".join(f'  {{ key: "{k}" value: {{ string_value: {json.dumps(v)} }} }},' for k, v in params.items())
     return f"""name: "{spec.name}"
 backend: "python"
@@ -57,21 +59,21 @@ output [
   {{ name: "PROBABILITIES" data_type: TYPE_FP32 dims: [ -1, {len(spec.classes)} ] }}
 ]
 dynamic_batching {{ max_queue_delay_microseconds: {spec.max_queue_delay_us} }}
-instance_group [ {{ count: 1 kind: KIND_CPU }} ]
+instance_group [ {{ count: {instances} kind: KIND_CPU }} ]
 parameters [
 {parameters.rstrip(",")}
 ]
 """
 
 
-def write_repository(spec, rois_per_request: int) -> Path:
+def write_repository(spec, rois_per_request: int, instances: int = 1) -> Path:
     if spec.channel_order != "RGB" or spec.resize != "stretch" or spec.layout != "NCHW":
         raise SystemExit(f"{spec.name}: the Triton peer implements RGB + stretch + NCHW only")
     shutil.rmtree(REPO, ignore_errors=True)
     version = REPO / spec.name / "1"
     version.mkdir(parents=True)
     shutil.copy(MODEL_PY, version / "model.py")
-    (REPO / spec.name / "config.pbtxt").write_text(config_pbtxt(spec, rois_per_request))
+    (REPO / spec.name / "config.pbtxt").write_text(config_pbtxt(spec, rois_per_request, instances))
     return REPO
 
 
@@ -115,12 +117,12 @@ class _TritonProcess(_servers.ServerProcess):
         self.port = 0
 
 
-def start_triton(spec, rois_per_request: int, timeout: float = 120.0) -> _servers.ServerProcess:
+def start_triton(spec, rois_per_request: int, instances: int = 1, timeout: float = 120.0) -> _servers.ServerProcess:
     """tritonserver on a free loopback gRPC port (HTTP and metrics off);
     returns once the model is ready."""
     from roiclass.inference import grpc_service_pb2 as pb2, grpc_service_pb2_grpc as pb2_grpc
 
-    repo = write_repository(spec, rois_per_request)
+    repo = write_repository(spec, rois_per_request, instances)
     port = _servers.free_port()
     argv = [str(oip_env.tritonserver()), f"--model-repository={repo}", f"--backend-directory={_backend_dir()}",
             "--grpc-address=127.0.0.1", f"--grpc-port={port}", "--allow-http=false", "--allow-metrics=false",

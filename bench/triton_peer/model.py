@@ -71,6 +71,8 @@ class TritonPythonModel:
         opts = ort.SessionOptions()
         # As roiclass serves by default: no busy-waiting ORT threads on a shared host.
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        if int(p.get("intra_op_threads", "0")) > 0:  # several instances share the cores
+            opts.intra_op_num_threads = int(p["intra_op_threads"])
         self.session = ort.InferenceSession(p["onnx_path"], opts, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
 
