@@ -4,6 +4,7 @@ tensor matches roiclass's kernel on the bench's own image and ROIs."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from pathlib import Path
 
@@ -59,3 +60,11 @@ def test_the_peer_config_carries_the_models_facts(model_spec):
     assert f"max_queue_delay_microseconds: {model_spec.max_queue_delay_us}" in text
     assert f'dims: [ -1, {len(model_spec.classes)} ]' in text
     assert str(Path(model_spec.onnx_path).resolve()) in text
+
+
+def test_several_peer_instances_split_the_cores(model_spec):
+    one, two = oip_peer.config_pbtxt(model_spec, 4), oip_peer.config_pbtxt(model_spec, 4, instances=2)
+    assert "count: 1 kind: KIND_CPU" in one and 'key: "intra_op_threads" value: { string_value: "0" }' in one
+    threads = max(1, (os.cpu_count() or 1) // 2)
+    assert "count: 2 kind: KIND_CPU" in two
+    assert f'key: "intra_op_threads" value: {{ string_value: "{threads}" }}' in two
