@@ -11,8 +11,11 @@ from libc.math cimport ceil, hypot, fabs
 from libc.stdint cimport uint8_t, uint16_t
 
 from _interp cimport dst_t, ifloor, clampc, BORDER_CONSTANT
-from _params cimport Params, store, MAX_BANDS
+from _params cimport Params, store, put, MAX_BANDS, MAX_OUT_CHANNELS
 from _area cimport cells, MAX_CELLS, MAX_SUPER
+
+cdef enum:
+    GCHUNK = 64  # pixels sampled before they are stored, channel by channel
 
 ctypedef fused gsrc_t:
     uint8_t
@@ -97,12 +100,77 @@ cdef inline void grid_pixel(const gsrc_t* img, const Params* P, const double* ox
         gbilinear(img, P, cx + ox[t], cy + oy[t], w, s)
 
 
+cdef inline void bilinear_chunk(const gsrc_t* img, const Params* P, double x, double y, double a0,
+                                double a3, int n, float* smp) noexcept nogil:
+    """smp[j * GCHUNK + i]: needed band j of the n pixels from (x, y) in steps
+    (a0, a3), bilinear (the arithmetic of gbilinear); planar for the stores."""
+    cdef int i, j, c, ix, iy, C = P.C, nneed = P.nneed
+    cdef double xi, yi
+    cdef float fx, fy, w00, w01, w10, w11
+    cdef const gsrc_t* p0
+    cdef const gsrc_t* p1
+    cdef float s[MAX_BANDS]
+    for i in range(n):
+        xi = clampc(x + a0 * i)
+        yi = clampc(y + a3 * i)
+        ix = ifloor(xi)
+        iy = ifloor(yi)
+        if ix >= 0 and iy >= 0 and ix < P.W - 1 and iy < P.H - 1:
+            fx = <float>(xi - ix)
+            fy = <float>(yi - iy)
+            w00 = (1.0 - fx) * (1.0 - fy)
+            w01 = fx * (1.0 - fy)
+            w10 = (1.0 - fx) * fy
+            w11 = fx * fy
+            p0 = <const gsrc_t*>(<const char*>img + iy * P.stride) + <Py_ssize_t>ix * C
+            p1 = <const gsrc_t*>(<const char*>img + (iy + 1) * P.stride) + <Py_ssize_t>ix * C
+            for j in range(nneed):
+                c = P.need[j]
+                smp[j * GCHUNK + i] = (w00 * p0[c] + w01 * p0[c + C]) + (w10 * p1[c] + w11 * p1[c + C])
+        else:  # a tap outside: the border rule
+            clear(s)
+            gbilinear(img, P, xi, yi, 1.0, s)
+            for j in range(nneed):
+                smp[j * GCHUNK + i] = s[P.need[j]]
+
+
+cdef inline void store_chunk(const Params* P, dst_t* dst, const float* smp, const int* slot, int n,
+                             Py_ssize_t cstride, Py_ssize_t pstride) noexcept nogil:
+    """Output channel k of n pixels from planar samples (slot[k]: its band's
+    row in smp); a luma mix goes pixel by pixel through store()."""
+    cdef int i, j, k
+    cdef float mean, inv
+    cdef const float* sk
+    cdef dst_t* d
+    cdef float s[MAX_BANDS]
+    if not P.pick:
+        for i in range(n):
+            for j in range(P.nneed):
+                s[P.need[j]] = smp[j * GCHUNK + i]
+            store(P, dst + i * pstride, cstride, s)
+        return
+    for k in range(P.cout):
+        mean = P.mean[k]
+        inv = P.inv_std[k]
+        sk = smp + slot[k] * GCHUNK
+        d = dst + k * cstride
+        if pstride == 1:
+            for i in range(n):
+                put(d + i, (sk[i] - mean) * inv)
+        else:
+            for i in range(n):
+                put(d + i * pstride, (sk[i] - mean) * inv)
+
+
 cdef inline void generic_band(const gsrc_t* img, dst_t* out, const Params* P,
                               const double* A, const int* box, int v0, int v1) noexcept nogil:
-    """Rows [v0, v1) of one ROI (see _kernel.warp_band for A and box)."""
-    cdef int u, v, a, b, t, nt = 1, n1 = 1, n2 = 1
+    """Rows [v0, v1) of one ROI (see _kernel.warp_band for A and box): GCHUNK
+    pixels at a time, sampled into planar rows, then stored per channel."""
+    cdef int u, u0, n, i, j, k, v, a, b, t, nt = 1, n1 = 1, n2 = 1
     cdef float s[MAX_BANDS]
     cdef float f[MAX_BANDS]
+    cdef float smp[MAX_BANDS * GCHUNK]
+    cdef int slot[MAX_OUT_CHANNELS]
     cdef double ox[MAX_SUPER * MAX_SUPER]
     cdef double oy[MAX_SUPER * MAX_SUPER]
     cdef double s1 = hypot(A[0], A[3]), s2 = hypot(A[1], A[4]), da, db, cx, cy
@@ -128,6 +196,11 @@ cdef inline void generic_band(const gsrc_t* img, dst_t* out, const Params* P,
                 t = b * n1 + a
                 ox[t] = da * A[0] + db * A[1]
                 oy[t] = da * A[3] + db * A[4]
+    for k in range(P.cout):  # the planar row of each output channel's band
+        slot[k] = 0
+        for j in range(P.nneed):
+            if P.pick and P.need[j] == P.cmap[k]:
+                slot[k] = j
     if P.nhwc:
         cstride = 1
         pstride = P.cout
@@ -138,17 +211,29 @@ cdef inline void generic_band(const gsrc_t* img, dst_t* out, const Params* P,
         f[a] = P.fill
     for v in range(v0, v1):
         dst = out + (<Py_ssize_t>v * P.out_w) * pstride
-        for u in range(P.out_w):
-            if v < box[1] or v >= box[3] or u < box[0] or u >= box[2]:
+        if v < box[1] or v >= box[3]:
+            for u in range(P.out_w):
                 store(P, dst + u * pstride, cstride, f)
-                continue
-            clear(s)
-            if (area1 or area2) and aligned:
-                area_pixel(img, P, A, s1, s2, area1, area2, u, v, s)
-            elif area1 or area2:
-                cx = bx + A[0] * u + A[1] * v
-                cy = by + A[3] * u + A[4] * v
-                grid_pixel(img, P, ox, oy, nt, cx, cy, s)
+            continue
+        for u in range(box[0]):
+            store(P, dst + u * pstride, cstride, f)
+        for u in range(box[2], P.out_w):
+            store(P, dst + u * pstride, cstride, f)
+        u0 = box[0]
+        while u0 < box[2]:
+            n = min(<int>GCHUNK, box[2] - u0)
+            if not (area1 or area2):
+                bilinear_chunk(img, P, bx + A[0] * u0 + A[1] * v, by + A[3] * u0 + A[4] * v, A[0], A[3],
+                               n, smp)
             else:
-                gbilinear(img, P, bx + A[0] * u + A[1] * v, by + A[3] * u + A[4] * v, 1.0, s)
-            store(P, dst + u * pstride, cstride, s)
+                for i in range(n):
+                    u = u0 + i
+                    clear(s)
+                    if aligned:
+                        area_pixel(img, P, A, s1, s2, area1, area2, u, v, s)
+                    else:
+                        grid_pixel(img, P, ox, oy, nt, bx + A[0] * u + A[1] * v, by + A[3] * u + A[4] * v, s)
+                    for j in range(P.nneed):
+                        smp[j * GCHUNK + i] = s[P.need[j]]
+            store_chunk(P, dst + u0 * pstride, smp, slot, n, cstride, pstride)
+            u0 += n
