@@ -88,7 +88,7 @@ def test_stream_in_order_with_a_bad_frame(classifier, chelsea):
 
 def test_stream_bad_input_found_locally_keeps_its_place(classifier, chelsea):
     small = np.ascontiguousarray(chelsea[::4, ::4])
-    frames = [small, Frame(small.astype(np.float32), request_id="local"), Frame(small, request_id="last")]
+    frames = [small, Frame(small.astype(np.float64), request_id="local"), Frame(small, request_id="last")]
     items = list(classifier.stream(frames, top_k=1))
     assert [item.request_id for item in items] == ["", "local", "last"]
     assert items[0].ok and items[2].ok

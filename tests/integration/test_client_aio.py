@@ -119,7 +119,7 @@ def test_stream_in_order_with_server_and_local_errors(server, chelsea):
             if i == 3:
                 yield Frame(BAD_PIXELS, request_id="server")
             elif i == 5:
-                yield Frame(small.astype(np.float32), request_id="local")
+                yield Frame(small.astype(np.float64), request_id="local")
             else:
                 yield Frame(chelsea, rois=[CAT_ROI], request_id=f"f{i}")
 
@@ -209,7 +209,7 @@ def test_errors_carry_code_message_and_details(server, chelsea):
         with pytest.raises(ClassifierError) as unknown:
             await client.classify(chelsea, model="no-such-model")
         with pytest.raises(InvalidInputError):
-            await client.classify(chelsea.astype(np.float32))
+            await client.classify(chelsea.astype(np.float64))
         return bad.value, unknown.value
 
     bad, unknown = _run(server, body)
