@@ -10,6 +10,7 @@ resumed by Classifier.stream (resume.py): unanswered frames are sent again.
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -22,6 +23,8 @@ from .errors import VideoSourceError
 from .results import VideoFrameResult, VideoStats
 from .sampling import FrameRange, Sampler
 from .sources import DecodedFrame
+
+logger = logging.getLogger(__name__)
 
 # The server's default --stream-window (a test keeps the two equal): more
 # frames in flight than the server reads only wait in transport buffers.
@@ -82,10 +85,15 @@ class VideoRun:
 
     def __init__(self, client: Any, source: Any, frames: FrameRange, sampler: Sampler, *,
                  rois: Any, live: bool, window: int, stream_options: dict[str, Any]) -> None:
-        count = source.frame_count
+        count, declared = source.frame_count, getattr(source, "declared_frames", None)
+        damaged = count is not None and declared is not None and declared > count + 1
         if count is not None and (frames.start >= count or (frames.end or 0) > count):
             raise VideoSourceError("frames", source.name, f"range {frames} is past the end: the stream has "
-                                                          f"{count} frames (0..{count - 1})")
+                                   f"{count} frames (0..{count - 1})"
+                                   + (f"; its container declares {declared} (a damaged file?)" if damaged else ""))
+        if damaged:
+            logger.warning("%s: %d frames can be read of the %d its container declares (a damaged file?)",
+                           source.name, count, declared)
         self.source, self.frames, self.sampler = source, frames, sampler
         self.rois, self.live, self.window = rois, live, window
         self.stats = VideoStats()

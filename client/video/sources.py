@@ -142,6 +142,7 @@ class FileSource:
         try:
             self._index = build_index(container, stream)
             self.rate = float(stream.average_rate) if stream.average_rate else None
+            self.declared_frames = _declared_frames(container, stream, self.rate)
         except self._av.FFmpegError as error:
             raise VideoSourceError("source", path, f"cannot read its packets: {_reason(error)}") from None
         finally:
@@ -170,6 +171,16 @@ class FileSource:
 
     def _tally(self) -> None:
         self.decoded += 1
+
+
+def _declared_frames(container: Any, stream: Any, rate: float | None) -> int | None:
+    """The frame count the container's header gives (MP4's sample table), or
+    its duration x frame rate; None when it gives neither."""
+    if stream.frames:
+        return int(stream.frames)
+    if container.duration and rate:
+        return round(container.duration / 1_000_000 * rate)
+    return None
 
 
 class SequenceSource:

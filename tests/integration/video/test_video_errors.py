@@ -83,3 +83,19 @@ def test_the_server_keeps_serving_after_bad_input(server, chelsea, clip):
         frames = list(classifier.classify_video(clip, frames="0:2", model="missing"))
         assert [f.error.code.name for f in frames] == ["NOT_FOUND", "NOT_FOUND"]
         assert classifier.classify(chelsea).results[0].class_index in CAT_CLASSES
+
+
+def test_a_damaged_file_says_so(capsys, caplog, server, tmp_path, clip_frames):
+    from tests.unit.client.video.clips import write_video
+
+    damaged = write_video(tmp_path / "damaged.mkv", clip_frames)
+    data = bytearray(damaged.read_bytes())
+    data[len(data) // 3:len(data) // 3 + 4000] = bytes(4000)  # a hole in the clusters: the demuxer stops there
+    damaged.write_bytes(bytes(data))
+    line = _fails(capsys, server, tmp_path, damaged, "--frames", "50:60")
+    assert line.startswith(f"error: INVALID_ARGUMENT: frames: {damaged}: range 50:60 is past the end: the stream has ")
+    assert line.endswith("; its container declares 60 (a damaged file?)"), line
+    assert main(["video", str(damaged), "--server", server.address, "--json"]) == 0
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any(m.startswith(f"{damaged}: ") and "frames can be read of the 60 its container declares" in m
+               for m in warned), warned
