@@ -157,8 +157,9 @@ class Classifier(ClientBase):
                        fps: float | None = None, rois: Any = None, live: bool | None = None,
                        window: int | None = None, **options: Any) -> Any:
         """Classifies the frames of a video file, an image sequence (a folder or
-        a glob, natural order) or a live source (rtsp://, http://, /dev/videoN)
-        over one stream; returns a VideoRun: iterate it for VideoFrameResults
+        a glob, natural order), a live source (rtsp://, http://, /dev/videoN)
+        or any iterator of RGB arrays wrapped in video.CameraFrames over one
+        stream; returns a VideoRun: iterate it for VideoFrameResults
         (index, time, result | error | skipped) in frame order, its `stats`
         counts decoded / classified / dropped frames and the lag.
 
