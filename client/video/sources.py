@@ -154,6 +154,9 @@ class FileSource:
 
     def frames(self, start: int, end: int, select: Selector) -> Iterator[DecodedFrame]:
         container, stream = _open_container(self._av, self.name)
+        if stream.codec_context.codec.intra_only and self._index.exact:
+            yield from self._intra_frames(container, stream, start, end, select)
+            return
         origin, time_base = self._index.pts[0], stream.time_base
         last = start - 1
         try:
@@ -163,6 +166,36 @@ class FileSource:
                 if choice is not None:
                     image = _rgb(frame, self.max_side) if choice == KEEP else None
                     yield DecodedFrame(number, seconds, image, time.monotonic())
+                last = number
+        except (self._av.FFmpegError, ValueError) as error:
+            raise VideoSourceError("source", self.name, f"cannot decode past frame {last}: {_reason(error)}") from None
+        finally:
+            container.close()
+
+    def _intra_frames(self, container: Any, stream: Any, start: int, end: int,
+                      select: Selector) -> Iterator[DecodedFrame]:
+        """An intra-only codec (MJPEG, ...): each packet is a frame that decodes
+        alone, so frames not sampled or skipped are not decoded at all."""
+        stream.thread_type = "SLICE"  # no frame threads: a packet's frame comes out of its own decode
+        numbers = {pts: i for i, pts in enumerate(self._index.pts)}
+        origin, time_base, last = self._index.pts[0], stream.time_base, start - 1
+        try:
+            if start:
+                container.seek(self._index.pts[start], stream=stream, backward=True, any_frame=True)
+            for packet in container.demux(stream):
+                number = numbers.get(packet.pts) if packet.size else None
+                if number is None or number < start:
+                    continue
+                if number >= end:
+                    return
+                seconds = frame_time(packet.pts, origin, time_base)
+                choice = select(number, seconds)
+                if choice == SKIP:
+                    yield DecodedFrame(number, seconds, None, time.monotonic())
+                elif choice == KEEP:
+                    for frame in packet.decode():
+                        self._tally()
+                        yield DecodedFrame(number, seconds, _rgb(frame, self.max_side), time.monotonic())
                 last = number
         except (self._av.FFmpegError, ValueError) as error:
             raise VideoSourceError("source", self.name, f"cannot decode past frame {last}: {_reason(error)}") from None

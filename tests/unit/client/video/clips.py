@@ -24,7 +24,7 @@ def write_video(path: Path, frames: Iterable[np.ndarray], *, gop: int | None = N
     with av.open(str(path), "w") as container:
         stream = container.add_stream(codec, rate=rate)
         stream.height, stream.width = first.shape[:2]
-        stream.pix_fmt = "yuv420p"
+        stream.pix_fmt = "yuvj420p" if codec == "mjpeg" else "yuv420p"  # MJPEG: full-range YUV
         if gop is not None:
             stream.codec_context.gop_size = gop
             if codec == "libx264":  # keyframes exactly every `gop` frames, not only at scene cuts

@@ -81,3 +81,21 @@ def test_a_sequence_is_in_natural_order(tmp_path):
     assert [(f.index, f.time, int(pixels(f.image)[0, 0, 0])) for f in frames] == [(1, 0.1, 2), (2, 0.2, 10)]
     names = sorted(map(Path, ["a10.png", "a9.png", "b1.png", "A2.png"]), key=natural_key)
     assert [p.name for p in names] == ["A2.png", "a9.png", "a10.png", "b1.png"]
+
+
+@pytest.fixture(scope="module")
+def mjpeg_file(tmp_path_factory, reference):
+    return write_video(tmp_path_factory.mktemp("mjpeg") / "intra.avi", reference[:40], codec="mjpeg")
+
+
+def test_an_intra_only_codec_decodes_only_the_frames_it_keeps(mjpeg_file):
+    reference = decode_all(mjpeg_file)
+    source = FileSource(str(mjpeg_file))
+    frames = list(source.frames(5, 35, Sampler(5, every=3, only={8, 20, 29})))
+    assert [f.index for f in frames] == list(range(5, 35, 3))
+    assert [f.image is not None for f in frames] == [f.index in (8, 20, 29) for f in frames]
+    assert source.decoded == 3  # the skipped and unsampled frames were never decoded
+    for frame in frames:
+        if frame.image is not None:
+            assert np.array_equal(pixels(frame.image), reference[frame.index])
+    assert [f.time for f in frames] == pytest.approx([i / 30 for i in range(5, 35, 3)])
