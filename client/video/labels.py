@@ -30,7 +30,8 @@ def parse_only_where(text: str) -> OnlyWhere:
     path, sep, classes = text.rpartition(":")
     names = frozenset(c.strip() for c in classes.split(",") if c.strip())
     if not sep or not path or not names:
-        raise InvalidInputError(FIELD, f"must be LABELS:CLASS[,CLASS...] (a labels file, then class names), got {text!r}")
+        raise InvalidInputError(
+            FIELD, f"must be LABELS:CLASS[,CLASS...] (a labels file, then class names), got {text!r}")
     return OnlyWhere(path, names)
 
 
@@ -40,7 +41,8 @@ def frames_where(rule: OnlyWhere) -> frozenset[int]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
-        raise InvalidInputError(FIELD, f"cannot read labels file {path}: {getattr(error, 'strerror', None) or error}") from None
+        reason = getattr(error, "strerror", None) or error
+        raise InvalidInputError(FIELD, f"cannot read labels file {path}: {reason}") from None
     rows = _json_rows(path, text) if text.lstrip().startswith("{") else _csv_rows(path, text)
     found: set[int] = set()
     for first, last, classes in rows:

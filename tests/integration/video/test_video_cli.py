@@ -80,7 +80,8 @@ def test_the_table_and_the_output_files(capsys, server, clip, tmp_path):
     code, out, err = _video(capsys, server, clip, "--frames", "28:32")
     assert code == 0, err
     lines = out.splitlines()
-    assert lines[0].split()[:2] == ["FRAME", "TIME"] and [int(line.split()[0]) for line in lines[1:]] == [28, 29, 30, 31]
+    assert lines[0].split()[:2] == ["FRAME", "TIME"]
+    assert [int(line.split()[0]) for line in lines[1:]] == [28, 29, 30, 31]
     jsonl, table = tmp_path / "rows.jsonl", tmp_path / "rows.csv"
     assert _video(capsys, server, clip, "--frames", "28:32", "--out", jsonl)[0] == 0
     assert _video(capsys, server, clip, "--frames", "28:32", "--out", table, "--roi", "0,0,100,100",

@@ -29,7 +29,8 @@ def test_a_file_that_is_not_a_video(capsys, server, tmp_path):
 
 def test_a_missing_file_and_an_empty_folder(capsys, server, tmp_path):
     missing = tmp_path / "missing.mkv"
-    assert _fails(capsys, server, tmp_path, missing).endswith(f"source: {missing}: cannot open: No such file or directory")
+    line = _fails(capsys, server, tmp_path, missing)
+    assert line.endswith(f"source: {missing}: cannot open: No such file or directory")
     empty = tmp_path / "empty"
     empty.mkdir()
     assert f"source: {empty}: holds no image files" in _fails(capsys, server, tmp_path, empty)
