@@ -13,6 +13,10 @@ from libc.stdint cimport uint8_t, uint16_t
 from _interp cimport dst_t, ifloor, clampc, BORDER_CONSTANT
 from _params cimport Params, store, put, MAX_BANDS, MAX_OUT_CHANNELS
 from _area cimport cells, MAX_CELLS, MAX_SUPER
+from _simd cimport rc_bilerp4_u8, rc_bilerp4_u16
+
+cdef extern from "_simd.h" nogil:
+    void rc_bilerp4_f32(const float* q0, const float* q1, int C, float fx, float fy, float* out)
 
 cdef enum:
     GCHUNK = 64  # pixels sampled before they are stored, channel by channel
@@ -100,16 +104,39 @@ cdef inline void grid_pixel(const gsrc_t* img, const Params* P, const double* ox
         gbilinear(img, P, cx + ox[t], cy + oy[t], w, s)
 
 
+cdef inline void bilerp4(const gsrc_t* q0, const gsrc_t* q1, int C, float fx, float fy,
+                         float* out) noexcept nogil:
+    """out[0..3]: 4 consecutive bands from q0 / q1 (rows iy, iy + 1), SIMD lerps."""
+    if gsrc_t is float:
+        rc_bilerp4_f32(q0, q1, C, fx, fy, out)
+    elif gsrc_t is uint8_t:
+        rc_bilerp4_u8(q0, q1, C, fx, fy, out)
+    else:
+        rc_bilerp4_u16(q0, q1, C, fx, fy, out)
+
+
+cdef inline int band_window(const Params* P) noexcept nogil:
+    """The first of 4 consecutive bands holding every needed one (one SIMD tap
+    per pixel), or -1 (need is sorted)."""
+    cdef int o = P.need[0]
+    if P.nneed == 0 or P.need[P.nneed - 1] - o >= 4 or o + 4 > P.C:
+        return -1
+    return o
+
+
 cdef inline void bilinear_chunk(const gsrc_t* img, const Params* P, double x, double y, double a0,
-                                double a3, int n, float* smp) noexcept nogil:
+                                double a3, int n, float* smp, int window) noexcept nogil:
     """smp[j * GCHUNK + i]: needed band j of the n pixels from (x, y) in steps
-    (a0, a3), bilinear (the arithmetic of gbilinear); planar for the stores."""
+    (a0, a3), bilinear; planar for the stores. window >= 0: the needed bands
+    lie in bands window..window+3, read by one SIMD tap (lerps), else each
+    band with the arithmetic of gbilinear."""
     cdef int i, j, c, ix, iy, C = P.C, nneed = P.nneed
     cdef double xi, yi
     cdef float fx, fy, w00, w01, w10, w11
     cdef const gsrc_t* p0
     cdef const gsrc_t* p1
     cdef float s[MAX_BANDS]
+    cdef float q[4]
     for i in range(n):
         xi = clampc(x + a0 * i)
         yi = clampc(y + a3 * i)
@@ -118,12 +145,17 @@ cdef inline void bilinear_chunk(const gsrc_t* img, const Params* P, double x, do
         if ix >= 0 and iy >= 0 and ix < P.W - 1 and iy < P.H - 1:
             fx = <float>(xi - ix)
             fy = <float>(yi - iy)
+            p0 = <const gsrc_t*>(<const char*>img + iy * P.stride) + <Py_ssize_t>ix * C
+            p1 = <const gsrc_t*>(<const char*>img + (iy + 1) * P.stride) + <Py_ssize_t>ix * C
+            if window >= 0:
+                bilerp4(p0 + window, p1 + window, C, fx, fy, q)
+                for j in range(nneed):
+                    smp[j * GCHUNK + i] = q[P.need[j] - window]
+                continue
             w00 = (1.0 - fx) * (1.0 - fy)
             w01 = fx * (1.0 - fy)
             w10 = (1.0 - fx) * fy
             w11 = fx * fy
-            p0 = <const gsrc_t*>(<const char*>img + iy * P.stride) + <Py_ssize_t>ix * C
-            p1 = <const gsrc_t*>(<const char*>img + (iy + 1) * P.stride) + <Py_ssize_t>ix * C
             for j in range(nneed):
                 c = P.need[j]
                 smp[j * GCHUNK + i] = (w00 * p0[c] + w01 * p0[c + C]) + (w10 * p1[c] + w11 * p1[c + C])
@@ -167,6 +199,7 @@ cdef inline void generic_band(const gsrc_t* img, dst_t* out, const Params* P,
     """Rows [v0, v1) of one ROI (see _kernel.warp_band for A and box): GCHUNK
     pixels at a time, sampled into planar rows, then stored per channel."""
     cdef int u, u0, n, i, j, k, v, a, b, t, nt = 1, n1 = 1, n2 = 1
+    cdef int window = band_window(P)
     cdef float s[MAX_BANDS]
     cdef float f[MAX_BANDS]
     cdef float smp[MAX_BANDS * GCHUNK]
@@ -224,7 +257,7 @@ cdef inline void generic_band(const gsrc_t* img, dst_t* out, const Params* P,
             n = min(<int>GCHUNK, box[2] - u0)
             if not (area1 or area2):
                 bilinear_chunk(img, P, bx + A[0] * u0 + A[1] * v, by + A[3] * u0 + A[4] * v, A[0], A[3],
-                               n, smp)
+                               n, smp, window)
             else:
                 for i in range(n):
                     u = u0 + i

@@ -99,6 +99,13 @@ static inline void rc_bilerp4_u16(const uint16_t* q0, const uint16_t* q1, int C,
     _mm_storeu_ps(out, r);
 }
 
+/* float32 samples (generic images): the same lerps, 4 bands per tap */
+static inline void rc_bilerp4_f32(const float* q0, const float* q1, int C, float fx, float fy, float* out) {
+    __m128 r;
+    RC_BILERP(_mm_loadu_ps, q0, q1, C, fx, fy, r);
+    _mm_storeu_ps(out, r);
+}
+
 /* acc[0..3] += w * bilinear sample */
 static inline void rc_bilerp4_acc_u8(const uint8_t* q0, const uint8_t* q1, int C, float fx, float fy,
                                      float w, float* acc) {
@@ -284,6 +291,8 @@ RC_SCALAR(uint8_t, rc_bilerp4w_u8, 0)
 RC_SCALAR(uint16_t, rc_bilerp4w_u16, 0)
 RC_SCALAR(uint8_t, rc_bilerp4_acc_u8, 1)
 RC_SCALAR(uint16_t, rc_bilerp4_acc_u16, 1)
+RC_SCALAR(float, rc_bilerp4w_f32, 0)
+#define rc_bilerp4_f32(q0, q1, C, fx, fy, out) rc_bilerp4w_f32(q0, q1, C, fx, fy, 0.0f, out)
 #define rc_bilerp4_u8(q0, q1, C, fx, fy, out) rc_bilerp4w_u8(q0, q1, C, fx, fy, 0.0f, out)
 #define rc_bilerp4_u16(q0, q1, C, fx, fy, out) rc_bilerp4w_u16(q0, q1, C, fx, fy, 0.0f, out)
 
