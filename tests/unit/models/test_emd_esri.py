@@ -156,3 +156,25 @@ def test_dlpk_of_the_esri_example_loads_and_normalizes_the_same(esri_example, tm
     img = np.random.default_rng(4).integers(0, 65536, (256, 256, 4)).astype(np.uint16)
     fmt = formats.generic(4, "uint16")
     assert np.array_equal(tensor(info.spec, img, fmt), tensor(direct, img, fmt))
+
+
+def _rgb_emd(tmp_path, **keys) -> Path:
+    """A 3-band .emd without ExtractBands: each key's effect on its own."""
+    stand_in(tmp_path / "rgb.onnx", channels=3, size=32, classes=2)
+    path = tmp_path / "rgb.emd"
+    path.write_text(json.dumps({"Framework": "ONNX", "ModelFile": "rgb.onnx", **keys}))
+    return path
+
+
+def test_data_range_alone_is_the_models_range(tmp_path):
+    spec = read_emd(_rgb_emd(tmp_path, DataRange=[0, 1])).spec
+    img = np.random.default_rng(5).integers(0, 256, (32, 32, 3)).astype(np.uint8)
+    np.testing.assert_allclose(tensor(spec, img, "RGB8"), img.transpose(2, 0, 1) / 255.0, atol=1e-6)
+
+
+def test_normalization_stats_alone_are_per_band_in_raw_units(tmp_path):
+    stats = {"band_min_values": [0, 10, 20], "band_max_values": [255, 200, 250],
+             "scaled_mean_values": [0.5, 0.4, 0.3], "scaled_std_values": [0.2, 0.25, 0.3]}
+    spec = read_emd(_rgb_emd(tmp_path, NormalizationStats=stats)).spec
+    img = np.random.default_rng(6).integers(0, 256, (32, 32, 3)).astype(np.uint8)
+    np.testing.assert_allclose(tensor(spec, img, "RGB8"), esri_normalize(img, stats, (0, 1, 2)), rtol=1e-5, atol=1e-4)
