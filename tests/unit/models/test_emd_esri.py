@@ -178,3 +178,10 @@ def test_normalization_stats_alone_are_per_band_in_raw_units(tmp_path):
     spec = read_emd(_rgb_emd(tmp_path, NormalizationStats=stats)).spec
     img = np.random.default_rng(6).integers(0, 256, (32, 32, 3)).astype(np.uint8)
     np.testing.assert_allclose(tensor(spec, img, "RGB8"), esri_normalize(img, stats, (0, 1, 2)), rtol=1e-5, atol=1e-4)
+
+
+def test_class_value_and_class_name_spellings_and_batch_size(tmp_path):
+    classes = [{"ClassValue": 3, "ClassName": "damaged"}, {"Value": 7, "Name": "undamaged"}]
+    info = read_emd(_rgb_emd(tmp_path, Classes=classes, BatchSize=8, ModelPadding=32, IsMultispectral=False))
+    assert info.spec.classes == ("damaged", "undamaged") and info.class_values == (3, 7)
+    assert info.spec.max_batch_size == 8
