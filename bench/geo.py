@@ -261,12 +261,25 @@ def summarize(results: dict) -> dict:
         if mode in rate and ceiling:
             summary[f"{mode}_vs_ceiling"] = rate[mode] / ceiling
             summary[f"{mode}_after_startup_vs_ceiling"] = after[mode] / ceiling
+            summary[f"{mode}_vs_ceiling_paired"] = _paired(runs, mode)
             summary[f"{mode}_cpu_vs_ceiling"] = cpu_ceiling / cpu_ms[mode]
             summary[f"{mode}_cpu_after_startup_vs_ceiling"] = cpu_ceiling / cpu_after[mode]
             summary[f"{mode}_vs_script"] = rate[mode] / script if script else None
             summary[f"{mode}_targets_met"] = {"85%_of_ceiling": rate[mode] >= 0.85 * ceiling,
                                               "rss_under_1GiB": rss[mode] < 1024}
     return summary
+
+
+def _paired(runs: dict, mode: str) -> float | None:
+    """The median over repeats of repeat k's rate / repeat k's ceiling (the
+    cases of one repeat ran minutes apart, those of two repeats further)."""
+    raws = [runs.get("raw-b4", []), runs.get("raw-b64", [])]
+    ratios = []
+    for k, result in enumerate(runs[mode]):
+        ceiling = max((r[k]["rate"] for r in raws if len(r) > k), default=0)
+        if ceiling:
+            ratios.append(result["rate"] / ceiling)
+    return statistics.median(ratios) if ratios else None
 
 
 def main(argv: list[str] | None = None) -> int:
