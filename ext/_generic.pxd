@@ -194,41 +194,77 @@ cdef inline void store_chunk(const Params* P, dst_t* dst, const float* smp, cons
                 put(d + i * pstride, (sk[i] - mean) * inv)
 
 
+cdef inline int grid_offsets(const double* A, double s1, double s2, int area1, int area2,
+                             double* ox, double* oy) noexcept nogil:
+    """The rotated shrink's grid of taps about a pixel centre (as
+    _area.supersample_row); returns their count."""
+    cdef int a, b, t, n1 = 1, n2 = 1
+    cdef double da, db
+    if area1:
+        n1 = min(<int>ceil(s1 * 0.75), <int>MAX_SUPER)
+    if area2:
+        n2 = min(<int>ceil(s2 * 0.75), <int>MAX_SUPER)
+    for b in range(n2):
+        db = (b + 0.5) / n2 - 0.5
+        for a in range(n1):
+            da = (a + 0.5) / n1 - 0.5
+            t = b * n1 + a
+            ox[t] = da * A[0] + db * A[1]
+            oy[t] = da * A[3] + db * A[4]
+    return n1 * n2
+
+
+cdef inline void generic_row(const gsrc_t* img, dst_t* dst, const Params* P, const double* A,
+                             const int* box, int v, double s1, double s2, int area1, int area2,
+                             const double* ox, const double* oy, int nt, const int* slot, int window,
+                             Py_ssize_t cstride, Py_ssize_t pstride) noexcept nogil:
+    """The content box of output row v: GCHUNK pixels at a time sampled into
+    planar rows, then stored channel by channel."""
+    cdef int u, u0, n, i, j
+    cdef int aligned = (A[1] == 0.0 and A[3] == 0.0) or (A[0] == 0.0 and A[4] == 0.0)
+    cdef double bx = A[2] + 0.5 * (A[0] + A[1]) - 0.5
+    cdef double by = A[5] + 0.5 * (A[3] + A[4]) - 0.5
+    cdef float s[MAX_BANDS]
+    cdef float smp[MAX_BANDS * GCHUNK]
+    u0 = box[0]
+    while u0 < box[2]:
+        n = min(<int>GCHUNK, box[2] - u0)
+        if not (area1 or area2):
+            bilinear_chunk(img, P, bx + A[0] * u0 + A[1] * v, by + A[3] * u0 + A[4] * v, A[0], A[3],
+                           n, smp, window)
+        else:
+            for i in range(n):
+                u = u0 + i
+                clear(s)
+                if aligned:
+                    area_pixel(img, P, A, s1, s2, area1, area2, u, v, s)
+                else:
+                    grid_pixel(img, P, ox, oy, nt, bx + A[0] * u + A[1] * v, by + A[3] * u + A[4] * v, s)
+                for j in range(P.nneed):
+                    smp[j * GCHUNK + i] = s[P.need[j]]
+        store_chunk(P, dst + u0 * pstride, smp, slot, n, cstride, pstride)
+        u0 += n
+
+
 cdef inline void generic_band(const gsrc_t* img, dst_t* out, const Params* P,
                               const double* A, const int* box, int v0, int v1) noexcept nogil:
-    """Rows [v0, v1) of one ROI (see _kernel.warp_band for A and box): GCHUNK
-    pixels at a time, sampled into planar rows, then stored per channel."""
-    cdef int u, u0, n, i, j, k, v, a, b, t, nt = 1, n1 = 1, n2 = 1
-    cdef int window = band_window(P)
-    cdef float s[MAX_BANDS]
+    """Rows [v0, v1) of one ROI (see _kernel.warp_band for A and box)."""
+    cdef int u, v, j, k, nt = 1
     cdef float f[MAX_BANDS]
-    cdef float smp[MAX_BANDS * GCHUNK]
     cdef int slot[MAX_OUT_CHANNELS]
     cdef double ox[MAX_SUPER * MAX_SUPER]
     cdef double oy[MAX_SUPER * MAX_SUPER]
-    cdef double s1 = hypot(A[0], A[3]), s2 = hypot(A[1], A[4]), da, db, cx, cy
+    cdef double s1 = hypot(A[0], A[3]), s2 = hypot(A[1], A[4])
     cdef int area1 = 0, area2 = 0
     cdef int aligned = (A[1] == 0.0 and A[3] == 0.0) or (A[0] == 0.0 and A[4] == 0.0)
+    cdef int window = band_window(P)
     cdef Py_ssize_t cstride, pstride
-    cdef double bx = A[2] + 0.5 * (A[0] + A[1]) - 0.5
-    cdef double by = A[5] + 0.5 * (A[3] + A[4]) - 0.5
     cdef dst_t* dst
     if P.antialias and fabs(A[0] * A[1] + A[3] * A[4]) <= 1e-9 * s1 * s2:
         area1 = s1 > 2.0
         area2 = s2 > 2.0
     if (area1 or area2) and not aligned:
-        if area1:
-            n1 = min(<int>ceil(s1 * 0.75), <int>MAX_SUPER)
-        if area2:
-            n2 = min(<int>ceil(s2 * 0.75), <int>MAX_SUPER)
-        nt = n1 * n2
-        for b in range(n2):
-            db = (b + 0.5) / n2 - 0.5
-            for a in range(n1):
-                da = (a + 0.5) / n1 - 0.5
-                t = b * n1 + a
-                ox[t] = da * A[0] + db * A[1]
-                oy[t] = da * A[3] + db * A[4]
+        nt = grid_offsets(A, s1, s2, area1, area2, ox, oy)
     for k in range(P.cout):  # the planar row of each output channel's band
         slot[k] = 0
         for j in range(P.nneed):
@@ -240,8 +276,8 @@ cdef inline void generic_band(const gsrc_t* img, dst_t* out, const Params* P,
     else:
         cstride = <Py_ssize_t>P.out_h * P.out_w
         pstride = 1
-    for a in range(MAX_BANDS):
-        f[a] = P.fill
+    for k in range(MAX_BANDS):
+        f[k] = P.fill
     for v in range(v0, v1):
         dst = out + (<Py_ssize_t>v * P.out_w) * pstride
         if v < box[1] or v >= box[3]:
@@ -252,21 +288,4 @@ cdef inline void generic_band(const gsrc_t* img, dst_t* out, const Params* P,
             store(P, dst + u * pstride, cstride, f)
         for u in range(box[2], P.out_w):
             store(P, dst + u * pstride, cstride, f)
-        u0 = box[0]
-        while u0 < box[2]:
-            n = min(<int>GCHUNK, box[2] - u0)
-            if not (area1 or area2):
-                bilinear_chunk(img, P, bx + A[0] * u0 + A[1] * v, by + A[3] * u0 + A[4] * v, A[0], A[3],
-                               n, smp, window)
-            else:
-                for i in range(n):
-                    u = u0 + i
-                    clear(s)
-                    if aligned:
-                        area_pixel(img, P, A, s1, s2, area1, area2, u, v, s)
-                    else:
-                        grid_pixel(img, P, ox, oy, nt, bx + A[0] * u + A[1] * v, by + A[3] * u + A[4] * v, s)
-                    for j in range(P.nneed):
-                        smp[j * GCHUNK + i] = s[P.need[j]]
-            store_chunk(P, dst + u0 * pstride, smp, slot, n, cstride, pstride)
-            u0 += n
+        generic_row(img, dst, P, A, box, v, s1, s2, area1, area2, ox, oy, nt, slot, window, cstride, pstride)

@@ -359,76 +359,9 @@ cdef _setup(Params* P, image, out, Py_ssize_t n, layout, channel_map, mean, std,
     _fill_channels(P, channel_map, mean, std)
 
 
-cdef _ring(ring, str where):
-    """One ring as an (M, 2) float64 array (its values are checked with the others)."""
-    try:
-        r = np.asarray(ring, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{where} must be an (M, 2) array-like of numbers: {exc}") from None
-    if r.ndim != 2 or r.shape[1] != 2 or r.shape[0] < 3:
-        raise ValueError(f"{where} must have shape (M, 2) with M >= 3 vertices, got {r.shape}")
-    return r
-
-
-cdef list _rings(poly, str where):
-    """A polygon: an (M, 2) array-like (one ring) or a sequence of rings."""
-    if isinstance(poly, np.ndarray) and poly.ndim == 2:
-        return [_ring(poly, where)]
-    try:
-        items = list(poly)
-    except TypeError:
-        raise TypeError(f"{where} must be None, an (M, 2) array-like or a list of rings, "
-                        f"got {type(poly).__name__}") from None
-    if items and all(np.ndim(v) == 1 and len(v) == 2 for v in items[:1]) and np.ndim(items[0][0]) == 0:
-        return [_ring(items, where)]  # a list of (x, y) pairs: one ring
-    if not items:
-        raise ValueError(f"{where} has no ring")
-    return [_ring(r, f"{where}[{i}]") for i, r in enumerate(items)]
-
-
-cdef tuple _inverse(list A):
-    """The inverse of A (output pixel -> image) as GDALInvGeoTransform computes
-    it, in GDAL's (offset, x, y) order per row. Python floats on purpose: plain
-    IEEE operations (the module is built with -ffast-math), so that samples on
-    an edge agree with GDAL's rasterization."""
-    a0, a1, a2, a3, a4, a5 = A
-    if a1 == 0.0 and a3 == 0.0:
-        return (-a2 / a0, 1.0 / a0, 0.0, -a5 / a4, 0.0, 1.0 / a4)
-    inv_det = 1.0 / (a0 * a4 - a1 * a3)
-    return ((a1 * a5 - a2 * a4) * inv_det, a4 * inv_det, -a1 * inv_det,
-            (-a0 * a5 + a2 * a3) * inv_det, -a3 * inv_det, a0 * inv_det)
-
-
-cdef void _ring_edges(const double[:, ::1] uv, const Py_ssize_t[::1] sizes, double[:, ::1] edges) noexcept:
-    """Each ring's edges (x1, y1, x2, y2), every ring turned to one orientation
-    (as GDAL rasterizes them: a horizontal edge on a row counts on one side)."""
-    cdef Py_ssize_t r, i, j, src, nxt, m, at = 0
-    cdef double area
-    for r in range(sizes.shape[0]):
-        m = sizes[r]
-        area = 0.0
-        for i in range(m):
-            j = i + 1 if i + 1 < m else 0
-            area += uv[at + i, 0] * uv[at + j, 1] - uv[at + j, 0] * uv[at + i, 1]
-        for i in range(m):
-            if area > 0.0:  # walked backwards
-                src = m - 1 - i
-                nxt = m - 2 - i if i < m - 1 else m - 1
-            else:
-                src = i
-                nxt = i + 1 if i + 1 < m else 0
-            edges[at + i, 0] = uv[at + src, 0]
-            edges[at + i, 1] = uv[at + src, 1]
-            edges[at + i, 2] = uv[at + nxt, 0]
-            edges[at + i, 3] = uv[at + nxt, 1]
-        at += m
-
-
 cdef _polygon_edges(Params* P, polygons, arr, int mode, double crop):
-    """Each ROI's polygon edges mapped into output pixel coordinates (the
-    inverse of its affine map), as (E, 4) rows x1, y1, x2, y2, and the (N + 1)
-    offsets of each ROI's edges; P points at them. None: no masks. The
-    vertices of all ROIs are mapped in one NumPy pass (IEEE, as GDAL does)."""
+    """Each ROI's polygon as edges in output pixel coordinates (_polygons.py)
+    and the offsets of each ROI's edges; P points at them. None: no masks."""
     cdef Py_ssize_t n = arr.shape[0], k
     cdef double r[5]
     cdef double A[6]
@@ -439,35 +372,17 @@ cdef _polygon_edges(Params* P, polygons, arr, int mode, double crop):
     polygons = list(polygons)
     if len(polygons) != n:
         raise ValueError(f"polygons must have one entry (None or a polygon) per ROI ({n}), got {len(polygons)}")
-    rings, coefs, owners = [], [], []
+    affines = np.zeros((n, 6), dtype=np.float64)
     for k in range(n):
         if polygons[k] is not None:
             for i in range(5):
                 r[i] = arr[k, i]
             roi_to_affine(r, P.out_w, P.out_h, mode, crop, A, box)
-            inv = _inverse([A[0], A[1], A[2], A[3], A[4], A[5]])
-            for ring in _rings(polygons[k], f"polygons[{k}]"):
-                rings.append(ring)
-                coefs.append(inv)
-                owners.append(k)
-    sizes = np.array([len(ring) for ring in rings], dtype=np.intp)
-    counts = np.bincount(np.asarray(owners, dtype=np.intp), weights=sizes, minlength=n) if rings \
-        else np.zeros(n)
-    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.intp)
-    if not rings:
-        edges = np.zeros((0, 4), dtype=np.float64)
-    else:
-        xy = np.concatenate(rings)
-        ok = np.isfinite(xy).all(1) & (np.abs(xy) <= MAX_COORD).all(1)
-        if not ok.all():
-            bad = int(np.searchsorted(offsets, np.argmin(ok), side="right")) - 1
-            raise ValueError(f"polygons[{bad}] vertices must be finite and within +-{MAX_COORD}")
-        c = np.repeat(np.array(coefs), sizes, axis=0)
-        x, y = xy[:, 0], xy[:, 1]
-        uv = np.ascontiguousarray(np.stack([c[:, 0] + x * c[:, 1] + y * c[:, 2],
-                                            c[:, 3] + x * c[:, 4] + y * c[:, 5]], 1))
-        edges = np.empty((len(xy), 4), dtype=np.float64)
-        _ring_edges(uv, sizes, edges)
+            for i in range(6):
+                affines[k, i] = A[i]
+    # imported on first use: this module is imported by the package's __init__
+    from roiclass.ext._polygons import edges as polygon_edges
+    edges, offsets = polygon_edges(polygons, affines)
     P.poly = <const double*>cnp.PyArray_DATA(edges)
     P.poly_off = <const Py_ssize_t*>cnp.PyArray_DATA(offsets)
     return (edges, offsets)
