@@ -79,15 +79,16 @@ class AsyncClassifier(ClientBase):
     # ---------------------------------------------------------------- calls
 
     async def classify(
-        self, image: Any, rois: Any = None, *, request_id: str = "", timeout: float | None = None, **options: Any
+        self, image: Any, rois: Any = None, *, request_id: str = "", timeout: float | None = None,
+        polygons: Any = None, **options: Any
     ) -> ClassifyResult:
         """Classifies the ROIs of one image; one RoiResult per ROI, in order.
 
-        image, rois: as Classifier.classify. options: RequestOptions' fields
-        (model=, model_version=, top_k=, min_confidence=, channel_order=,
+        image, rois, polygons: as Classifier.classify. options: RequestOptions'
+        fields (model=, model_version=, top_k=, min_confidence=, channel_order=,
         heatmap=, heatmap_options=). timeout: seconds, None = the constructor's.
         """
-        request = classify_request(image, rois, RequestOptions(**options), request_id)
+        request = classify_request(image, rois, RequestOptions(**options), request_id, polygons)
         return classify_result_from_proto(await self._unary(self.stub.ClassifyObject, request, timeout))
 
     async def stream(

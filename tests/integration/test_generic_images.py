@@ -107,6 +107,19 @@ def test_polygons_travel_in_pb_rois_of_a_stream(served):
     np.testing.assert_array_equal(as_tensor(plain.result.results[0], 3), kernel_tensor(image, [4, 0, 2], 65535.0))
 
 
+def test_the_asyncio_client_sends_polygons_too(served):
+    from roiclass.client import AsyncClassifier
+
+    image = np.random.default_rng(2).integers(0, 256, (20, 24, 6)).astype(np.uint8)
+
+    async def call():
+        async with AsyncClassifier(served.address) as client:
+            return await client.classify(image, [ROI], polygons=[POLYGON], model="bands", top_k=0)
+
+    result = asyncio.run(call()).results[0]
+    np.testing.assert_array_equal(as_tensor(result, 3), kernel_tensor(image, [4, 0, 2], 255.0, [POLYGON]))
+
+
 def test_bands_of_named_formats_are_numbered_in_colour_order(served, chelsea):
     """The same picture as RGB8, BGR8 and a 3-band GENERIC gives the same tensor."""
     crop = np.ascontiguousarray(chelsea[100:120, 200:224])
