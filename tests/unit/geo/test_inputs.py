@@ -20,9 +20,10 @@ from roiclass.geo.layers import layer_info, read_chunks
 from roiclass.geo.mosaic import mosaic
 from roiclass.geo.plan import Chip, plan_frames
 from roiclass.geo.rasters import open_raster, read_window
+from tests.esri_files import ESRI_EMD
 from tests.unit.geo.conftest import write_raster
 
-ESRI = Path(__file__).resolve().parents[4] / "shared" / "fixtures" / "esri" / "trained.emd"
+ESRI = ESRI_EMD
 
 
 def _layer(path, n):

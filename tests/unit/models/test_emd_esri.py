@@ -29,9 +29,10 @@ from roiclass.server import formats
 from roiclass.server.engine.channels import kernel_args
 from roiclass.server.models import load_model_path
 from roiclass.server.models.emd import read_dlpk, read_emd
+from tests.esri_files import ESRI_EMD, SHARED_ESRI_EMD
 from tests.onnx_files import save_graph
 
-FIXTURE = Path(__file__).resolve().parents[4] / "shared" / "fixtures" / "esri" / "trained.emd"
+FIXTURE = ESRI_EMD
 NAMES = ("Evergreen Forest", "Grassland/Herbaceous", "Bare Land", "Open Water", "Scrub/Shrub",
          "Impervious Surface")
 
@@ -185,3 +186,8 @@ def test_class_value_and_class_name_spellings_and_batch_size(tmp_path):
     info = read_emd(_rgb_emd(tmp_path, Classes=classes, BatchSize=8, ModelPadding=32, IsMultispectral=False))
     assert info.spec.classes == ("damaged", "undamaged") and info.class_values == (3, 7)
     assert info.spec.max_batch_size == 8
+
+
+@pytest.mark.skipif(not SHARED_ESRI_EMD.is_file(), reason="no ../shared/fixtures beside this clone")
+def test_the_copy_is_the_shared_fixture_byte_for_byte():
+    assert ESRI_EMD.read_bytes() == SHARED_ESRI_EMD.read_bytes()
