@@ -128,7 +128,7 @@ repeats, {round(results['elapsed_s'] / 60)} min): {m['cpu_model']}, {m['cpus']} 
 {pv['numpy']}, OpenCV {pv['opencv-python-headless']} and onnxruntime {pv['onnxruntime']}. Load average \
 {results['load_average_start'][0]} at the start, \
 {results['load_average_end'][0]} at the end: other work took {min(others):.2f}-{max(others):.2f} of the \
-{m['cpus']} cores during the points (`others' cores`).
+{m['cpus']} cores (medians per point, `others' cores`).
 
 {table(results['points'], labels)}
 
