@@ -140,6 +140,19 @@ class AsyncClassifier(ClientBase):
         """Makes the server re-scan its model repository; returns the new list."""
         return model_list_from_proto(await self._unary(self.stub.ReloadModels, pb.ReloadModelsRequest(), timeout))
 
+    async def upload_model(self, name: str, files: dict[str, bytes], timeout: float | None = None) -> None:
+        """Sends a model as files and has the server load it: the Open Inference Protocol's
+        RepositoryModelLoad with Triton's `file:<path>` parameters (the server writes them
+        into its upload folder; the `admin` scope when tokens are on). files: relative path
+        -> content, holding `<name>.emd`, `<name>.dlpk` or a `config.toml`."""
+        from roiclass.inference import grpc_service_pb2 as oip
+        from roiclass.inference import grpc_service_pb2_grpc as oip_grpc
+
+        request = oip.RepositoryModelLoadRequest(model_name=name)
+        for path, data in files.items():
+            request.parameters[f"file:{path}"].bytes_param = data
+        await self._unary(oip_grpc.GRPCInferenceServiceStub(self.channel).RepositoryModelLoad, request, timeout)
+
     async def health(self, model: str = "", timeout: float | None = None) -> str:
         """grpc.health.v1 status: "SERVING", "NOT_SERVING", ... of the server
         ("") or of one model (its name)."""

@@ -56,6 +56,28 @@ def read_keys(path: str | Path) -> EmdKeys:
     )
 
 
+def model_files(path: str | Path) -> dict[str, bytes]:
+    """The files that make the model on a server (AsyncClassifier.upload_model): a .dlpk as it
+    is; an .emd with its ModelFile, which must sit in the .emd's folder or below it."""
+    path = Path(path)
+    try:
+        files = {f"{path.stem}{path.suffix.lower()}": path.read_bytes()}
+    except OSError as error:
+        raise GeoInputError(str(path), f"cannot read it: {error.strerror or error}") from None
+    if path.suffix.lower() == ".dlpk":
+        return files
+    model_file = _load(path).get("ModelFile")
+    relative = Path(str(model_file or ""))
+    if not model_file or relative.is_absolute() or ".." in relative.parts:
+        raise GeoInputError(str(path), f"ModelFile must be a file beside the .emd (or below it), got {model_file!r}")
+    try:
+        files[relative.as_posix()] = (path.parent / relative).read_bytes()
+    except OSError as error:
+        raise GeoInputError(str(path.parent / relative), f"cannot read the .emd's ModelFile: "
+                                                         f"{error.strerror or error}") from None
+    return files
+
+
 def _load(path: Path):
     try:
         if path.suffix.lower() == ".dlpk":

@@ -42,6 +42,18 @@ class RemoteBackend:
     async def close(self) -> None:
         await asyncio.gather(*(client.close() for client in self.clients), return_exceptions=True)
 
+    async def upload(self, model: str, files: dict[str, bytes]) -> None:
+        """--emd with servers: every server loads the model from the files sent."""
+        await asyncio.gather(*(self._upload(client, model, files) for client in self.clients))
+
+    @staticmethod
+    async def _upload(client: AsyncClassifier, model: str, files: dict[str, bytes]) -> None:
+        try:
+            await client.upload_model(model, files, timeout=300.0)
+        except ClassifierError as error:
+            if error.code != grpc.StatusCode.ALREADY_EXISTS:  # else: that server serves it from its own source
+                raise
+
     async def model_input(self, model: str) -> tuple[int, int]:
         """The model's input (width, height), from the first server: checks --model early."""
         if model:

@@ -23,7 +23,7 @@ from roiclass.client.errors import ClassifierError
 from . import rows as R
 from .config import GeoConfig
 from .dispatch import Dispatcher, dispatch
-from .emd import read_keys
+from .emd import model_files, read_keys
 from .errors import GeoInputError
 from .frames import works
 from .layers import layer_info, read_chunks
@@ -68,6 +68,8 @@ async def _run(config: GeoConfig) -> R.Summary:
     try:
         await backend.open()
         try:
+            if keys is not None and not config.local:  # the servers load the .emd sent to them
+                await backend.upload(model, model_files(config.emd))
             width, height = await backend.model_input(model)
         except ClassifierError as error:
             if error.code.name not in FATAL:

@@ -68,6 +68,10 @@ class FailedPrecondition(RoiclassError):
     code = grpc.StatusCode.FAILED_PRECONDITION
 
 
+class AlreadyExists(RoiclassError):
+    code = grpc.StatusCode.ALREADY_EXISTS
+
+
 class Unimplemented(RoiclassError):
     code = grpc.StatusCode.UNIMPLEMENTED
 

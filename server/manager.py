@@ -18,11 +18,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from roiclass.server.engine.config import ModelVersionStatus
-from roiclass.server.errors import NotFound, Unavailable
+from roiclass.server.errors import AlreadyExists, NotFound, Unavailable
 from roiclass.server.models.digest import sha256_file
 from roiclass.server.models.errors import ModelConfigError
 from roiclass.server.models.repository import LoadFailure, load_model_path, load_repository
 from roiclass.server.models.spec import ModelSpec
+from roiclass.server.models.uploads import UploadFolder
 from roiclass.server.states import ModelState
 from roiclass.server.versions import version_key
 
@@ -76,6 +77,7 @@ class ModelManager:
         self._engine = engine
         self._repositories = [Path(p) for p in repositories]
         self._model_paths = [Path(p) for p in model_paths]
+        self._uploads = UploadFolder()  # models sent as files (upload_model)
         self._extra_specs = list(extra_specs)
         self._default = default_model or None
         self._dlpk_cache = dlpk_cache
@@ -224,6 +226,20 @@ class ModelManager:
             if name not in self._names:
                 raise NotFound(f"model {name!r} is in no model source; models: {', '.join(self._names) or 'none'}")
         self._changed()
+
+    def upload_model(self, name: str, files: dict[str, bytes]) -> None:
+        """A model sent as files (RepositoryModelLoad's `file:` parameters): written into
+        this server's upload folder (models/uploads.py), then loaded as load_model does.
+        A name another source already serves cannot be replaced this way."""
+        with self._reload_lock:
+            uploaded = {self._uploads.model_of(p) for p in self._model_paths}
+            if name in self._names and name not in uploaded:
+                raise AlreadyExists(f"model {name!r} is served from its own source "
+                                    "(--models, --model): an upload cannot replace it")
+            path = self._uploads.write(name, files)
+            self._model_paths = [p for p in self._model_paths if self._uploads.model_of(p) != name] + [path]
+        log.info("model %s uploaded: %d files, served from %s", name, len(files), path)
+        self.load_model(name)
 
     def unload_model(self, name: str) -> None:
         """Unload every version of one model (in-flight requests finish first) and keep

@@ -22,7 +22,7 @@ import numpy as np
 
 from roiclass.server.domain import RequestLimits
 from roiclass.server.engine import InferenceOutput
-from roiclass.server.errors import InvalidArgument, NotFound, status_code
+from roiclass.server.errors import FailedPrecondition, InvalidArgument, NotFound, status_code
 from roiclass.server.oip import inputs as oip_inputs
 from roiclass.server.oip import views
 from roiclass.server.oip.outputs import RequestedOutput, check_outputs, output_tensor
@@ -236,9 +236,19 @@ class InferenceProtocol:
         return [views.index_entry(st) for st in self._manager.statuses()
                 if not ready_only or st.state == ModelState.READY]
 
-    async def load(self, name: str) -> None:
-        """Loads (or reloads) the model's versions from its source: NotFound when no source has it."""
-        await asyncio.get_running_loop().run_in_executor(None, self._manager.load_model, name)
+    async def load(self, name: str, files: dict[str, bytes] | None = None) -> None:
+        """Loads (or reloads) the model's versions from its source: NotFound when no source has it.
+        files (Triton's `file:<path>` load parameters): the model sent as files, written into the
+        server's upload folder and served from there (ModelManager.upload_model)."""
+        loop = asyncio.get_running_loop()
+        if files:
+            await loop.run_in_executor(None, self._manager.upload_model, name, files)
+            versions = [st for st in self._manager.statuses() if st.name == name]
+            if not any(st.state == ModelState.READY for st in versions):  # as Triton: the load failed
+                reasons = "; ".join(f"version {st.version}: {st.state} {st.reason}" for st in versions)
+                raise FailedPrecondition(f"model {name!r} was uploaded but did not load: {reasons or 'no version'}")
+        else:
+            await loop.run_in_executor(None, self._manager.load_model, name)
         await self._models_changed()
 
     async def unload(self, name: str) -> None:

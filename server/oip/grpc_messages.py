@@ -90,3 +90,17 @@ def statistics(items: list[dict]) -> pb.ModelStatisticsResponse:
 
 def repository_index(items: list[dict]) -> pb.RepositoryIndexResponse:
     return pb.RepositoryIndexResponse(models=[pb.RepositoryIndexResponse.ModelIndex(**d) for d in items])
+
+
+def load_files(parameters) -> dict[str, bytes]:
+    """RepositoryModelLoad's parameters: Triton's `file:<path>` entries (bytes_param) are the
+    model sent as files; `config` overrides are not supported (a model's config.toml is a file)."""
+    files = {}
+    for key, value in parameters.items():
+        if not key.startswith("file:"):
+            raise InvalidArgument.for_field(f"parameters.{key}", "is not supported; allowed: file:<path> "
+                                            "(the model's files, bytes_param)")
+        if value.WhichOneof("parameter_choice") != "bytes_param":
+            raise InvalidArgument.for_field(f"parameters.{key}", "must be a bytes_param (the file's content)")
+        files[key[len("file:"):]] = value.bytes_param
+    return files

@@ -52,7 +52,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         return messages.repository_index(self._oip.repository_index(request.ready))
 
     async def RepositoryModelLoad(self, request, context) -> pb.RepositoryModelLoadResponse:
-        await self._oip.load(request.model_name)
+        await self._oip.load(request.model_name, messages.load_files(request.parameters))
         return pb.RepositoryModelLoadResponse()
 
     async def RepositoryModelUnload(self, request, context) -> pb.RepositoryModelUnloadResponse:

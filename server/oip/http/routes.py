@@ -7,6 +7,8 @@ security/scopes.py (liveness and readiness need none, as on the gRPC port).
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -100,8 +102,8 @@ async def repository_index(ctx: Context, request: web.Request, caller: str) -> w
 
 
 async def _check_parameters(request: web.Request, allowed: dict[str, type]) -> None:
-    """Triton's load overrides (`config`, `file:...`) are refused: roiclass loads what its model
-    sources hold. `unload_dependents` (tritonclient sends it) is moot: no model has dependents."""
+    """Unload's parameters: `unload_dependents` (tritonclient sends it) is moot: no model has
+    dependents."""
     params = (await _optional_json(request)).get("parameters") or {}
     if not isinstance(params, dict):
         raise InvalidArgument.for_field("parameters", "must be a JSON object")
@@ -115,8 +117,22 @@ async def _check_parameters(request: web.Request, allowed: dict[str, type]) -> N
 
 
 async def load(ctx: Context, request: web.Request, caller: str) -> web.Response:
-    await _check_parameters(request, {})
-    await ctx.protocol.load(request.match_info["model"])
+    """Triton's `file:<path>` parameters (base64 strings, as its REST API takes them) send the
+    model as files; nothing else is taken."""
+    params = (await _optional_json(request)).get("parameters") or {}
+    if not isinstance(params, dict):
+        raise InvalidArgument.for_field("parameters", "must be a JSON object")
+    files = {}
+    for key, value in params.items():
+        if not key.startswith("file:"):
+            raise InvalidArgument.for_field(
+                f"parameters.{key}", "is not supported: models load from their sources (--models, --model) "
+                "or from the files sent; allowed: file:<path>")
+        try:
+            files[key[len("file:"):]] = base64.b64decode(value, validate=True)
+        except (TypeError, ValueError, binascii.Error):
+            raise InvalidArgument.for_field(f"parameters.{key}", "must be the file's content in base64") from None
+    await ctx.protocol.load(request.match_info["model"], files)
     return json_response({})
 
 

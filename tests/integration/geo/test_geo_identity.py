@@ -121,6 +121,26 @@ def test_blacken_around_feature_through_a_server(scene):
         srv.stop()
 
 
+def test_emd_sent_to_a_server_that_does_not_serve_it(scene):
+    """--emd with --server: the server loads the .emd and its ModelFile from the files sent
+    (RepositoryModelLoad with file: parameters), then labels as locally."""
+    from roiclass.server.app import BackgroundServer
+    from roiclass.server.config import ServerConfig
+
+    emd = write_identity_emd(scene["root"], "sent", CropSizeFixed=0, BlackenAroundFeature=1)
+    srv = BackgroundServer(ServerConfig(host="127.0.0.1", port=0, metrics_port=None)).start()
+    try:
+        triangle = shapely.Polygon([(100, 40), (116, 40), (109.3, 47.1), (100, 56)])
+        layer = _layer(scene["root"] / "sent.gpkg", [triangle], NORTH_UP)
+        table = classify_features(scene["noise_tif"], layer, emd=emd, all_classes=True, server=srv.address).table
+        assert "sent" in {st.name for st in srv.app.manager.statuses()}
+        chip = chip_from(table.column("AllClasses")[0].as_py())
+        inside = geometry_mask([triangle], (SIDE, SIDE), Affine.translation(100, 40), invert=True)
+        np.testing.assert_allclose(chip, _unit(scene["noise"][40:56, 100:116] * inside.astype(float)), rtol=1e-5)
+    finally:
+        srv.stop()
+
+
 def _sampled(origin, u_axis, v_axis, to_pixels=None) -> np.ndarray:
     """The ramp at the chip's sample centres: origin + (u + .5) u_axis + (v + .5) v_axis."""
     v, u = np.mgrid[0:SIDE, 0:SIDE] + 0.5
