@@ -297,6 +297,7 @@ class ModelManager:
         poller, self._poller = self._poller, None
         if poller is not None and poller is not threading.current_thread():
             poller.join()
+        self._uploads.close()
 
     # -- views ------------------------------------------------------------
 

@@ -46,6 +46,7 @@ class UploadFolder:
 
     def __init__(self, root: Path | None = None) -> None:
         self._root = root
+        self._created = False  # a folder of our own (a temporary one): removed by close()
         self._lock = threading.Lock()
 
     def write(self, name: str, files: dict[str, bytes]) -> Path:
@@ -54,6 +55,7 @@ class UploadFolder:
         with self._lock:
             if self._root is None:
                 self._root = Path(tempfile.mkdtemp(prefix="roiclass-uploads-"))
+                self._created = True
             staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=self._root))
             for path, data in files.items():
                 target = staging / path
@@ -72,3 +74,10 @@ class UploadFolder:
         if self._root is None or self._root not in path.parents:
             return None
         return path.relative_to(self._root).parts[0]
+
+    def close(self) -> None:
+        """Removes the temporary folder (the engine has the models in memory)."""
+        with self._lock:
+            if self._created and self._root is not None:
+                shutil.rmtree(self._root, ignore_errors=True)
+                self._root, self._created = None, False

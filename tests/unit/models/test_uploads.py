@@ -39,3 +39,14 @@ def test_a_new_upload_replaces_the_files(tmp_path):
     assert second == tmp_path / "m" / "m.emd" and folder.model_of(second) == "m"
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["m.emd", "m.onnx"]  # nothing left of the first
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # no staging folder left behind
+
+
+def test_close_removes_only_a_folder_of_its_own(tmp_path):
+    given = UploadFolder(tmp_path)
+    given.write("m", {"config.toml": b""})
+    given.close()
+    assert (tmp_path / "m" / "config.toml").is_file()  # a folder it was given stays
+    own = UploadFolder()
+    path = own.write("m", {"config.toml": b""})
+    own.close()
+    assert not path.exists() and not path.parent.exists()
