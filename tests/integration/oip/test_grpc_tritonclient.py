@@ -11,6 +11,7 @@ import pytest
 
 from roiclass.server.app import BackgroundServer
 from roiclass.server.config import ServerConfig
+from roiclass.server.engine import EngineConfig
 from roiclass.v1 import classifier_pb2 as pb
 from roiclass.v1 import classifier_pb2_grpc as pb_grpc
 from tests.conftest import CAT_CLASSES, png_bytes
@@ -36,8 +37,9 @@ def v1_probabilities(address: str, image: pb.Image, rois) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def served():
-    # Its own server: the script unloads and reloads the model.
-    srv = BackgroundServer(ServerConfig(host="127.0.0.1", port=0)).start()
+    # Its own server: the script unloads and reloads the model. A fixed CPU batch cap: a measured
+    # one (the default) is timed again at the reload, and the config's preferred batch with it.
+    srv = BackgroundServer(ServerConfig(host="127.0.0.1", port=0, engine=EngineConfig(cpu_batch_cap=32))).start()
     yield srv
     srv.stop()
 

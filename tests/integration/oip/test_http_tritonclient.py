@@ -8,6 +8,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
+from roiclass.server.engine import EngineConfig
 from roiclass.v1 import classifier_pb2 as pb
 from tests.conftest import CAT_CLASSES, png_bytes
 from tests.integration.oip.http_helpers import MODEL, start, v1_probabilities, v1_request
@@ -19,7 +20,9 @@ ROIS = np.array([[60, 10, 280, 260, 0], [100, 40, 200, 180, 12.5], [30, 30, 380,
 
 @pytest.fixture(scope="module")
 def served():
-    srv = start()  # its own server: the script unloads and reloads the model
+    # Its own server: the script unloads and reloads the model. A fixed CPU batch cap: a measured
+    # one (the default) is timed again at the reload, and the config's preferred batch with it.
+    srv = start(engine=EngineConfig(cpu_batch_cap=32))
     yield srv
     srv.stop()
 
