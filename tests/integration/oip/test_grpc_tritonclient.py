@@ -15,7 +15,7 @@ from roiclass.server.engine import EngineConfig
 from roiclass.v1 import classifier_pb2 as pb
 from roiclass.v1 import classifier_pb2_grpc as pb_grpc
 from tests.conftest import CAT_CLASSES, png_bytes
-from tests.integration.oip.tools import run_script, tritonclient_python
+from tests.integration.oip.tools import run_script, tritonclient_python, write_inputs
 
 MODEL = "efficientnet_lite0"
 ROIS = np.array([[60, 10, 280, 260, 0], [100, 40, 200, 180, 12.5], [30, 30, 380, 250, -8]], np.float32)
@@ -48,11 +48,7 @@ def served():
 def run(served, chelsea, tmp_path_factory):
     python = tritonclient_python()
     folder = tmp_path_factory.mktemp("tritonclient")
-    np.save(folder / "chelsea.npy", chelsea)
-    np.save(folder / "rois.npy", ROIS)
-    (folder / "chelsea.png").write_bytes(png_bytes(chelsea))
-    tensors = np.random.default_rng(7).normal(size=(2, 3, 224, 224)).astype(np.float32)
-    np.save(folder / "tensors.npy", tensors)
+    tensors = write_inputs(folder, chelsea, ROIS, seed=7)
     summary = run_script(python, "tritonclient_grpc_check.py", served.address, MODEL, folder)
     with np.load(folder / "results.npz") as arrays:
         return summary, dict(arrays), tensors

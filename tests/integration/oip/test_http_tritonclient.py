@@ -12,7 +12,7 @@ from roiclass.server.engine import EngineConfig
 from roiclass.v1 import classifier_pb2 as pb
 from tests.conftest import CAT_CLASSES, png_bytes
 from tests.integration.oip.http_helpers import MODEL, start, v1_probabilities, v1_request
-from tests.integration.oip.tools import run_script, tritonclient_python
+from tests.integration.oip.tools import run_script, tritonclient_python, write_inputs
 from tests.integration.requests import raw_image
 
 ROIS = np.array([[60, 10, 280, 260, 0], [100, 40, 200, 180, 12.5], [30, 30, 380, 250, -8]], np.float32)
@@ -31,11 +31,7 @@ def served():
 def run(served, chelsea, tmp_path_factory):
     python = tritonclient_python()
     folder = tmp_path_factory.mktemp("tritonclient-http")
-    np.save(folder / "chelsea.npy", chelsea)
-    np.save(folder / "rois.npy", ROIS)
-    (folder / "chelsea.png").write_bytes(png_bytes(chelsea))
-    tensors = np.random.default_rng(11).normal(size=(2, 3, 224, 224)).astype(np.float32)
-    np.save(folder / "tensors.npy", tensors)
+    tensors = write_inputs(folder, chelsea, ROIS, seed=11)
     summary = run_script(python, "tritonclient_http_check.py", f"127.0.0.1:{served.app.http_port}", MODEL, folder)
     with np.load(folder / "results.npz", allow_pickle=False) as arrays:
         return summary, dict(arrays), tensors

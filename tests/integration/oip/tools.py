@@ -8,6 +8,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -42,3 +43,16 @@ def run_script(python: Path, script: str, *args, timeout: float = 240) -> dict:
                           text=True, timeout=timeout, env=env, cwd=str(ROOT))
     assert proc.returncode == 0, f"{script} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def write_inputs(folder: Path, image: np.ndarray, rois: np.ndarray, seed: int) -> np.ndarray:
+    """What the tritonclient check scripts read: chelsea.npy, rois.npy, chelsea.png and
+    tensors.npy (two random inputs of the model's own shape, returned)."""
+    from tests.conftest import png_bytes
+
+    np.save(folder / "chelsea.npy", image)
+    np.save(folder / "rois.npy", rois)
+    (folder / "chelsea.png").write_bytes(png_bytes(image))
+    tensors = np.random.default_rng(seed).normal(size=(2, 3, 224, 224)).astype(np.float32)
+    np.save(folder / "tensors.npy", tensors)
+    return tensors
