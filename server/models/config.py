@@ -18,6 +18,8 @@ from typing import Any, Callable
 from . import normalization as norm
 from .builder import CHANNEL_ORDERS, DTYPES, LAYOUTS, build_spec, check_name, read_classes_file
 from .errors import ModelConfigError
+from .pipeline import (DETECTOR_FORMATS, LETTERBOX_MODES, ChildSpec, DetectorSpec, parse_roi_rule,
+                       parse_tta)
 from .spec import HeatmapDefaults, ModelSpec
 
 if sys.version_info >= (3, 11):
@@ -89,6 +91,54 @@ def _golden_image(value: str, path: str, f: _File) -> Path:
     return golden
 
 
+def _tta(value: str, path: str, f: _File):
+    try:
+        return parse_tta(value)
+    except ValueError as exc:
+        raise ModelConfigError(f"{f.where}: {path} = {exc}") from None
+
+
+def _class_refs(value: list, path: str, f: _File) -> tuple[str | int, ...]:
+    """Class names or 0-based indices (checked against the classes once they are known)."""
+    ok = all((isinstance(v, str) and v.strip()) or (_type_ok(v, _INT) and v >= 0) for v in value)
+    if not ok:
+        raise ModelConfigError(f"{f.where}: {path} must be a list of class names or indices >= 0, got {value!r}")
+    return tuple(v.strip() if isinstance(v, str) else v for v in value)
+
+
+# [[children]]: key -> (TOML type, required).
+CHILD_KEYS = {"model": (_STR, True), "version": (_STR, False), "when": (_LIST, False),
+              "min_confidence": (_FLOAT, False), "roi": (_STR, False)}
+
+
+def _children(value: list, path: str, f: _File) -> tuple[ChildSpec, ...]:
+    return tuple(_child(t, f"{path}[{i}]", f) for i, t in enumerate(value))
+
+
+def _child(table, path: str, f: _File) -> ChildSpec:
+    if not isinstance(table, dict):
+        raise ModelConfigError(f"{f.where}: {path} must be a table ([[children]])")
+    for key, value in table.items():
+        if key not in CHILD_KEYS:
+            raise ModelConfigError(f"{f.where}: unknown key {path}.{key!r}; allowed: {', '.join(CHILD_KEYS)}")
+        if not _type_ok(value, CHILD_KEYS[key][0]):
+            raise ModelConfigError(f"{f.where}: {path}.{key} must be of type {CHILD_KEYS[key][0]}, got {value!r}")
+    missing = [k for k, (_, required) in CHILD_KEYS.items() if required and k not in table]
+    if missing:
+        raise ModelConfigError(f"{f.where}: {path} needs {', '.join(missing)}")
+    check_name(table["model"], f"{f.where}: {path}.model")
+    min_conf = float(table.get("min_confidence", 0.0))
+    Range(0, 1).check(min_conf, f"{path}.min_confidence", f.where)
+    roi = table.get("roi", "same")
+    try:
+        expand = parse_roi_rule(roi)
+    except ValueError as exc:
+        raise ModelConfigError(f"{f.where}: {path}.roi = {exc}") from None
+    return ChildSpec(model=table["model"], version=table.get("version", ""),
+                     when=_class_refs(table.get("when", []), f"{path}.when", f),
+                     min_confidence=min_conf, roi=roi.strip().lower(), expand=expand)
+
+
 _COUNT, _SIZE = Range(1), Range(0)  # >= 1 and >= 0
 SCHEMA: dict[str, Key] = {
     "name": Key(_STR, "name"),
@@ -118,6 +168,16 @@ SCHEMA: dict[str, Key] = {
     "defaults.min_confidence": Key(_FLOAT, "min_confidence", range=Range(0, 1)),
     "warmup.golden_image": Key(_STR, "golden_image", convert=_golden_image),
     "warmup.expected_class": Key(_INT, "golden_class"),
+    "defaults.tta": Key(_STR, "tta", convert=_tta),
+    "defaults.detector": Key(_STR, "default_detector"),
+    "children": Key(_LIST, "children", convert=_children),
+    "detector.format": Key(_STR, "detector.format", DETECTOR_FORMATS),
+    "detector.confidence": Key(_FLOAT, "detector.confidence", range=Range(0, 1)),
+    "detector.iou": Key(_FLOAT, "detector.iou", range=Range(0, 1)),
+    "detector.classes": Key(_LIST, "detector.classes", convert=_class_refs),
+    "detector.agnostic": Key(_BOOL, "detector.agnostic"),
+    "detector.letterbox": Key(_STR, "detector.letterbox", LETTERBOX_MODES),
+    "detector.max_detections": Key(_INT, "detector.max_detections", range=_COUNT),
     "heatmap.patch_size": Key(_INT, "heatmap.patch_size", range=_SIZE),
     "heatmap.stride": Key(_INT, "heatmap.stride", range=_SIZE),
     "heatmap.max_side": Key(_INT, "heatmap.max_side", range=_SIZE),
@@ -192,7 +252,7 @@ def config_model_name(path: Path, default: str) -> str:
 def _fields(c: dict[str, Any], f: _File) -> dict[str, Any]:
     """ModelSpec fields from the validated keys, through each row's range and conversion."""
     fields: dict[str, Any] = {}
-    heatmap: dict[str, Any] = {}
+    tables: dict[str, dict[str, Any]] = {"heatmap": {}, "detector": {}}
     for path, rule in SCHEMA.items():
         value = c.get(path, rule.default)
         if value is None:
@@ -204,8 +264,12 @@ def _fields(c: dict[str, Any], f: _File) -> dict[str, Any]:
         elif rule.kind == _FLOAT:
             value = float(value)
         table, _, name = rule.field.rpartition(".")
-        (heatmap if table == "heatmap" else fields)[name] = value
-    fields["heatmap"] = HeatmapDefaults(**heatmap)
+        (tables[table] if table else fields)[name] = value
+    fields["heatmap"] = HeatmapDefaults(**tables["heatmap"])
+    if tables["detector"]:
+        if "format" not in tables["detector"]:
+            raise ModelConfigError(f"{f.where}: [detector] needs format; allowed: {', '.join(DETECTOR_FORMATS)}")
+        fields["detector"] = DetectorSpec(**tables["detector"])
     return fields
 
 

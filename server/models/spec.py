@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .pipeline import ChildSpec, DetectorSpec, TtaMode
+
 # Channel-map sentinels understood by roiclass.ext (BT.601 luma of the source).
 LUMA_RGB = -1
 LUMA_BGR = -2
@@ -78,6 +80,13 @@ class ModelSpec:
     golden_image: Path | None = None
     golden_class: int | None = None
     heatmap: HeatmapDefaults = field(default_factory=HeatmapDefaults)
+    # Pipelines (models/pipeline.py): the models run on this one's ROIs where
+    # their conditions hold; set when this model is an object detector; the
+    # detector a request without ROIs runs first ("" = none); the default TTA.
+    children: tuple[ChildSpec, ...] = ()
+    detector: DetectorSpec | None = None
+    default_detector: str = ""
+    tta: TtaMode = field(default_factory=TtaMode)
     format: str = "roiclass"  # "roiclass" | "emd" | "dlpk" | "imgproxy"
     source: Path | None = None  # the config/emd/dlpk file it came from
     # The ONNX input/output read by the loaders (onnx_info.model_io); None for a

@@ -8,19 +8,21 @@ import pytest
 
 from roiclass.server.models import ModelConfigError
 from roiclass.server.models import config as cfgmod
+from roiclass.server.models.pipeline import DetectorSpec
 from roiclass.server.models.spec import HeatmapDefaults, ModelSpec
 
 from .model_factory import make_classifier
 
 SPEC_FIELDS = {f.name for f in dataclasses.fields(ModelSpec)}
-HEATMAP_FIELDS = {f.name for f in dataclasses.fields(HeatmapDefaults)}
+TABLE_FIELDS = {"heatmap": {f.name for f in dataclasses.fields(HeatmapDefaults)},
+                "detector": {f.name for f in dataclasses.fields(DetectorSpec)}}
 
 
 @pytest.mark.parametrize("key", list(cfgmod.SCHEMA))
 def test_every_row_names_a_spec_field(key):
     table, _, name = cfgmod.SCHEMA[key].field.rpartition(".")
     if table:
-        assert table == "heatmap" and name in HEATMAP_FIELDS
+        assert name in TABLE_FIELDS[table]
     else:
         assert name in SPEC_FIELDS
 
