@@ -16,6 +16,7 @@ from roiclass.server.decoding import Undecodable
 from roiclass.server.errors import InvalidArgument
 from roiclass.server.geometry import ROI_COLUMNS, Alignment, Rect, overlaps_image
 from roiclass.server.images import DecodedImage, ImageLimits, decode_image
+from roiclass.server.models.pipeline import MAX_CHILD_DEPTH, TtaMode, parse_tta
 from roiclass.v1 import classifier_pb2 as pb
 
 _ROI_ROW = attrgetter(*ROI_COLUMNS)  # a Rect -> its row of the engine's ROI array
@@ -62,6 +63,16 @@ class ClassifyRequest:
     min_confidence: float | None
     heatmap: HeatmapRequest | None
     request_id: str
+    whole_image: bool = False  # no ROIs were sent: rects holds the whole image
+    # Pipelines (server/pipeline): the detector to run first ("" = the model's
+    # default when whole_image), children on/off and their depth (0 = all),
+    # the TTA (None = the model's default) and whether to report its spread.
+    detector: str = ""
+    detector_version: str = ""
+    children: bool = True
+    max_child_depth: int = 0
+    tta: TtaMode | None = None
+    tta_spread: bool = False
 
     @classmethod
     def from_proto(cls, msg: pb.ClassifyObjectRequest, limits: RequestLimits) -> "ClassifyRequest":
@@ -86,6 +97,9 @@ class ClassifyRequest:
             rects = (Rect(0.0, 0.0, float(image.width), float(image.height), 0.0),)
             ids = ("",)
         heatmap = None
+        if msg.detector and msg.rois:
+            raise InvalidArgument.for_field(
+                "detector", f"runs on the whole image: send no rois with it (got {len(msg.rois)})")
         if msg.create_relevance_heatmap:
             opts = msg.heatmap_options
             heatmap = HeatmapRequest(*(getattr(opts, f) if opts.HasField(f) else None
@@ -95,14 +109,53 @@ class ClassifyRequest:
             model_version=msg.model_version,
             image=image,
             rects=rects,
-            rois_array=np.array([_ROI_ROW(r) for r in rects], dtype=np.float64),
+            rois_array=_rows(rects, msg.rois),
             roi_ids=ids,
             polygons=polygons,
             top_k=msg.top_k if msg.HasField("top_k") else None,
             min_confidence=min_conf,
             heatmap=heatmap,
             request_id=msg.request_id,
+            whole_image=not msg.rois,
+            detector=msg.detector,
+            detector_version=msg.detector_version,
+            children=msg.children if msg.HasField("children") else True,
+            max_child_depth=_depth(msg),
+            tta=_tta(msg.tta, heatmap is not None),
+            tta_spread=msg.tta_spread,
         )
+
+
+def _rows(rects, rois) -> np.ndarray:
+    """The engine's ROI rows: (N, 5), or (N, 6) with the kernel's flags (bit 0:
+    mirror) when some ROI is mirrored."""
+    rows = np.array([_ROI_ROW(r) for r in rects], dtype=np.float64)
+    if any(roi.mirror for roi in rois):
+        flags = np.array([[1.0 if roi.mirror else 0.0] for roi in rois])
+        rows = np.hstack([rows, flags])
+    return rows
+
+
+def _depth(msg: pb.ClassifyObjectRequest) -> int:
+    depth = msg.max_child_depth if msg.HasField("max_child_depth") else 0
+    if depth > MAX_CHILD_DEPTH:
+        raise InvalidArgument.for_field(
+            "max_child_depth", f"{depth} is out of range; allowed: 0 (the whole tree) .. {MAX_CHILD_DEPTH}")
+    return depth
+
+
+def _tta(text: str, heatmap: bool) -> TtaMode | None:
+    if not text:
+        return None
+    try:
+        mode = parse_tta(text)
+    except ValueError as exc:
+        raise InvalidArgument.for_field("tta", str(exc)) from None
+    if heatmap and mode.name != "none":
+        raise InvalidArgument.for_field(
+            "tta", f"{text!r} cannot be combined with create_relevance_heatmap (the heatmap explains one chip); "
+                   "allowed with it: none")
+    return mode
 
 
 def _aligned_rect(index: int, roi: pb.Roi, image: DecodedImage) -> Rect:

@@ -1,4 +1,4 @@
-"""ObjectClassifier servicer: protobuf -> ClassifyRequest -> engine -> protobuf.
+"""ObjectClassifier servicer: protobuf -> ClassifyRequest -> pipeline (engine) -> protobuf.
 
 Errors are raised as roiclass.server.errors exceptions; the error mapper
 (roiclass.server.interceptors) turns them into statuses. In a stream each
@@ -10,19 +10,17 @@ import asyncio
 from contextlib import aclosing
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
-from concurrent.futures import Future
-from dataclasses import replace
+from collections.abc import AsyncIterator
 
 import grpc
 
 from roiclass.server.callers import caller_id
-from roiclass.server.domain import ClassifyRequest, RequestLimits, confidences_to_proto, rect_to_proto
-from roiclass.server.engine import InferenceOutput
+from roiclass.server.domain import ClassifyRequest, RequestLimits
 from roiclass.server.errors import Unimplemented, status_code, status_from_exception
 from roiclass.server.heatmap.service import HeatmapService
 from roiclass.server.model_info import model_infos
 from roiclass.server.observer import RequestObserver
+from roiclass.server.pipeline.run import Pipeline
 from roiclass.server.streams import in_order
 from roiclass.v1 import classifier_pb2 as pb
 from roiclass.v1 import classifier_pb2_grpc as pb_grpc
@@ -39,6 +37,7 @@ class ObjectClassifierServicer(pb_grpc.ObjectClassifierServicer):
         self._stream_window = stream_window
         self._heatmaps = heatmaps  # None: heatmap requests are UNIMPLEMENTED
         self._observer = observer  # counts each stream frame as one request
+        self._pipeline = Pipeline(engine, manager, limits, heatmaps)
 
     async def ClassifyObject(self, request: pb.ClassifyObjectRequest, context) -> pb.ClassifyObjectResponse:
         return await self._classify(request, context)
@@ -81,35 +80,15 @@ class ObjectClassifierServicer(pb_grpc.ObjectClassifierServicer):
                        caller: str) -> pb.ClassifyObjectResponse:
         """One ClassifyObject without a gRPC context: the REST API's /v1/classify runs this
         same code (server/oip/http/classify.py). deadline: time.monotonic() seconds or None."""
-        t0 = time.perf_counter_ns()
+        started_ns = time.perf_counter_ns()
         req = ClassifyRequest.from_proto(request, self._limits)
         if req.heatmap is not None and self._heatmaps is None:
             raise Unimplemented("create_relevance_heatmap is not implemented by this server")
         model = self._manager.resolve(req.model or self._manager.default_model, req.model_version)
         if req.heatmap is not None:
             self._heatmaps.validate(model.spec, req.heatmap)  # bad options fail before any work
-        if req.heatmap is None:
-            out = await _result(lambda is_cancelled: self._engine.classify(
-                model, req.image.array, req.image.pixel_format, req.rois_array,
-                deadline=deadline, is_cancelled=is_cancelled, caller=caller, polygons=req.polygons))
-            heatmaps = None
-        else:
-            out, heatmaps = await self._classify_with_heatmaps(model, req, deadline, caller)
-        return _response(model, req, out, heatmaps, (time.perf_counter_ns() - t0) // 1000)
-
-    async def _classify_with_heatmaps(self, model, req: ClassifyRequest, deadline: float | None,
-                                      caller: str
-                                      ) -> tuple[InferenceOutput, list[pb.RelevanceHeatmap]]:
-        """The ROIs are preprocessed once: the same tensors are classified and occluded."""
-        t0 = time.perf_counter_ns()
-        base = await asyncio.get_running_loop().run_in_executor(
-            None, self._engine.preprocess, model, req.image.array, req.image.pixel_format, req.rois_array,
-            req.polygons)
-        preprocess_us = (time.perf_counter_ns() - t0) // 1000
-        out = await _result(lambda is_cancelled: self._engine.infer_tensors(
-            model, base, deadline=deadline, is_cancelled=is_cancelled, caller=caller))
-        heatmaps = await self._heatmaps.compute(model, req, base, out.probabilities, deadline)
-        return replace(out, preprocess_us=out.preprocess_us + preprocess_us), heatmaps
+        return await self._pipeline.classify(req, model, deadline=deadline, caller=caller,
+                                             started_ns=started_ns)
 
     async def ListModels(self, request: pb.ListModelsRequest, context) -> pb.ListModelsResponse:
         return pb.ListModelsResponse(models=model_infos(self._manager.statuses()),
@@ -122,38 +101,3 @@ class ObjectClassifierServicer(pb_grpc.ObjectClassifierServicer):
     async def ReloadModels(self, request: pb.ReloadModelsRequest, context) -> pb.ListModelsResponse:
         await asyncio.get_running_loop().run_in_executor(None, self._manager.reload)
         return await self.ListModels(pb.ListModelsRequest(), context)
-
-
-async def _result(submit: Callable[[Callable[[], bool]], Future]) -> InferenceOutput:
-    """Awaits the engine future that submit(is_cancelled) returns; when this task is
-    cancelled (the client went away) the engine drops the request's queued items."""
-    cancelled = False
-    future = submit(lambda: cancelled)
-    try:
-        return await asyncio.wrap_future(future)
-    except asyncio.CancelledError:
-        cancelled = True
-        future.cancel()
-        raise
-
-
-def _response(model, req: ClassifyRequest, out: InferenceOutput,
-              heatmaps: list[pb.RelevanceHeatmap] | None, total_us: int) -> pb.ClassifyObjectResponse:
-    spec = model.spec
-    top_k = spec.top_k if req.top_k is None else req.top_k
-    min_conf = spec.min_confidence if req.min_confidence is None else req.min_confidence
-    results = []
-    for i, rect in enumerate(req.rects):
-        entries, best, score = confidences_to_proto(out.probabilities[i], spec.classes, top_k, min_conf)
-        result = pb.RoiResult(
-            roi_id=req.roi_ids[i], aligned_roi=rect_to_proto(rect), confidences=entries,
-            class_index=best, class_name=spec.classes[best], score=score,
-        )
-        if heatmaps is not None:
-            result.heatmap.CopyFrom(heatmaps[i])
-        results.append(result)
-    return pb.ClassifyObjectResponse(
-        model=model.name, model_version=model.version, results=results, request_id=req.request_id,
-        timing=pb.Timing(queue_us=out.queue_us, preprocess_us=out.preprocess_us,
-                         inference_us=out.inference_us, total_us=total_us),
-    )

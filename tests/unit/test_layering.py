@@ -25,8 +25,12 @@ ABOVE_ENGINE = ("roiclass.server.app", "roiclass.server.cli", "roiclass.server.s
 RULES = [
     ("roiclass.ext", ("roiclass.server", "roiclass.client")),
     *((leaf, ("roiclass.server", "roiclass.client", "roiclass.ext")) for leaf in LEAVES),
-    ("roiclass.server.models", ("roiclass.server.engine", *ABOVE_ENGINE)),
-    ("roiclass.server.engine", ABOVE_ENGINE),
+    ("roiclass.server.models", ("roiclass.server.engine", "roiclass.server.pipeline", *ABOVE_ENGINE)),
+    ("roiclass.server.engine", (*ABOVE_ENGINE, "roiclass.server.pipeline")),
+    # Pipelines run over the engine and the models; the manager and the servicer hand themselves in.
+    ("roiclass.server.pipeline", ("roiclass.server.app", "roiclass.server.cli", "roiclass.server.servicer",
+                                  "roiclass.server.manager", "roiclass.server.interceptors",
+                                  "roiclass.server.oip", "roiclass.client")),
     ("roiclass.server.security", ("roiclass.server.engine", "roiclass.server.models", *ABOVE_ENGINE)),
     # Parsing request bytes: below the interceptors and the domain, above only errors.
     ("roiclass.server.decoding", ("roiclass.server.engine", "roiclass.server.models", *ABOVE_ENGINE)),
