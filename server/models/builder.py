@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from . import normalization as norm
+from .detector_spec import resolve_detector
 from .errors import ModelConfigError
 from .onnx_info import OnnxInfo, dims_for, model_io, onnx_info, outputs_are_probabilities
 from .spec import ModelSpec, per_channel
@@ -66,14 +67,21 @@ def build_spec(
     dtype = _resolve_dtype(inp, given.pop("input_dtype", None))
     norm_name, mean, std = _resolve_normalization(
         given.pop("normalization", None), given.pop("mean", None), given.pop("std", None), channels, order, where)
-    classes = _resolve_classes(inp, given.pop("classes", None))
+    detector = given.pop("detector", None)
+    if detector is None:
+        classes = _resolve_classes(inp, given.pop("classes", None))
+    else:  # the output holds boxes: its layout, not its size, gives the classes
+        classes, detector = resolve_detector(detector, info.output_shape, given.pop("classes", None),
+                                             input_width=width, input_height=height,
+                                             resize=given.get("resize"), where=where)
+        given["softmax"] = False
     max_batch = _resolve_batch(inp, given.pop("max_batch_size", None))
     softmax = given.pop("softmax", None)
     spec = ModelSpec(
         name=name, version=version, onnx_path=onnx_path, classes=classes,
         input_width=width, input_height=height, channels=channels, channel_order=order,
         extract_bands=bands, layout=inp.layout, normalization=norm_name, mean=mean, std=std,
-        input_dtype=dtype, max_batch_size=max_batch, format=fmt, source=source,
+        input_dtype=dtype, max_batch_size=max_batch, format=fmt, source=source, detector=detector,
         **{k: v for k, v in given.items() if v is not None},
     )
     io = model_io(spec)
