@@ -33,6 +33,9 @@ ctypedef struct Params:
     # are poly[4 * poly_off[n] .. 4 * poly_off[n + 1]); poly_off NULL = none
     const double* poly
     const Py_ssize_t* poly_off
+    # per-ROI flags (_mirror.pxd): mirror[n] & 1 = ROI n's output flipped
+    # along the width axis; NULL = no ROI is
+    const unsigned char* mirror
 
 
 cdef inline void put(dst_t* dst, float value) noexcept nogil:

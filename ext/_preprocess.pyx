@@ -16,6 +16,7 @@ from _interp cimport src_t, dst_t, BORDER_CONSTANT, BORDER_REPLICATE
 from _kernel cimport warp_band
 from _generic cimport gsrc_t, generic_band
 from _mask cimport mask_rows
+from _mirror cimport mirror_rows
 from _params cimport Params, MAX_OUT_CHANNELS, MAX_BANDS
 
 cnp.import_array()
@@ -217,27 +218,49 @@ cdef Py_ssize_t _first_bad(const double* p, Py_ssize_t n, int ncols, int test, d
     return -1
 
 
-cdef _check_rois(rois, int ncols, str what):
+cdef _check_rois(rois, int ncols, str what, int flags=0):
+    """(N, ncols) float64 rows, checked; flags: (N, 6) ROI rows (column 5 the
+    flags) are accepted too."""
     try:
         arr = np.ascontiguousarray(rois, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{what} must be an array-like of numbers: {exc}") from None
     if ncols == 5 and arr.ndim == 2 and arr.shape[0] == 0:
         arr = arr.reshape(0, 5)
-    if arr.ndim != 2 or arr.shape[1] != ncols:
-        raise ValueError(f"{what} must have shape (N, {ncols}), got {arr.shape}")
+    if arr.ndim != 2 or (arr.shape[1] != ncols and not (flags and arr.shape[1] == 6)):
+        also = " or (N, 6) (column 5: flags, bit 0 = mirror)" if flags else ""
+        raise ValueError(f"{what} must have shape (N, {ncols}){also}, got {arr.shape}")
     cdef const double* p = <const double*>cnp.PyArray_DATA(arr)
     cdef Py_ssize_t n = arr.shape[0]
+    ncols = arr.shape[1]
     cdef Py_ssize_t bad = _first_bad(p, n, ncols, 0, MAX_COORD)
     if bad >= 0:
         raise ValueError(f"{what}[{bad}] must be finite, got {arr[bad].tolist()}")
     bad = _first_bad(p, n, ncols, 1, MAX_COORD)
     if bad >= 0:
         raise ValueError(f"{what}[{bad}] values must be within +-{MAX_COORD}, got {arr[bad].tolist()}")
-    bad = _first_bad(p, n, ncols, 2, MAX_COORD) if ncols == 5 else -1
+    bad = _first_bad(p, n, ncols, 2, MAX_COORD) if what != "matrices" else -1
     if bad >= 0:
         raise ValueError(f"{what}[{bad}] width and height must be > 0, got {arr[bad].tolist()}")
     return arr
+
+
+cdef tuple _roi_rows(rois):
+    """The (N, 5) geometry of (N, 5) or (N, 6) ROI rows and the flags as
+    uint8 (None when no row has one). Flags: 0, or 1 (bit 0: mirror)."""
+    arr = _check_rois(rois, 5, "rois", 1)
+    if arr.shape[1] == 5:
+        return arr, None
+    cdef const double* p = <const double*>cnp.PyArray_DATA(arr)
+    cdef Py_ssize_t i, n = arr.shape[0]
+    flags = np.zeros(n, dtype=np.uint8)
+    cdef unsigned char[::1] f = flags
+    for i in range(n):
+        if p[6 * i + 5] != 0.0 and p[6 * i + 5] != 1.0:
+            raise ValueError(f"rois[{i}, 5] (flags) must be 0 or 1 (bit 0: mirror; no other bit "
+                             f"is defined), got {p[6 * i + 5]!r}")
+        f[i] = <unsigned char>p[6 * i + 5]
+    return np.ascontiguousarray(arr[:, :5]), (flags if flags.any() else None)
 
 
 cdef void _unit(const gsrc_t* img, dst_t* out, const Params* P, const double* geo, int from_rois,
@@ -263,6 +286,9 @@ cdef void _unit(const gsrc_t* img, dst_t* out, const Params* P, const double* ge
     # the polygon mask, on the rows just written (still in cache)
     if P.poly_off != NULL and P.poly_off[n + 1] > P.poly_off[n]:
         mask_rows(dst, P, P.poly + 4 * P.poly_off[n], P.poly_off[n + 1] - P.poly_off[n], v0, v1)
+    # the mirror flag: the finished rows (mask included) reversed in place
+    if P.mirror != NULL and P.mirror[n]:
+        mirror_rows(dst, P, v0, v1)
 
 
 cdef void _run(const gsrc_t* img, dst_t* out, const Params* P, const double* geo, int from_rois,
@@ -356,6 +382,7 @@ cdef _setup(Params* P, image, out, Py_ssize_t n, layout, channel_map, mean, std,
     P.generic = P.C not in (1, 3, 4) or image.dtype == np.float32
     P.poly = NULL
     P.poly_off = NULL
+    P.mirror = NULL
     _fill_channels(P, channel_map, mean, std)
 
 
@@ -394,7 +421,8 @@ def preprocess_rois(image, rois, out, *, layout="NCHW", channel_map=None, mean=N
     """Cut N rotated ROIs out of `image`, resample each to out's size, map
     channels, normalize ((x - mean) / std, source units) and write out[n].
     `rois`: (N, 5) rows x, y, width, height, angle (degrees clockwise about
-    the top-left corner (x, y)). `polygons`: None, or one entry per ROI: None
+    the top-left corner (x, y)), or (N, 6) with column 5 the flags (0, or 1:
+    the output flipped along its width axis, np.flip of the unmirrored one). `polygons`: None, or one entry per ROI: None
     or a polygon in image coordinates (an (M, 2) ring or a list of rings,
     even-odd); output samples whose source point lies outside it are `fill`.
 
@@ -402,10 +430,12 @@ def preprocess_rois(image, rois, out, *, layout="NCHW", channel_map=None, mean=N
     ValueError, naming the argument, before any work is done.
     """
     cdef Params P
-    arr = _check_rois(rois, 5, "rois")
+    arr, flags = _roi_rows(rois)
     cdef int mode = _choice("resize", resize, RESIZE_MODES)
     _check_crop(crop_fraction)
     _setup(&P, image, out, arr.shape[0], layout, channel_map, mean, std, border, fill, antialias)
+    if flags is not None:
+        P.mirror = <const unsigned char*>cnp.PyArray_DATA(flags)
     masks = _polygon_edges(&P, polygons, arr, mode, crop_fraction)  # kept alive through the call
     _dispatch(image, out, &P, arr, 1, mode, crop_fraction, num_threads)
 
@@ -449,16 +479,18 @@ def preprocess_batch(items, *, layout="NCHW", resize="stretch", crop_fraction=1.
                     raise ValueError(f"items[{k}] must be (image, rois, out, channel_map, mean, std, "
                                      f"fill[, polygons]), got {len(item)} values")
                 image, rois, out, channel_map, mean, std, fill = item[:7]
-                arr = _check_rois(rois, 5, "rois")
+                arr, flags = _roi_rows(rois)
                 _setup(&P[k], image, out, arr.shape[0], layout, channel_map, mean, std, border, fill,
                        antialias)
+                if flags is not None:
+                    P[k].mirror = <const unsigned char*>cnp.PyArray_DATA(flags)
                 masks = _polygon_edges(&P[k], item[7] if len(item) == 8 else None, arr, mode, crop)
                 _plan(&W[k], &P[k], image, out, arr, num_threads)
             except (TypeError, ValueError) as exc:
                 W[k].n = 0
                 results[k] = exc
                 continue
-            held.append((image, arr, out, masks))
+            held.append((image, arr, out, masks, flags))
         with nogil:
             for k in range(n):
                 _execute(&W[k], &P[k], 1, mode, crop)
