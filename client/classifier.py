@@ -89,6 +89,12 @@ class Classifier(ClientBase):
         request_id: str = "",
         timeout: float | None = None,
         polygons: Any = None,
+        detector: str | None = None,
+        detector_version: str | None = None,
+        children: bool | None = None,
+        max_child_depth: int | None = None,
+        tta: str | None = None,
+        tta_spread: bool = False,
     ) -> ClassifyResult:
         """Classifies the ROIs of one image; one RoiResult per ROI, in order.
 
@@ -111,6 +117,12 @@ class Classifier(ClientBase):
             channel_order=channel_order,
             heatmap=heatmap,
             heatmap_options=heatmap_options,
+            detector=detector,
+            detector_version=detector_version,
+            children=children,
+            max_child_depth=max_child_depth,
+            tta=tta,
+            tta_spread=tta_spread,
         )
         request = classify_request(image, rois, options, request_id, polygons)
         return classify_result_from_proto(self._unary(self.stub.ClassifyObject, request, timeout))
@@ -127,6 +139,12 @@ class Classifier(ClientBase):
         heatmap: bool = False,
         heatmap_options: Any = None,
         timeout: float | None = None,
+        detector: str | None = None,
+        detector_version: str | None = None,
+        children: bool | None = None,
+        max_child_depth: int | None = None,
+        tta: str | None = None,
+        tta_spread: bool = False,
     ) -> Iterator[StreamResult]:
         """Classifies a stream of frames over one RPC, yielding one StreamResult
         per frame, in order.
@@ -150,6 +168,12 @@ class Classifier(ClientBase):
             channel_order=channel_order,
             heatmap=heatmap,
             heatmap_options=heatmap_options,
+            detector=detector,
+            detector_version=detector_version,
+            children=children,
+            max_child_depth=max_child_depth,
+            tta=tta,
+            tta_spread=tta_spread,
         )
         return _ResumableStream(self, iter(frames), options, timeout).results()
 

@@ -25,6 +25,7 @@ from typing import Any, Sequence
 
 from .classifier import DEFAULT_ADDRESS, Classifier
 from .errors import ClassifierError, InvalidInputError
+from .result_text import result_lines
 from .security import TlsConfig
 from .types import ClassifyResult, HeatmapOptions, ModelList, Roi, to_jsonable
 
@@ -120,6 +121,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--min-confidence", type=_confidence, metavar="C", help="hide classes below C, 0..1 (default: the model's)"
     )
     classify.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    classify.add_argument("--detector", default=None, metavar="NAME",
+                          help="detector model run on the whole image first: its boxes are the ROIs (no --roi)")
+    classify.add_argument("--tta", default=None, metavar="MODE",
+                          help="test-time augmentation: none, flip, dihedral, rotations:N:DEG (default: the model's)")
+    classify.add_argument("--no-children", dest="children", action="store_false", default=None,
+                          help="skip the model's child classifiers")
+    classify.add_argument("--child-depth", type=_non_negative_int, default=None, metavar="N",
+                          help="deepest child level run, 0 = all (default: all)")
     classify.add_argument(
         "--heatmap", metavar="OUT.png",
         help="also compute relevance heatmaps and draw them over the ROI crops (OUT-<i>.png for several ROIs)",
@@ -206,6 +215,10 @@ def _classify(args: argparse.Namespace) -> int:
             min_confidence=args.min_confidence,
             heatmap=bool(args.heatmap),
             heatmap_options=HeatmapOptions(args.heatmap_patch_size, args.heatmap_stride) if args.heatmap else None,
+            detector=args.detector,
+            tta=args.tta,
+            children=args.children,
+            max_child_depth=args.child_depth,
         )
     written = _write_heatmaps(path, result, args.heatmap) if args.heatmap else []
     if args.json:
@@ -253,24 +266,7 @@ def _write_heatmaps(image_path: Path, result: ClassifyResult, out: str) -> list[
 
 
 def format_classify(result: ClassifyResult) -> str:
-    t = result.timing
-    lines = [
-        f"model {result.model} version {result.model_version}: "
-        f"{t.total_us / 1000:.1f} ms (queue {t.queue_us / 1000:.1f}, "
-        f"preprocess {t.preprocess_us / 1000:.1f}, inference {t.inference_us / 1000:.1f})"
-    ]
-    for i, roi_result in enumerate(result.results):
-        r = roi_result.aligned_roi
-        name = f" {roi_result.roi_id!r}" if roi_result.roi_id else ""
-        lines.append(
-            f"ROI {i}{name}: x={r.x:g} y={r.y:g} w={r.width:g} h={r.height:g} angle={r.angle:g}"
-        )
-        scores = roi_result.confidences or ()
-        if not scores:
-            lines.append(f"  {roi_result.class_index:>5}  {roi_result.class_name:<40} {roi_result.score:.4f}")
-        for score in scores:
-            lines.append(f"  {score.index:>5}  {score.name:<40} {score.confidence:.4f}")
-    return "\n".join(lines)
+    return "\n".join(result_lines(result))
 
 
 # --------------------------------------------------------------------- video

@@ -47,12 +47,20 @@ def classify_request(
         rois=[roi_proto(roi, mask, i) for i, (roi, mask) in enumerate(zip(roi_list, masks))],
         create_relevance_heatmap=bool(options.heatmap),
         request_id=request_id or "",
+        detector=options.detector or "",
+        detector_version=options.detector_version or "",
+        tta=options.tta or "",
+        tta_spread=bool(options.tta_spread),
     )
     # Optional fields: left unset, the server uses the model's defaults.
     if options.top_k is not None:
         request.top_k = options.top_k
     if options.min_confidence is not None:
         request.min_confidence = options.min_confidence
+    if options.children is not None:
+        request.children = bool(options.children)
+    if options.max_child_depth is not None:
+        request.max_child_depth = options.max_child_depth
     if options.heatmap_options is not None:
         request.heatmap_options.CopyFrom(to_heatmap_options_proto(options.heatmap_options))
     return request

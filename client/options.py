@@ -21,6 +21,12 @@ class RequestOptions:
     "BGR", "RGBA", "BGRA", "GRAY"; None = by channel count). heatmap: also
     compute an occlusion relevance heatmap per ROI, tuned by heatmap_options
     (HeatmapOptions, a dict of its fields, or None = model defaults).
+    Pipelines (the server's config): detector: a detector model run on the
+    whole image first, its boxes become the ROIs (send no ROIs);
+    children: False = no child classifiers (None = the model's tree);
+    max_child_depth: the deepest child level (None/0 = all); tta:
+    "none", "flip", "dihedral" or "rotations:N:DEG" (None = the model's
+    default); tta_spread: report each class's spread over the variants.
     """
 
     model: str | None = None
@@ -30,6 +36,12 @@ class RequestOptions:
     channel_order: str | None = None
     heatmap: bool = False
     heatmap_options: Any = None
+    detector: str | None = None
+    detector_version: str | None = None
+    children: bool | None = None
+    max_child_depth: int | None = None
+    tta: str | None = None
+    tta_spread: bool = False
 
     def check(self) -> None:
         """Raises InvalidInputError naming the first wrong field. Called when a
@@ -46,8 +58,11 @@ class RequestOptions:
             raise InvalidInputError(
                 "min_confidence", f"must be a number in 0..1 or None (model default), got {confidence!r}"
             )
-        for name in ("model", "model_version"):
+        for name in ("model", "model_version", "detector", "detector_version", "tta"):
             check_string(name, getattr(self, name))
+        depth = self.max_child_depth
+        if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 0):
+            raise InvalidInputError("max_child_depth", f"must be an integer >= 0 (0 = all levels) or None, got {depth!r}")
 
 
 def check_string(name: str, value: Any) -> None:

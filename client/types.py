@@ -45,9 +45,11 @@ class Roi:
     angle: float = 0.0
     id: str = ""
     alignment: Alignment | None = None
+    mirror: bool = False  # the chip flipped left-right (along the ROI's width)
 
     def to_proto(self) -> pb.Roi:
-        roi = pb.Roi(rect=_rect_proto(self.x, self.y, self.width, self.height, self.angle), id=self.id)
+        roi = pb.Roi(rect=_rect_proto(self.x, self.y, self.width, self.height, self.angle), id=self.id,
+                     mirror=bool(self.mirror))
         if self.alignment is not None:
             roi.alignment.CopyFrom(self.alignment.to_proto())
         return roi
@@ -124,6 +126,44 @@ class RoiResult:
     class_name: str
     score: float
     heatmap: Heatmap | None = None
+    # Pipelines: the child classifiers' results where their conditions held,
+    # the detector's box this ROI came from, the test-time augmentation run.
+    children: tuple["ChildResult", ...] = ()
+    detection: "Detection | None" = None
+    tta: "TtaSummary | None" = None
+
+
+@dataclass(frozen=True)
+class ChildResult:
+    """One child model on its parent's ROI: exactly one of result and error is set."""
+
+    model: str
+    model_version: str
+    result: RoiResult | None
+    error: ClassifierError | None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class Detection:
+    """The detector's box (image coordinates; rotated for oriented boxes) and class."""
+
+    box: Roi
+    class_index: int
+    class_name: str
+    confidence: float
+    model: str
+    model_version: str
+
+
+@dataclass(frozen=True)
+class TtaSummary:
+    mode: str
+    variants: int
+    spread: tuple[float, ...]  # per class index; empty unless tta_spread was asked for
 
 
 @dataclass(frozen=True)
@@ -306,7 +346,21 @@ def roi_result_from_proto(result: pb.RoiResult) -> RoiResult:
         class_name=result.class_name,
         score=result.score,
         heatmap=heatmap_from_proto(result.heatmap) if result.HasField("heatmap") else None,
+        children=tuple(_child_from_proto(c) for c in result.children),
+        detection=_detection_from_proto(result.detection) if result.HasField("detection") else None,
+        tta=TtaSummary(result.tta.mode, result.tta.variants, tuple(result.tta.spread))
+        if result.HasField("tta") else None,
     )
+
+
+def _child_from_proto(child: pb.ChildResult) -> ChildResult:
+    if child.HasField("error"):
+        return ChildResult(child.model, child.model_version, None, ClassifierError.from_status(child.error))
+    return ChildResult(child.model, child.model_version, roi_result_from_proto(child.result), None)
+
+
+def _detection_from_proto(d: pb.Detection) -> Detection:
+    return Detection(Roi.from_rect(d.box), d.class_index, d.class_name, d.confidence, d.model, d.model_version)
 
 
 def classify_result_from_proto(response: pb.ClassifyObjectResponse) -> ClassifyResult:
