@@ -16,7 +16,8 @@ log = logging.getLogger(__name__)
 
 
 class _Rows:
-    """The (N, classes) result rows a job's batches fill in, and its output."""
+    """The (N, width) result rows a job's batches fill in, and its output: width is the
+    classes, or the floats of a detector's per-image output (LoadedModel.row_width)."""
     __slots__ = ("probs",)
 
     def __init__(self, n: int, num_classes: int):

@@ -86,6 +86,12 @@ class LoadedModel:
         return self.io.item_shape if self.io is not None else ()
 
     @property
+    def row_width(self) -> int:
+        """Floats per item in a result row: the classes, or a detector's whole output (boxes)."""
+        det = self.spec.detector
+        return int(np.prod(det.output_shape)) if det is not None else self.num_classes
+
+    @property
     def dtype(self) -> np.dtype:
         return self.io.dtype if self.io is not None else np.dtype(np.float32)
 
@@ -149,13 +155,20 @@ class LoadedModel:
         for n in sorted({1, self.model_max_batch}):
             out = inst.run(fixed or n)
             self.counters.add("warmup_runs")
+            det = self.spec.detector
+            if det is not None:  # boxes, decoded by the pipeline (server/pipeline/detect)
+                if out.shape != (fixed or n,) + det.output_shape:
+                    raise ValueError(f"detector output has shape {out.shape}; expected (batch, "
+                                     f"{', '.join(map(str, det.output_shape))})")
+                continue
             if out.ndim != 2 or out.shape[0] != (fixed or n):
                 raise ValueError(f"model output has shape {out.shape}; expected (batch, classes)")
             if self.num_classes and out.shape[1] != self.num_classes:
                 raise ValueError(f"model outputs {out.shape[1]} classes but the config names "
                                  f"{self.num_classes}")
             self.num_classes = out.shape[1]
-        if self.spec.golden_image is not None and self.spec.golden_class is not None:
+        if (self.spec.golden_image is not None and self.spec.golden_class is not None
+                and self.spec.detector is None):
             self._check_golden(inst)
 
     def _set_batch_cap(self) -> None:
@@ -210,7 +223,7 @@ class LoadedModel:
         # request failing them fails alone with INVALID_ARGUMENT).
         rois = np.ascontiguousarray(rois, dtype=np.float64)
         _check_polygons(polygons, len(rois))
-        payload = RoiPayload(image, kargs, rois, self.num_classes, polygons)
+        payload = RoiPayload(image, kargs, rois, self.row_width, polygons)
         return self._submit(Job(len(rois), payload, deadline, is_cancelled, caller), len(rois))
 
     def submit_tensors(self, tensors: np.ndarray, deadline: float | None,
@@ -220,7 +233,7 @@ class LoadedModel:
             raise errors.InvalidArgument.for_field(
                 "tensors", f"expected shape (N, {', '.join(map(str, self.item_shape))}) "
                 f"({self.spec.layout}); got {tensors.shape}")
-        payload = TensorPayload(tensors, self.num_classes)
+        payload = TensorPayload(tensors, self.row_width)
         return self._submit(Job(len(tensors), payload, deadline, is_cancelled, caller),
                             len(tensors))
 
@@ -261,8 +274,8 @@ class LoadedModel:
                         std=kargs.std, fill=kargs.fill, polygons=polygons, **self.kernel_options)
 
     def finish(self, out: np.ndarray) -> np.ndarray:
-        """Model outputs -> probabilities (float32 rows)."""
-        out = out.astype(np.float32, copy=False)
+        """Model outputs -> probabilities (float32 rows; a detector's output flattened per item)."""
+        out = out.astype(np.float32, copy=False).reshape(len(out), -1)
         return softmax_rows(out) if self.spec.softmax else out
 
     def _dropped(self, job: Job, why: errors.RoiclassError) -> None:
