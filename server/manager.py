@@ -19,6 +19,7 @@ from pathlib import Path
 
 from roiclass.server.engine.config import ModelVersionStatus
 from roiclass.server.errors import AlreadyExists, NotFound, Unavailable
+from roiclass.server.models.children_graph import check_children
 from roiclass.server.models.digest import sha256_file
 from roiclass.server.models.errors import ModelConfigError
 from roiclass.server.models.repository import LoadFailure, load_model_path, load_repository
@@ -154,6 +155,7 @@ class ModelManager:
         failures: dict[Key, LoadFailure] = {}
         stale: dict[Key, str] = {}
         held: set[str] = set()  # held names the sources still have
+        scanned: list[ModelSpec] = []
         for item in items:
             key = (item.name, item.version)
             if isinstance(item, LoadFailure):
@@ -173,6 +175,9 @@ class ModelManager:
                 specs[key] = item
             else:
                 held.add(item.name)
+            if not isinstance(item, LoadFailure):
+                scanned.append(item)
+        self._check_children(scanned, items, specs, failures)
 
         fingerprints = {key: self._fingerprint(spec) for key, spec in specs.items()}
         to_load = [
@@ -203,6 +208,22 @@ class ModelManager:
             for key in to_unload:
                 self._loaded.pop(key, None)
         return bool(to_load or to_unload)
+
+    def _check_children(self, scanned: list[ModelSpec], items: list, specs: dict[Key, ModelSpec],
+                        failures: dict[Key, LoadFailure]) -> None:
+        """Specs whose [[children]] name an unknown model, loop or go too deep
+        (models/children_graph.py) become failures: not loaded (or unloaded when
+        a change made them wrong), FAILED with the reason."""
+        known: dict[str, list[str]] = {}
+        for item in items:  # failed and held models are children that exist
+            known.setdefault(item.name, []).extend([item.version] if item.version else [])
+        for key, reason in check_children(scanned, known).items():
+            spec = specs.pop(key, None)
+            if spec is None:
+                continue  # held: unloaded on request, checked again when loaded
+            failures[key] = LoadFailure(spec.name, spec.version, reason, spec.source or spec.onnx_path)
+            if self._failures.get(key) != failures[key]:
+                log.warning("model %s version %s failed: %s", spec.name, spec.version, reason)
 
     def load_all(self) -> None:
         """Load every model of every source (failures are recorded, never raised)."""
@@ -318,7 +339,7 @@ class ModelManager:
         is UNAVAILABLE with the reason, not NOT_FOUND."""
         try:
             return self._engine.resolve(name, version)
-        except NotFound:
+        except (NotFound, Unavailable):
             with self._state_lock:
                 failed = [f for (n, v), f in self._failures.items() if n == name and version in ("", v)]
             if failed:
@@ -341,6 +362,9 @@ class ModelManager:
         for st in engine:
             key = (st.name, st.version)
             known.add(key)
+            if key in failures and st.state == ModelState.UNLOADED:
+                # Unloaded because the scan failed it (its children changed): say why.
+                st = replace(st, state=ModelState.FAILED, reason=failures[key].reason, instances=[])
             if key in stale:
                 note = f"serving the previous files; the new ones were refused: {stale[key]}"
                 st = replace(st, reason=f"{st.reason}; {note}" if st.reason else note)

@@ -39,6 +39,7 @@ def model_infos(statuses, name: str = "", version: str = "") -> list[pb.ModelInf
             info.max_batch_size, info.resize, info.format = spec.max_batch_size, spec.resize, spec.format
             info.mean.extend(spec.mean)
             info.std.extend(spec.std)
+            _pipeline_info(info, spec)
         for st in versions:
             info.versions.append(pb.ModelVersionInfo(
                 version=st.version, state=_STATES.get(st.state, pb.ModelVersionInfo.STATE_UNSPECIFIED),
@@ -48,3 +49,25 @@ def model_infos(statuses, name: str = "", version: str = "") -> list[pb.ModelInf
             ))
         infos.append(info)
     return infos
+
+
+def _pipeline_info(info: pb.ModelInfo, spec) -> None:
+    """[[children]], [detector], defaults.detector and defaults.tta; class indices in
+    `when` and detector.classes are shown by name."""
+    for child in spec.children:
+        info.children.append(pb.ChildInfo(
+            model=child.model, version=child.version, when=[_class_name(spec, c) for c in child.when],
+            min_confidence=child.min_confidence, roi=child.roi))
+    d = spec.detector
+    if d is not None:
+        info.detector.CopyFrom(pb.DetectorInfo(
+            format=d.format, confidence=d.confidence, iou=d.iou,
+            classes=[_class_name(spec, c) for c in d.classes], letterbox=d.letterbox))
+    info.default_detector = spec.default_detector
+    info.default_tta = spec.tta.text if spec.tta.name != "none" else ""
+
+
+def _class_name(spec, ref) -> str:
+    if isinstance(ref, int):
+        return spec.classes[ref] if 0 <= ref < len(spec.classes) else str(ref)
+    return ref
