@@ -14,6 +14,13 @@ Band numbering (a model's extract_bands, Esri ExtractBands; `band_index`):
 colour formats are numbered in colour order, not storage order (R 0, G 1,
 B 2, A 3: the same picture as RGB8 or BGR8 gives the same tensor).
 
+YUV 4:2:0 (I420, NV12: what video decoders give) is a record too: `chroma`
+says how its half-size chroma is stored ("planar": a U then a V plane;
+"interleaved": one plane of U, V pairs); its channels and order are those of
+the RGB it converts to (bands as RGB8), its array the one OpenCV takes,
+(height * 3 / 2, width) uint8 (`shape`), and the engine converts after
+resampling (server/engine/yuv.py; the BT.601 constants live there).
+
 Adding a pixel format touches the proto (a PixelFormat value), this
 registry (a record), and only for a new sample type or more bands the
 kernel (ext/_preprocess.pyx reads uint8, uint16 and float32 samples, 1..16
@@ -58,6 +65,7 @@ class PixelFormat:
     sample: SampleType
     order: str  # what the bands hold: "GRAY", "RGB", "BGR", "RGBA" or "BGRA"
     pil_modes: tuple[str, ...] = ()  # Pillow modes read as this format without conversion
+    chroma: str = ""  # YUV 4:2:0 only: "planar" (I420) or "interleaved" (NV12)
 
     @property
     def dtype(self) -> np.dtype:
@@ -82,11 +90,30 @@ class PixelFormat:
 
     @property
     def bytes_per_pixel(self) -> int:
+        """Of an interleaved format; a YUV 4:2:0 one has 1.5 (frame_bytes)."""
         return self.channels * self.sample.dtype.itemsize
 
+    def frame_bytes(self, width: int, height: int) -> int:
+        """Bytes of a packed width x height image (YUV 4:2:0: even sides)."""
+        if self.chroma:
+            return width * height + 2 * (width // 2) * (height // 2)
+        return width * height * self.bytes_per_pixel
+
     def shape(self, height: int, width: int) -> tuple[int, ...]:
-        """The array shape of an image in this format: (H, W) or (H, W, C)."""
+        """The array shape of an image in this format: (H, W) or (H, W, C);
+        YUV 4:2:0: (H * 3 / 2, W), the Y rows then the chroma's (OpenCV's)."""
+        if self.chroma:
+            return (height * 3 // 2, width)
         return (height, width, self.channels) if self.channels > 1 else (height, width)
+
+    def size_of(self, shape: tuple[int, ...]) -> tuple[int, int] | None:
+        """(height, width) of the picture an array of `shape` holds; None when
+        the shape cannot hold one (a YUV array's sides must be even)."""
+        if not self.chroma:
+            return (shape[0], shape[1]) if len(shape) >= 2 else None
+        if len(shape) != 2 or shape[0] % 3 or shape[1] % 2 or not shape[0] or not shape[1]:
+            return None
+        return (shape[0] * 2 // 3, shape[1])  # 3k rows: 2k of Y (even), k of chroma
 
 
 # In the proto's order (error messages list them so).
@@ -97,6 +124,8 @@ FORMATS: tuple[PixelFormat, ...] = (
     PixelFormat("RGBA8", pb.RGBA8, 4, UINT8, "RGBA", ("RGBA",)),
     PixelFormat("BGRA8", pb.BGRA8, 4, UINT8, "BGRA"),
     PixelFormat("GRAY16", pb.GRAY16, 1, UINT16, "GRAY", ("I;16", "I;16L", "I;16B")),
+    PixelFormat("I420", pb.I420, 3, UINT8, "RGB", chroma="planar"),
+    PixelFormat("NV12", pb.NV12, 3, UINT8, "RGB", chroma="interleaved"),
 )
 NAMES = ", ".join(f.name for f in FORMATS)
 _BY_NAME = {f.name: f for f in FORMATS}
@@ -152,7 +181,7 @@ def for_array(dtype: np.dtype, channels: int, order: str) -> PixelFormat | None:
         sample = next((t for t in SAMPLE_TYPES if t.dtype == dtype), None)
         return generic(channels, sample) if sample is not None and 1 <= channels <= MAX_BANDS else None
     return next((f for f in FORMATS if f.sample.dtype == dtype and f.channels == channels
-                 and f.order == order), None)
+                 and f.order == order and not f.chroma), None)
 
 
 def pil_format(image) -> PixelFormat:

@@ -32,7 +32,7 @@ class ImageLimits:
             raise InvalidArgument.for_field(
                 field, f"image is {width}x{height} = {pixels} pixels; at most {self.max_pixels} "
                 f"are allowed (--max-image-pixels)")
-        size = pixels * fmt.bytes_per_pixel
+        size = fmt.frame_bytes(width, height)
         if size > self.max_bytes:
             raise InvalidArgument.for_field(
                 field, f"image is {width}x{height} {fmt.label} = {size} bytes decoded; at most "
@@ -48,8 +48,8 @@ class DecodedImage(NamedTuple):
         return self.array.shape[1]
 
     @property
-    def height(self) -> int:
-        return self.array.shape[0]
+    def height(self) -> int:  # a YUV 4:2:0 array has the chroma's rows below the picture's
+        return self.array.shape[0] * 2 // 3 if self.pixel_format.chroma else self.array.shape[0]
 
 
 def decode_image(image: pb.Image, limits: ImageLimits) -> DecodedImage:
@@ -98,6 +98,8 @@ def _raw_image(raw: pb.RawImage, limits: ImageLimits) -> DecodedImage:
         if value == 0 or value > max_side:
             raise InvalidArgument.for_field(f"image.raw.{field_name}", f"{value} is out of range: allowed 1..{max_side}")
     limits.check(raw.width, raw.height, fmt, "image.raw")
+    if fmt.chroma:
+        return _yuv_image(raw, fmt)
     row_bytes = raw.width * fmt.bytes_per_pixel
     stride = raw.row_stride or row_bytes
     if stride < row_bytes:
@@ -121,6 +123,42 @@ def _raw_image(raw: pb.RawImage, limits: ImageLimits) -> DecodedImage:
     shape = fmt.shape(raw.height, raw.width)
     strides = (stride, fmt.bytes_per_pixel, itemsize)[:len(shape)]
     return DecodedImage(np.ndarray(shape=shape, dtype=fmt.dtype, buffer=pixels, strides=strides), fmt)
+
+
+def _yuv_image(raw: pb.RawImage, fmt: PixelFormat) -> DecodedImage:
+    """A YUV 4:2:0 frame as OpenCV's (H * 3 / 2, W) array: a view of the
+    request's bytes, except an I420 frame with padded rows (its chroma rows
+    are half as far apart as the Y rows: packed, one copy of 1.5 bytes a pixel)."""
+    for field_name, value in (("width", raw.width), ("height", raw.height)):
+        if value % 2:
+            raise InvalidArgument.for_field(f"image.raw.{field_name}",
+                                            f"{value} is odd; {fmt.name} needs an even width and height")
+    width, height = raw.width, raw.height
+    stride = raw.row_stride or width
+    planar = fmt.chroma == "planar"
+    if stride < width or (planar and stride % 2):
+        raise InvalidArgument.for_field(
+            "image.raw.row_stride", f"{stride} is not allowed for {fmt.name}: the Y plane's row stride, "
+            f">= width = {width}" + (", even (the U and V planes' is half of it)" if planar else "")
+            + " (0 means packed)")
+    pixels = raw.pixels  # each read of a bytes field may copy it: read once
+    expected = stride * height * 3 // 2
+    # The last chroma row's padding may be left off.
+    needed = expected - ((stride - width) // 2 if planar else stride - width)
+    if not needed <= len(pixels) <= expected:
+        raise InvalidArgument.for_field(
+            "image.raw.pixels", f"has {len(pixels)} bytes; {fmt.name} {width}x{height} with row_stride "
+            f"{stride} takes {expected} (height * row_stride * 3 / 2)")
+    buffer = np.frombuffer(pixels, np.uint8)
+    rows = height * 3 // 2
+    if not planar or stride == width:  # NV12's chroma rows are as far apart as its Y rows
+        return DecodedImage(np.ndarray((rows, width), np.uint8, buffer, strides=(stride, 1)), fmt)
+    packed = np.empty((rows, width), np.uint8)
+    packed[:height] = np.ndarray((height, width), np.uint8, buffer, strides=(stride, 1))
+    half = stride // 2
+    chroma = np.ndarray((height, width // 2), np.uint8, buffer, stride * height, strides=(half, 1))
+    packed[height:].reshape(height, width // 2)[:] = chroma  # U rows, then V rows
+    return DecodedImage(packed, fmt)
 
 
 def _encoded_image(data: bytes, limits: ImageLimits, field: str) -> DecodedImage:

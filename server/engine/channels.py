@@ -76,6 +76,12 @@ def check_image(image: np.ndarray, fmt: PixelFormat | str) -> None:
     """The engine's check of an array a library caller hands it with its
     format (images.decode_image builds arrays that fit their format)."""
     fmt = pixel_format(fmt)
+    if fmt.chroma:  # YUV 4:2:0: OpenCV's (H * 3 / 2, W) array
+        if image.dtype != np.uint8 or fmt.size_of(image.shape) is None:
+            raise errors.InvalidArgument.for_field(
+                FIELD, f"{fmt.name} needs a uint8 (height * 3 / 2, width) array, height and width even, "
+                f"got {image.dtype} with shape {image.shape}")
+        return
     got = 1 if image.ndim == 2 else (image.shape[2] if image.ndim == 3 else -1)
     if image.dtype != fmt.dtype or got != fmt.channels:
         raise errors.InvalidArgument.for_field(

@@ -9,6 +9,7 @@ import numpy as np
 
 from roiclass.ext import preprocess_batch
 from roiclass.server import errors
+from roiclass.server.engine import yuv
 from roiclass.server.engine.batcher import Chunk, Job
 from roiclass.server.engine.config import InferenceOutput
 
@@ -59,9 +60,12 @@ def fill_batch(dst: np.ndarray, batch: list[Chunk], options: dict,
     return waits for the GIL while the event loop holds it). `options` are
     preprocess_batch's shared keyword options; `poison` is the fault
     injection test hook (an ROI row for which it is true fails its request).
+    YUV 4:2:0 chunks (I420, NV12) go through yuv.fill_items: one more kernel
+    call for all of them (their planes), then the conversion.
     """
     placed: list[tuple[Chunk, int]] = []
     items, item_of = [], []  # kernel items and the index in placed of each
+    yuv_items, yuv_of = [], []  # YUV 4:2:0 images: their planes, then converted (yuv.py)
     off = 0
     for c in batch:
         job, n = c.job, c.count
@@ -74,25 +78,32 @@ def fill_batch(dst: np.ndarray, batch: list[Chunk], options: dict,
                 if poison is not None:
                     _check_poison(rois, c.start, poison)
                 ka = p.kargs
-                item = (p.image, rois, dst[off:off + n], ka.channel_map, ka.mean, ka.std, ka.fill)
-                if p.polygons is not None:  # the chunk's masks, in the same kernel call
-                    item += (p.polygons[c.start:c.start + n],)
-                items.append(item)
-                item_of.append(len(placed))
+                masks = None if p.polygons is None else p.polygons[c.start:c.start + n]
+                if isinstance(ka, yuv.YuvArgs):
+                    yuv_items.append((p.image, rois, dst[off:off + n], ka, masks))
+                    yuv_of.append(len(placed))
+                else:
+                    item = (p.image, rois, dst[off:off + n], ka.channel_map, ka.mean, ka.std, ka.fill)
+                    if masks is not None:  # the chunk's masks, in the same kernel call
+                        item += (masks,)
+                    items.append(item)
+                    item_of.append(len(placed))
         except Exception as exc:  # this request only; the batch goes on without it
             fail(job, item_error(exc, c))
             placed.append((c, -1))
             continue
         placed.append((c, off))
         off += n
-    if not items:
+    if not items and not yuv_items:
         return placed
-    try:
-        results = preprocess_batch(items, **options)
-    except Exception as exc:  # a shared option: every ROI chunk of the batch fails
-        results = [exc] * len(items)
+    results = []
+    for run, batch_items in ((preprocess_batch, items), (yuv.fill_items, yuv_items)):
+        try:
+            results += run(batch_items, **options) if batch_items else []
+        except Exception as exc:  # a shared option: every ROI chunk of the batch fails
+            results += [exc] * len(batch_items)
     failed = set()
-    for k, exc in zip(item_of, results):
+    for k, exc in zip(item_of + yuv_of, results):
         if exc is not None:
             c = placed[k][0]
             fail(c.job, item_error(exc, c))

@@ -15,7 +15,7 @@ import numpy as np
 
 from roiclass.ext import preprocess_rois
 from roiclass.server import errors
-from roiclass.server.engine import channels
+from roiclass.server.engine import channels, yuv
 from roiclass.server.engine.batcher import CallerLimit, Job, WorkQueue
 from roiclass.server.engine.config import EngineConfig, InferenceOutput
 from roiclass.server.engine.counters import Counters
@@ -210,8 +210,9 @@ class LoadedModel:
     # -- serve -----------------------------------------------------------------
     def _kernel_args(self, pixel_format: PixelFormat | str) -> channels.KernelArgs:
         ka = self._kargs.get(pixel_format)
-        if ka is None:
-            ka = self._kargs[pixel_format] = channels.kernel_args(self.spec, pixel_format)
+        if ka is None:  # a YUV 4:2:0 format's are its planes' and the conversion (yuv.py)
+            make = yuv.kernel_args if channels.pixel_format(pixel_format).chroma else channels.kernel_args
+            ka = self._kargs[pixel_format] = make(self.spec, pixel_format)
         return ka
 
     def submit_rois(self, image: np.ndarray, pixel_format: PixelFormat | str, rois: np.ndarray,
@@ -270,6 +271,8 @@ class LoadedModel:
 
     def _kernel(self, image, kargs: channels.KernelArgs, rois: np.ndarray, out: np.ndarray,
                 polygons=None):
+        if isinstance(kargs, yuv.YuvArgs):
+            return yuv.preprocess(image, kargs, rois, out, polygons, self.kernel_options)
         preprocess_rois(image, rois, out, channel_map=kargs.channel_map, mean=kargs.mean,
                         std=kargs.std, fill=kargs.fill, polygons=polygons, **self.kernel_options)
 

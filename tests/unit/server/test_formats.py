@@ -13,7 +13,7 @@ def test_every_proto_format_has_one_record_in_proto_order():
     values = [v for v in pb.PixelFormat.values() if v not in (pb.PIXEL_FORMAT_UNSPECIFIED, pb.GENERIC)]
     assert [f.proto for f in formats.FORMATS] == values
     assert [f.name for f in formats.FORMATS] == [pb.PixelFormat.Name(v) for v in values]
-    assert formats.NAMES == "GRAY8, RGB8, BGR8, RGBA8, BGRA8, GRAY16"
+    assert formats.NAMES == "GRAY8, RGB8, BGR8, RGBA8, BGRA8, GRAY16, I420, NV12"
 
 
 @pytest.mark.parametrize("name, channels, dtype, scale, colour, bytes_per_pixel", [
