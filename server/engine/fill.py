@@ -124,7 +124,8 @@ def fill_batch(dst: np.ndarray, batch: list[Chunk], options: dict,
 
 
 def _check_poison(rois: np.ndarray, start: int, poison: Callable[[np.ndarray], bool]) -> None:
-    for k, roi in enumerate(rois):
+    rows = rois[:, :5] if rois.ndim == 2 else rois  # ROI_COLUMNS order: no flags column (N, 6)
+    for k, roi in enumerate(rows):
         if poison(roi):
             raise errors.InvalidArgument.for_field(f"rois[{start + k}]",
                                                    "poisoned item (fault injection)")

@@ -260,7 +260,9 @@ class LoadedModel:
                    rois: np.ndarray, polygons=None) -> np.ndarray:
         kargs = self._kernel_args(pixel_format)
         channels.check_image(image, pixel_format)
-        rois = np.ascontiguousarray(rois, dtype=np.float64).reshape(-1, 5)
+        rois = np.ascontiguousarray(rois, dtype=np.float64)
+        if rois.ndim != 2 or rois.shape[1] != 6:  # (N, 6): the kernel's flags in column 5 (mirror)
+            rois = rois.reshape(-1, 5)
         _check_polygons(polygons, len(rois))
         out = np.empty((len(rois),) + self.item_shape, self.dtype)
         try:
