@@ -40,10 +40,10 @@ def classify_request(
         raise InvalidInputError("polygons", f"has {len(polygons)} entries; one per ROI ({len(roi_list)}) "
                                 "expected (None = no mask)")
     masks = polygons if polygons is not None else [None] * len(roi_list)
+    image_msg = to_image_proto(image, options.channel_order)
     request = pb.ClassifyObjectRequest(
         model=options.model or "",
         model_version=options.model_version or "",
-        image=to_image_proto(image, options.channel_order),
         rois=[roi_proto(roi, mask, i) for i, (roi, mask) in enumerate(zip(roi_list, masks))],
         create_relevance_heatmap=bool(options.heatmap),
         request_id=request_id or "",
@@ -52,6 +52,10 @@ def classify_request(
         tta=options.tta or "",
         tta_spread=bool(options.tta_spread),
     )
+    # Not through the constructor: upb merges a message handed to it field by
+    # field (1 ms for a 1080p RGB frame alone, 2-9 ms on a busy machine);
+    # CopyFrom is 0.3 ms (bench/README.md, video).
+    request.image.CopyFrom(image_msg)
     # Optional fields: left unset, the server uses the model's defaults.
     if options.top_k is not None:
         request.top_k = options.top_k
