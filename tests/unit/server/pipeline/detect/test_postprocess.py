@@ -34,7 +34,7 @@ def _rows(rng, fmt: str) -> np.ndarray:
     levels = np.array([0.05, 0.3, 0.5, 0.5, 0.8, 0.95])
     scores = rng.choice(levels, (N, NC))
     if fmt == "yolox":  # raw: offsets in cells, log sizes in strides
-        xy, wh = rng.uniform(-0.5, 1.5, (N, 2)), rng.uniform(-1, 1.5, (N, 2))
+        xy, wh = rng.uniform(-0.5, 1.5, (N, 2)), rng.uniform(0.5, 2.5, (N, 2))
     cols = [xy, wh]
     if fmt in ("yolov5", "yolox"):
         cols.append(rng.choice(levels, (N, 1)))
