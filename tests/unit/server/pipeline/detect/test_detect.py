@@ -1,0 +1,106 @@
+"""detect() through a real engine: the ONNX detectors of tests/detector_models.py
+on images with squares (YOLOv8 layout) and a rotated rectangle (YOLOv8-OBB),
+letterboxed centred and at the top-left, boxes back in image coordinates."""
+from __future__ import annotations
+
+import asyncio
+import math
+
+import numpy as np
+import pytest
+
+from roiclass.server.engine import Engine, EngineConfig
+from roiclass.server import formats
+from roiclass.server.geometry import Rect
+from roiclass.server.images import DecodedImage
+from roiclass.server.metrics import Metrics
+from roiclass.server.models.config import spec_from_config
+from roiclass.server.pipeline.detect import detect
+from tests.detector_models import cell_detector, moments_detector
+
+RGB8 = formats.by_name("RGB8")
+# (x0, y0, x1, y1, rgb) on a 128 x 64 image; each lands inside one 16-pixel cell of
+# the 64 x 64 input, centred (rows 16..48) or at the top-left (rows 0..32).
+SQUARES = [(8, 6, 24, 22, (255, 0, 0)), (72, 36, 92, 60, (0, 230, 0)), (100, 40, 120, 56, (180, 0, 0))]
+
+
+@pytest.fixture(scope="module")
+def engine():
+    eng = Engine(EngineConfig(devices="cpu", cpu_threads=1), Metrics())
+    yield eng
+    eng.close(grace_s=1.0)
+
+
+def _load(engine, folder, name, writer, config):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.toml").write_text(config)
+    spec = spec_from_config(folder / "config.toml", writer(folder / "1" / "model.onnx"), "1", name)
+    engine.load(spec)
+    return engine.resolve(name)
+
+
+@pytest.fixture(scope="module")
+def squares_image() -> DecodedImage:
+    img = np.zeros((64, 128, 3), np.uint8)
+    for x0, y0, x1, y1, rgb in SQUARES:
+        img[y0:y1, x0:x1] = rgb
+    return DecodedImage(img, RGB8)
+
+
+def _run(engine, model, image, limit=300):
+    return asyncio.run(detect(engine, model, image, deadline=None, caller="", limit=limit))
+
+
+@pytest.mark.parametrize("mode, fill", [("center", 114), ("topleft", 0)])
+def test_each_square_is_detected_as_its_box_class_and_brightness(engine, tmp_path_factory, squares_image,
+                                                                   mode, fill):
+    model = _load(engine, tmp_path_factory.mktemp("cells"), f"cells_{mode}", cell_detector,
+                  f'classes = ["red", "green"]\n[input]\nfill = {fill}\n'
+                  f'[detector]\nformat = "yolov8"\nconfidence = 0.5\nletterbox = "{mode}"\n')
+    got = _run(engine, model, squares_image)
+    assert [(d.class_name, round(d.confidence, 4)) for d in got] == [
+        ("red", 1.0), ("green", round(230 / 255, 4)), ("red", round(180 / 255, 4))]
+    for d, (x0, y0, x1, y1, _) in zip(got, SQUARES):
+        r = d.rect
+        np.testing.assert_allclose([r.x, r.y, r.width, r.height, r.angle], [x0, y0, x1 - x0, y1 - y0, 0],
+                                   atol=1e-4)
+    assert [d.class_index for d in _run(engine, model, squares_image, limit=2)] == [0, 1]
+
+
+def test_the_class_filter_and_max_detections_apply(engine, tmp_path_factory, squares_image):
+    model = _load(engine, tmp_path_factory.mktemp("cells"), "cells_green", cell_detector,
+                  'classes = ["red", "green"]\n[detector]\nformat = "yolov8"\nconfidence = 0.5\n'
+                  'classes = ["green"]\n')
+    assert [d.class_name for d in _run(engine, model, squares_image)] == ["green"]
+    model = _load(engine, tmp_path_factory.mktemp("cells"), "cells_one", cell_detector,
+                  '[detector]\nformat = "yolov8"\nconfidence = 0.5\nmax_detections = 1\n')
+    assert [d.class_index for d in _run(engine, model, squares_image)] == [0]
+
+
+def _draw(rect: Rect, width: int, height: int, sub: int = 4) -> np.ndarray:
+    """The rectangle as coverage (sub x sub samples a pixel), white on black."""
+    ys, xs = np.mgrid[0:height * sub, 0:width * sub]
+    px, py = (xs + 0.5) / sub - rect.x, (ys + 0.5) / sub - rect.y
+    c, s = math.cos(math.radians(rect.angle)), math.sin(math.radians(rect.angle))
+    u, v = px * c + py * s, -px * s + py * c  # in the rectangle's own axes
+    inside = (u >= 0) & (u <= rect.width) & (v >= 0) & (v <= rect.height)
+    cover = inside.reshape(height, sub, width, sub).mean(axis=(1, 3))
+    return np.repeat(np.round(cover * 255).astype(np.uint8)[..., None], 3, axis=2)
+
+
+@pytest.mark.parametrize("angle, want_angle", [(25.0, 25.0), (-30.0, 60.0)])
+def test_an_oriented_box_is_a_rotated_roi_at_its_angle(engine, tmp_path_factory, angle, want_angle):
+    model = _load(engine, tmp_path_factory.mktemp("obb"), f"obb{int(angle)}", moments_detector,
+                  '[detector]\nformat = "yolov8-obb"\nconfidence = 0.5\n')
+    cx, cy, w, h = 48.0, 34.0, 44.0, 18.0
+    t = math.radians(angle)
+    drawn = Rect(cx - w / 2 * math.cos(t) + h / 2 * math.sin(t), cy - w / 2 * math.sin(t) - h / 2 * math.cos(t),
+                 w, h, angle)
+    (got,) = _run(engine, model, DecodedImage(_draw(drawn, 96, 64), RGB8))
+    # Ultralytics' regularize_rboxes: the angle in [0, 90), width and height swapped past 90.
+    assert got.rect.angle == pytest.approx(want_angle, abs=1.0)
+    sides = (w, h) if want_angle == angle else (h, w)
+    np.testing.assert_allclose([got.rect.width, got.rect.height], sides, atol=1.0)
+    want, have = np.array(drawn.corners()), np.array(got.rect.corners())
+    nearest = np.min(np.linalg.norm(want[:, None] - have[None], axis=2), axis=1)
+    assert nearest.max() < 1.0  # the same four corners, in image coordinates
