@@ -15,8 +15,9 @@ image) and all as kernel rows (x, y, width, height, angle, flags):
 - "rotations:N:DEG": N ROIs turned by (k - (N-1)/2) * DEG, k = 0..N-1.
 A variant keeps the ROI's own mirror flag (XOR the variant's) and its polygon
 (image coordinates). The result per ROI is the mean of its variants'
-probabilities (after the model's softmax), the spread their population
-standard deviation per class.
+probabilities (after the model's softmax; a model with `activation = "none"`
+gives its outputs as they are), the spread their population standard
+deviation per class.
 """
 from __future__ import annotations
 
