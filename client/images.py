@@ -4,7 +4,10 @@ NumPy arrays (and Pillow images) go as raw pixels; bytes go as an encoded
 file (PNG/JPEG/BMP/TIFF, decoded by the server); a str/Path is read and sent
 encoded. Protobuf needs a `bytes` object, so one copy of the pixels is made;
 rows with padding between them (a crop of a larger array) are sent as they
-are with `row_stride` rather than packed first.
+are with `row_stride` rather than packed first. YUV 4:2:0 frames (I420,
+NV12: half the bytes of RGB, no conversion on the client) go as they are:
+OpenCV's (H * 3 / 2, W) uint8 array with channel_order "I420" / "NV12", or
+a decoder's planes with yuv_image.
 """
 from __future__ import annotations
 
@@ -19,7 +22,8 @@ from roiclass.v1 import classifier_pb2 as pb
 
 from .errors import InvalidInputError
 
-_UINT8_FORMATS = [f for f in formats.FORMATS if f.dtype == np.uint8]
+_UINT8_FORMATS = [f for f in formats.FORMATS if f.dtype == np.uint8 and not f.chroma]
+YUV_FORMATS = tuple(f.name for f in formats.FORMATS if f.chroma)  # channel_order of a YUV frame
 # GRAY last: the colour orders are what a caller picks among.
 CHANNEL_ORDERS = tuple(sorted(dict.fromkeys(f.order for f in _UINT8_FORMATS), key=lambda o: o == "GRAY"))
 # The first uint8 format of each band count in the registry is its default.
@@ -66,9 +70,11 @@ def to_image_proto(image: Any, channel_order: str | None = None) -> pb.Image:
 
 def array_to_raw(array: np.ndarray, channel_order: str | None = None) -> pb.RawImage:
     """A numpy image -> RawImage (see to_image_proto for what is accepted)."""
-    if channel_order is not None and channel_order not in CHANNEL_ORDERS + (BANDS,):
-        raise InvalidInputError("channel_order", f"must be one of {', '.join(CHANNEL_ORDERS + (BANDS,))}, "
-                                f"got {channel_order!r}")
+    if channel_order is not None and channel_order not in CHANNEL_ORDERS + (BANDS,) + YUV_FORMATS:
+        raise InvalidInputError("channel_order", f"must be one of "
+                                f"{', '.join(CHANNEL_ORDERS + (BANDS,) + YUV_FORMATS)}, got {channel_order!r}")
+    if channel_order in YUV_FORMATS:
+        return _yuv_raw(array, formats.by_name(channel_order))
     if _is_generic(array, channel_order):
         return _generic_raw(array)
     if array.ndim == 3 and array.shape[2] == 1:
@@ -107,6 +113,38 @@ def array_to_raw(array: np.ndarray, channel_order: str | None = None) -> pb.RawI
     return pb.RawImage(
         width=width, height=height, pixel_format=fmt.proto, row_stride=row_stride, pixels=pixels
     )
+
+
+def yuv_image(pixels: Any, width: int, height: int, pixel_format: str = "I420", row_stride: int = 0) -> pb.Image:
+    """A YUV 4:2:0 frame in the proto's layout (the Y plane, rows `row_stride`
+    apart, 0 = packed; then I420's U and V planes, rows row_stride / 2 apart,
+    or NV12's UV plane) as an Image built in place: a message handed to a
+    constructor is merged field by field (upb: ~17 ms for a 1080p RGB frame),
+    assigning the bytes is one copy. The server checks the byte count."""
+    fmt = formats.by_name(pixel_format)
+    if fmt is None or not fmt.chroma:
+        raise InvalidInputError("pixel_format", f"must be one of {', '.join(YUV_FORMATS)}, got {pixel_format!r}")
+    _check_yuv_size(width, height, fmt)
+    image = pb.Image()
+    raw = image.raw
+    raw.width, raw.height, raw.pixel_format, raw.row_stride = width, height, fmt.proto, row_stride
+    raw.pixels = pixels if isinstance(pixels, bytes) else bytes(pixels)
+    return image
+
+
+def _check_yuv_size(width: int, height: int, fmt) -> None:
+    if width < 2 or height < 2 or width % 2 or height % 2:
+        raise InvalidInputError("image", f"{fmt.name} needs an even width and height, got {width}x{height}")
+
+
+def _yuv_raw(array: np.ndarray, fmt) -> pb.RawImage:
+    size = fmt.size_of(array.shape) if array.dtype == np.uint8 else None
+    if size is None:
+        raise InvalidInputError("image", f"a {fmt.name} frame is a uint8 (height * 3 / 2, width) array, height "
+                                f"and width even (OpenCV's layout), got {array.dtype} {array.shape}")
+    height, width = size
+    return pb.RawImage(width=width, height=height, pixel_format=fmt.proto,
+                       pixels=np.ascontiguousarray(array).tobytes())
 
 
 def _is_generic(array: np.ndarray, channel_order: str | None) -> bool:

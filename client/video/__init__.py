@@ -11,7 +11,8 @@ over one ClassifyObjectStream (`roiclass video`, Classifier.classify_video).
 Needs PyAV (`pip install 'roiclass[video]'`). sources.py opens sources,
 seeking.py keeps frame ranges exact, sampling.py picks frames, pipeline.py
 runs decoding beside the stream, segments.py merges frames into segments,
-output.py writes rows.
+output.py writes rows. Frames travel as I420 where the decoder gives
+yuv420p (pixels="rgb": always RGB8).
 """
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ async def classify_video_async(client: Any, source: Any, **arguments: Any) -> As
 def _prepare(source: Any, *, frames: Any = None, every: int | None = None, fps: float | None = None,
              rois: Any = None, live: bool | None = None, window: int | None = None,
              max_side: int | None = None, only_frames: Any = None, reconnect: int = 3,
-             rate: float | None = None, **stream_options: Any) -> dict[str, Any]:
+             rate: float | None = None, pixels: str = "yuv", **stream_options: Any) -> dict[str, Any]:
     """Checks the arguments and opens the source: a run's keyword arguments."""
     frame_range = parse_frames(frames)
     sampler = Sampler(frame_range.start, check_every(every), check_fps(fps),
@@ -52,7 +53,7 @@ def _prepare(source: Any, *, frames: Any = None, every: int | None = None, fps: 
     window = check_window(window)
     if max_side is not None and (isinstance(max_side, bool) or not isinstance(max_side, int) or max_side < 1):
         raise InvalidInputError("max_side", f"must be an integer >= 1 (pixels), got {max_side!r}")
-    opened = open_source(source, max_side=max_side, reconnect=reconnect, rate=rate)
+    opened = open_source(source, max_side=max_side, reconnect=reconnect, rate=rate, pixels=pixels)
     return dict(source=opened, frames=frame_range, sampler=sampler, rois=rois,
                 live=opened.live if live is None else bool(live), window=window, stream_options=stream_options)
 

@@ -19,6 +19,7 @@ from .output import (FRAME_COLUMNS, SEGMENT_COLUMNS, RowWriter, check_out, forma
                      frame_row, segment_row, table_header)
 from .pipeline import DEFAULT_WINDOW
 from .progress import Progress
+from .sources import PIXELS
 
 EXIT_FRAMES_FAILED = 1  # the rows are all written, failed frames' with their error
 EXIT_SOURCE_STOPPED = 3
@@ -69,6 +70,9 @@ def add_parser(commands: Any, connection: Callable[[argparse.ArgumentParser], No
     video.add_argument("--window", type=_positive_int, metavar="N",
                        help=f"frames in flight (default {DEFAULT_WINDOW}, the server's --stream-window default)")
     video.add_argument("--max-side", type=_positive_int, metavar="PX", help="shrink frames to at most PX a side")
+    video.add_argument("--pixels", choices=PIXELS, default=PIXELS[0],
+                       help="how frames travel: yuv (default: I420 as decoded, where the decoder gives yuv420p; "
+                            "RGB otherwise) or rgb (always converted to RGB here)")
     video.add_argument("--rate", type=_positive_float, metavar="FPS", help="an image sequence's frame rate (30)")
     video.add_argument("--reconnect", type=_non_negative_int, default=3, metavar="N",
                        help="re-open a live source that stops up to N times (default 3)")
@@ -85,7 +89,7 @@ def run(args: argparse.Namespace, connect: Callable[[argparse.Namespace], Any]) 
         video = classify_video(
             classifier, args.source, frames=args.frames, every=args.every, fps=args.fps,
             rois=args.roi or None, live=True if args.live else None, window=args.window,
-            max_side=args.max_side, only_frames=only, reconnect=args.reconnect, rate=args.rate,
+            max_side=args.max_side, pixels=args.pixels, only_frames=only, reconnect=args.reconnect, rate=args.rate,
             model=args.model, model_version=args.version, top_k=args.top_k, min_confidence=args.min_confidence,
         )
         columns = SEGMENT_COLUMNS if args.segments else FRAME_COLUMNS

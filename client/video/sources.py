@@ -2,8 +2,13 @@
 
 Every source yields DecodedFrames in frame order, numbered from 0 (frame N is
 the N-th decoded frame; seeking.py keeps a file's ranges exact). A selector
-says per frame whether to keep it (converted to RGB), report it as skipped
-(no RGB conversion, no file read for a sequence) or pass over it (sampling).
+says per frame whether to keep it (its pixels taken), report it as skipped
+(no conversion, no file read for a sequence) or pass over it (sampling).
+
+A kept frame of a file or a camera PyAV opens goes as it was decoded when the
+decoder gives yuv420p (I420: half the bytes of RGB, no conversion here; the
+server resamples the planes), shrunk by libswscale for max_side; as RGB8 when
+it gives anything else or when asked (pixels="rgb").
 """
 from __future__ import annotations
 
@@ -20,6 +25,8 @@ import numpy as np
 
 from roiclass.v1 import classifier_pb2 as pb
 
+from ..errors import InvalidInputError
+from ..images import yuv_image
 from .errors import SourceStoppedError, VideoSourceError
 from .seeking import build_index, decode_range, frame_time
 
@@ -34,12 +41,13 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 SEQUENCE_RATE = 30.0  # frames per second an image sequence is timed at, unless told
 OPEN_TIMEOUT_S = 10.0  # opening a live source, and each read from it
 FIRST_BACKOFF_S, MAX_BACKOFF_S = 0.5, 5.0
+PIXELS = ("yuv", "rgb")  # how decoded frames travel: I420 where the decoder gives it, or RGB8
 
 
 @dataclass(frozen=True, eq=False)
 class DecodedFrame:
     """index: frame number from 0; time: seconds from frame 0; image: what
-    the request sends (an RGB8 pb.Image; a CameraFrames array that is not
+    the request sends (an I420 or RGB8 pb.Image; a CameraFrames array that is not
     RGB as it came), None when skipped; captured: time.monotonic() it was decoded."""
 
     index: int
@@ -55,19 +63,22 @@ def is_live(source: Any) -> bool:
 
 
 def open_source(source: Any, *, max_side: int | None = None, reconnect: int = 3,
-                rate: float | None = None) -> "FileSource | SequenceSource | LiveSource":
+                rate: float | None = None, pixels: str = "yuv") -> "FileSource | SequenceSource | LiveSource":
     """The source for `source` (a path, folder, glob or URL, or a source
-    object such as CameraFrames, returned as is); raises VideoSourceError."""
+    object such as CameraFrames, returned as is); raises VideoSourceError.
+    pixels: "yuv" (I420 where the decoder gives yuv420p) or "rgb"."""
+    if pixels not in PIXELS:
+        raise InvalidInputError("pixels", f"must be one of {', '.join(PIXELS)}, got {pixels!r}")
     if hasattr(source, "frames") and hasattr(source, "live"):
         return source
     text = os.fspath(source) if isinstance(source, os.PathLike) else source
     if not isinstance(text, str) or not text:
         raise VideoSourceError("source", repr(source), "must be a file, folder, glob or URL")
     if is_live(text):
-        return LiveSource(text, max_side=max_side, reconnect=reconnect)
+        return LiveSource(text, max_side=max_side, reconnect=reconnect, pixels=pixels)
     if any(ch in text for ch in "*?[") or os.path.isdir(text):
         return SequenceSource(text, max_side=max_side, rate=rate)
-    return FileSource(text, max_side=max_side)
+    return FileSource(text, max_side=max_side, pixels=pixels)
 
 
 def _av():
@@ -83,6 +94,28 @@ def _scaled(width: int, height: int, max_side: int | None) -> tuple[int, int]:
         return width, height
     factor = max_side / max(width, height)
     return max(1, round(width * factor)), max(1, round(height * factor))
+
+
+def _image(frame: Any, max_side: int | None, pixels: str) -> pb.Image:
+    """A decoded frame as the request's image: I420 when asked for and the
+    decoder gives yuv420p at even sides (reformatted only to shrink it), else RGB8."""
+    if pixels == "yuv" and frame.format.name == "yuv420p":
+        width, height = _scaled(frame.width, frame.height, max_side)
+        if width % 2 == 0 and height % 2 == 0:
+            if (width, height) != (frame.width, frame.height):
+                frame = frame.reformat(format="yuv420p", width=width, height=height)
+            return _i420(frame)
+    return _rgb(frame, max_side)
+
+
+def _i420(frame: Any) -> pb.Image:
+    """A yuv420p frame's planes in one buffer, copied once: as they are (row
+    padding as row_stride) when the chroma rows are half the luma's apart,
+    else packed by PyAV."""
+    luma, u, v = frame.planes
+    if u.line_size * 2 == luma.line_size == v.line_size * 2:
+        return yuv_image(b"".join((luma, u, v)), frame.width, frame.height, "I420", luma.line_size)
+    return yuv_image(frame.to_ndarray().tobytes(), frame.width, frame.height, "I420")
 
 
 def _rgb(frame: Any, max_side: int | None) -> pb.Image:
@@ -134,9 +167,9 @@ class FileSource:
 
     live = False
 
-    def __init__(self, path: str, *, max_side: int | None = None) -> None:
+    def __init__(self, path: str, *, max_side: int | None = None, pixels: str = "yuv") -> None:
         self.name = path
-        self.max_side = max_side
+        self.max_side, self.pixels = max_side, pixels
         self._av = _av()
         container, stream = _open_container(self._av, path)
         try:
@@ -164,7 +197,7 @@ class FileSource:
                 seconds = frame_time(frame.pts, origin, time_base)
                 choice = select(number, seconds)
                 if choice is not None:
-                    image = _rgb(frame, self.max_side) if choice == KEEP else None
+                    image = _image(frame, self.max_side, self.pixels) if choice == KEEP else None
                     yield DecodedFrame(number, seconds, image, time.monotonic())
                 last = number
         except (self._av.FFmpegError, ValueError) as error:
@@ -195,7 +228,8 @@ class FileSource:
                 elif choice == KEEP:
                     for frame in packet.decode():
                         self._tally()
-                        yield DecodedFrame(number, seconds, _rgb(frame, self.max_side), time.monotonic())
+                        yield DecodedFrame(number, seconds, _image(frame, self.max_side, self.pixels),
+                                           time.monotonic())
                 last = number
         except (self._av.FFmpegError, ValueError) as error:
             raise VideoSourceError("source", self.name, f"cannot decode past frame {last}: {_reason(error)}") from None
@@ -272,9 +306,10 @@ class LiveSource:
     frame_count = None
     rate = None
 
-    def __init__(self, url: str, *, max_side: int | None = None, reconnect: int = 3) -> None:
+    def __init__(self, url: str, *, max_side: int | None = None, reconnect: int = 3,
+                 pixels: str = "yuv") -> None:
         self.name = url
-        self.max_side = max_side
+        self.max_side, self.pixels = max_side, pixels
         self.reconnect = reconnect
         self.reconnects = 0
         self.decoded = 0
@@ -301,7 +336,7 @@ class LiveSource:
                     if number >= start:
                         choice = select(number, now - origin)
                         if choice is not None:
-                            image = _rgb(frame, self.max_side) if choice == KEEP else None
+                            image = _image(frame, self.max_side, self.pixels) if choice == KEEP else None
                             yield DecodedFrame(number, now - origin, image, now)
                     number += 1
                     if number >= end:

@@ -37,6 +37,18 @@ def test_a_range_gives_exactly_its_frames_with_their_times_and_labels(capsys, se
     assert "20 classified" in err and "0 dropped" in err and "lag p50" in err
 
 
+@pytest.mark.parametrize("extra", [(), ("--max-side", "160")])
+def test_frames_sent_as_i420_and_as_rgb_get_the_same_labels(capsys, server, clip, extra):
+    yuv, _ = _json_rows(capsys, server, clip, "--frames", "24:36", *extra)  # the default: I420 as decoded
+    rgb, _ = _json_rows(capsys, server, clip, "--frames", "24:36", "--pixels", "rgb", *extra)
+    assert [_best(r) for r in yuv] == [_best(r) for r in rgb]
+    scores = [(r["rois"][0]["score"], s["rois"][0]["score"]) for r, s in zip(yuv, rgb)]
+    # Not equal: libswscale's RGB (PyAV's reformat) and the server's resampled
+    # planes round and place the chroma differently; a cat's best score is
+    # split between close classes (tabby, tiger cat) and moves most.
+    assert max(abs(a - b) for a, b in scores) < 0.1, scores
+
+
 def test_every_keeps_every_nth_frame_of_the_range(capsys, server, clip):
     rows, _ = _json_rows(capsys, server, clip, "--frames", "20:40", "--every", "5")
     assert [r["frame"] for r in rows] == [20, 25, 30, 35]

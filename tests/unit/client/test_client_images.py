@@ -153,3 +153,21 @@ def test_protos_pass_through():
     assert to_image_proto(raw).raw == raw
     image = pb.Image(encoded=b"abc")
     assert to_image_proto(image) is image
+
+
+def test_yuv_frames_go_as_they_are():
+    import cv2
+
+    from roiclass.client.images import to_image_proto, yuv_image
+
+    rgb = np.random.default_rng(2).integers(0, 256, (6, 10, 3), dtype=np.uint8)
+    i420 = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420)
+    raw = to_image_proto(i420, "I420").raw
+    assert (raw.width, raw.height, raw.pixel_format, raw.pixels) == (10, 6, pb.I420, i420.tobytes())
+    assert yuv_image(i420.tobytes(), 10, 6, "NV12").raw.pixel_format == pb.NV12
+    for call, words in ((lambda: to_image_proto(i420[:, :9], "I420"), "(height * 3 / 2, width)"),
+                        (lambda: yuv_image(b"", 9, 6), "even width and height, got 9x6"),
+                        (lambda: yuv_image(b"", 10, 6, "RGB8"), "must be one of I420, NV12")):
+        with pytest.raises(InvalidInputError) as info:
+            call()
+        assert words in str(info.value)

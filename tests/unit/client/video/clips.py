@@ -49,16 +49,26 @@ def cat_then_coffee(chelsea: np.ndarray, coffee: np.ndarray, n: int = 60) -> lis
     return [moving(chelsea if i < n // 2 else coffee, i) for i in range(n)]
 
 
-def decode_all(path: Path) -> list[np.ndarray]:
-    """Every frame of the file, decoded from the start: the reference for seeking."""
+def decode_all(path: Path, yuv: bool = False) -> list[np.ndarray]:
+    """Every frame of the file, decoded from the start: the reference for
+    seeking; RGB, or (yuv) the decoder's own planes, (h * 3 / 2, w)."""
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        return [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
+        return [frame.to_ndarray() if yuv else frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
 
 
 def pixels(image) -> np.ndarray:
-    """A DecodedFrame's image (the request's RGB8 pb.Image) -> (h, w, 3) array."""
+    """A DecodedFrame's image (the request's pb.Image) -> an (h, w, 3) array
+    (RGB8), or OpenCV's (h * 3 / 2, w) I420 array, the row padding dropped."""
     from roiclass.client.types import raw_to_array
+    from roiclass.v1 import classifier_pb2 as pb
 
-    return raw_to_array(image.raw)
+    raw = image.raw
+    if raw.pixel_format != pb.I420:
+        return raw_to_array(raw)
+    w, h, stride = raw.width, raw.height, raw.row_stride or raw.width
+    data = np.frombuffer(raw.pixels, np.uint8)
+    luma = np.lib.stride_tricks.as_strided(data, (h, w), (stride, 1))
+    chroma = np.lib.stride_tricks.as_strided(data[h * stride:], (h, w // 2), (stride // 2, 1))
+    return np.concatenate([luma, chroma.reshape(h // 2, w)])

@@ -10,6 +10,7 @@ import pytest
 
 from roiclass.client.video.sampling import Sampler
 from roiclass.client.video.sources import FileSource, SequenceSource, natural_key
+from roiclass.v1 import classifier_pb2 as pb
 from tests.unit.client.video.clips import CODEC, decode_all, pixels, write_video
 
 FRAMES, GOP = 240, 12
@@ -46,12 +47,16 @@ def test_the_index_counts_the_frames_and_finds_the_keyframes(long_file, referenc
         assert len(source._index.keyframes) == FRAMES // GOP
 
 
-def test_random_ranges_equal_a_full_decode(long_file, reference):
+@pytest.mark.parametrize("mode", ["yuv", "rgb"])  # I420 as decoded (the default), or converted
+def test_random_ranges_equal_a_full_decode(long_file, reference, mode):
+    if mode == "yuv":
+        reference = decode_all(long_file, yuv=True)
     rng = np.random.default_rng(3)
     ranges = [(0, 5), (FRAMES - 7, FRAMES), (GOP, GOP + 1), (GOP - 1, GOP + 1)]
     ranges += [tuple(sorted(rng.choice(FRAMES + 1, 2, replace=False))) for _ in range(8)]
     for start, end in ranges:
-        frames = _range(FileSource(str(long_file)), start, end)
+        frames = _range(FileSource(str(long_file), pixels=mode), start, end)
+        assert {f.image.raw.pixel_format for f in frames} <= {pb.I420 if mode == "yuv" else pb.RGB8}
         assert [f.index for f in frames] == list(range(start, end))
         for frame in frames:
             assert np.array_equal(pixels(frame.image), reference[frame.index]), (start, end, frame.index)
