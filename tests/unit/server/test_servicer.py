@@ -14,7 +14,8 @@ from roiclass.server.engine import Engine, EngineConfig
 from roiclass.server.heatmap.service import HeatmapService
 from roiclass.server.manager import ModelManager
 from roiclass.server.models.repository import load_model_path
-from roiclass.server.servicer import ObjectClassifierServicer, _result
+from roiclass.server.pipeline.stage import engine_result
+from roiclass.server.servicer import ObjectClassifierServicer
 from roiclass.v1 import classifier_pb2 as pb
 from tests.unit.engine.conftest import make_onnx, make_spec
 from tests.unit.heatmap.quadrant_model import make_quadrant_folder
@@ -242,7 +243,7 @@ def test_a_cancelled_call_cancels_its_engine_job():
         return seen["future"]
 
     async def main():
-        task = asyncio.ensure_future(_result(submit))
+        task = asyncio.ensure_future(engine_result(submit))
         await asyncio.sleep(0.01)
         assert not seen["is_cancelled"]()
         task.cancel()
