@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from . import normalization as norm
-from .detector_spec import resolve_detector
+from .detector_spec import output_shape_at, resolve_detector
 from .errors import ModelConfigError
 from .onnx_info import OnnxInfo, dims_for, model_io, onnx_info, outputs_are_probabilities
 from .spec import ModelSpec, per_channel
@@ -71,9 +71,11 @@ def build_spec(
     if detector is None:
         classes = _resolve_classes(inp, given.pop("classes", None))
     else:  # the output holds boxes: its layout, not its size, gives the classes
-        classes, detector = resolve_detector(detector, info.output_shape, given.pop("classes", None),
-                                             input_width=width, input_height=height,
-                                             resize=given.get("resize"), where=where)
+        item = (channels, height, width) if inp.layout == "NCHW" else (height, width, channels)
+        classes, detector = resolve_detector(
+            detector, info.output_shape, given.pop("classes", None), input_width=width, input_height=height,
+            resize=given.get("resize"), where=where,
+            probe=lambda: output_shape_at(onnx_path, (info.batch or 1,) + item, dtype))
         given["softmax"] = False
     max_batch = _resolve_batch(inp, given.pop("max_batch_size", None))
     softmax = given.pop("softmax", None)

@@ -8,7 +8,11 @@ class-count step.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
 
 from .errors import ModelConfigError
 from .pipeline import DetectorSpec
@@ -28,14 +32,25 @@ def supported_layouts() -> str:
 
 
 def resolve_detector(det: DetectorSpec, output_shape: tuple, classes, *, input_width: int,
-                     input_height: int, resize: str | None, where: str) -> tuple[tuple[str, ...], DetectorSpec]:
-    """(class names, the DetectorSpec with output_shape and class indices) or ModelConfigError."""
+                     input_height: int, resize: str | None, where: str,
+                     probe: Callable[[], tuple] | None = None) -> tuple[tuple[str, ...], DetectorSpec]:
+    """(class names, the DetectorSpec with output_shape and class indices) or ModelConfigError.
+
+    `probe()` runs the model once at its configured input size and returns the
+    output's shape: used when the file's output dims are dynamic (an export with
+    dynamic axes, as NudeNet's 320n.onnx), whose shape the input size fixes."""
     if det.format not in LAYOUTS:
         raise ModelConfigError(f"{where}: detector format {det.format!r} is not supported; "
                                f"supported layouts: {supported_layouts()}")
     if resize not in (None, "stretch"):
         raise ModelConfigError(f"{where}: a detector takes input.resize = \"stretch\" (got {resize!r}); "
                                "its letterbox is [detector] letterbox")
+    if probe is not None and not all(isinstance(d, int) and d > 0 for d in output_shape[1:]):
+        try:
+            output_shape = (output_shape[0],) + tuple(probe()[1:])
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise ModelConfigError(f"{where}: the detector output shape {list(output_shape)} is dynamic and "
+                                   f"a run at the input size {input_width}x{input_height} failed: {exc}") from exc
     shape = _static_shape(output_shape, where)
     nc = _class_count(det.format, shape, where)
     if det.format == "yolox":
@@ -45,6 +60,18 @@ def resolve_detector(det: DetectorSpec, output_shape: tuple, classes, *, input_w
         raise ModelConfigError(f"{where}: {len(names)} class names given but the {det.format} output "
                                f"shape {list(shape)} holds {nc} classes")
     return names, replace(det, output_shape=shape, classes=_class_filter(det.classes, names, where))
+
+
+def output_shape_at(path: Path, input_shape: tuple[int, ...], dtype: str) -> tuple[int, ...]:
+    """The first output's shape for one zero input of `input_shape` (ONNX Runtime, CPU, one thread)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    sess = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    x = np.zeros(input_shape, np.dtype(dtype))
+    return tuple(sess.run(None, {sess.get_inputs()[0].name: x})[0].shape)
 
 
 def _static_shape(output_shape: tuple, where: str) -> tuple[int, ...]:

@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 
 from roiclass.server.models.config import spec_from_config
+from roiclass.server.models.detector_spec import resolve_detector
 from roiclass.server.models.errors import ModelConfigError
+from roiclass.server.models.pipeline import DetectorSpec
 from tests.detector_models import cell_detector, constant_detector
 
 
@@ -62,9 +64,9 @@ def test_an_unknown_class_in_the_filter_names_the_allowed_ones(tmp_path):
         _load(tmp_path, cell_detector, '[detector]\nformat = "yolov8"\nclasses = [2]\n')
 
 
-def test_dynamic_output_dims_are_named(tmp_path):
-    with pytest.raises(ModelConfigError, match=r"dynamic dim 2 \('anchors'\)"):
-        _load(tmp_path, _const((6, 16), dims=[6, "anchors"]), '[detector]\nformat = "yolov8"\n')
+def test_dynamic_output_dims_are_read_from_a_run_at_the_input_size(tmp_path):
+    spec = _load(tmp_path, _const((6, 16), dims=[6, "anchors"]), '[detector]\nformat = "yolov8"\n')
+    assert spec.detector.output_shape == (6, 16) and len(spec.classes) == 2
 
 
 def test_an_unknown_layout_names_the_supported_ones(tmp_path):
@@ -78,3 +80,15 @@ def test_an_unknown_layout_names_the_supported_ones(tmp_path):
 def test_a_detector_is_not_resized_by_the_kernel_letterbox(tmp_path):
     with pytest.raises(ModelConfigError, match=r'resize = "stretch" \(got \'letterbox\'\)'):
         _load(tmp_path, cell_detector, '[input]\nresize = "letterbox"\n[detector]\nformat = "yolov8"\n')
+
+
+def _fails():
+    raise RuntimeError("shape mismatch in node Reshape")
+
+
+def test_dynamic_dims_no_run_can_fix_are_named():
+    args = dict(input_width=64, input_height=64, resize=None, where="cfg")
+    with pytest.raises(ModelConfigError, match=r"dynamic dim 2 \('anchors'\)"):
+        resolve_detector(DetectorSpec("yolov8"), ("batch", 6, "anchors"), None, **args)
+    with pytest.raises(ModelConfigError, match=r"is dynamic and a run at the input size 64x64 failed: shape mismatch"):
+        resolve_detector(DetectorSpec("yolov8"), ("batch", 6, "anchors"), None, probe=_fails, **args)
