@@ -276,6 +276,11 @@ def test_an_unloaded_child_fails_its_subtree_and_a_removed_one_its_parent(srv, s
     with pytest.raises(grpc.RpcError) as err:
         stub.ClassifyObject(request(raw_image(IMAGE), _rois()[:1], model="holder"), timeout=10)
     assert err.value.code() == grpc.StatusCode.UNAVAILABLE and "unknown model 'spare'" in err.value.details()
+    child_models.write_model(srv.repo, "spare", like="tint")  # back: the parent loads again
+    listing = {m.name: m for m in stub.ReloadModels(pb.ReloadModelsRequest(), timeout=60).models}
+    assert [v.state for v in listing["holder"].versions] == [pb.ModelVersionInfo.READY]
+    resp = stub.ClassifyObject(request(raw_image(IMAGE), _rois()[:1], model="holder"), timeout=30)
+    assert resp.results[0].children[0].result.class_name in ("greenish", "bluish")
 
 
 def test_concurrent_trees_agree_with_one_alone(stub):
