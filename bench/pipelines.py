@@ -322,6 +322,9 @@ def summarize_set(samples: dict, bound: Bound) -> dict:
         p.pop("cdf_ms", None)
         p["requests_per_s"] = p.pop("rois_per_s")
         p["requests_per_s_repeats"] = p.pop("rois_per_s_repeats")
+        if p["requests_per_s"] and "server_cores" in p and "client_cores" in p:
+            # CPU, not wall time, per request: steadier than throughput on a shared machine.
+            p["cpu_ms_per_request"] = round(1e3 * (p["server_cores"] + p["client_cores"]) / p["requests_per_s"], 3)
     bound_ms = [t * 1e3 for t in bound.times]
     stages = [round(float(1e3 * statistics.median(r[i] for r in bound.stage_times)), 3) for i in range(3)]
     out = {"points": points, "bound": {"p50_ms_repeats": [round(float(v), 3) for v in bound_ms],
@@ -374,6 +377,7 @@ def print_summary(results: dict) -> None:
         for name, p in s["points"].items():
             print(f"   {name:15} {p['requests_per_s']:8.1f} req/s  p50 {p['p50_ms'] or float('nan'):8.2f} ms"
                   f"  p99 {p['p99_ms'] or float('nan'):8.2f} ms  server cores {p.get('server_cores', float('nan')):5.2f}"
+                  f"  CPU ms/request {p.get('cpu_ms_per_request', float('nan')):7.2f}"
                   f"  errors {p['errors']}")
         for name, r in s["ratios"].items():
             print(f"   {name:45} {r['ratio']}  ({r['per_repeat_min']}-{r['per_repeat_max']})")
