@@ -336,12 +336,16 @@ class ModelManager:
 
     def resolve(self, name: str, version: str = ""):
         """engine.resolve(), except that a model known only by its load failure
-        is UNAVAILABLE with the reason, not NOT_FOUND."""
+        (never loaded, or unloaded by the scan that failed it: its children
+        changed) is UNAVAILABLE with the reason, not NOT_FOUND."""
         try:
             return self._engine.resolve(name, version)
         except (NotFound, Unavailable):
             with self._state_lock:
                 failed = [f for (n, v), f in self._failures.items() if n == name and version in ("", v)]
+            if failed and any(s != ModelState.UNLOADED for k, s in self._engine_states().items()
+                              if k[0] == name and version in ("", k[1])):
+                raise  # the engine's own reason (e.g. a version still LOADING) comes first
             if failed:
                 raise Unavailable(f"model {name!r} version {failed[-1].version} failed to load: "
                                   f"{failed[-1].reason}") from None
