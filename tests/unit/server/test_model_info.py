@@ -56,3 +56,22 @@ def test_one_model_or_one_version_by_name(specs):
         model_infos(_statuses(specs), name="dogs")
     with pytest.raises(NotFound, match=r"model 'cats' has no version '3'; available versions: beta, 2, 10"):
         model_infos(_statuses(specs), name="cats", version="3")
+
+
+def test_pipeline_fields_come_from_the_spec(specs):
+    from dataclasses import replace
+
+    from roiclass.server.models.pipeline import ChildSpec, DetectorSpec, parse_tta
+
+    spec = replace(specs["10"], children=(ChildSpec("color", "2", ("c1", 3), 0.5, "expand:1.5", 1.5),),
+                   detector=DetectorSpec("yolov8", 0.3, 0.5, classes=(0, "c2"), letterbox="topleft"),
+                   default_detector="boxes", tta=parse_tta("rotations:3:5"))
+    (info,) = model_infos([ModelVersionStatus("cats", "10", ModelState.READY, "", spec, [])])
+    assert [(c.model, c.version, list(c.when), c.min_confidence, c.roi) for c in info.children] == [
+        ("color", "2", ["c1", "c3"], 0.5, "expand:1.5")]  # indices shown as class names
+    d = info.detector
+    assert (d.format, round(d.confidence, 6), d.iou, list(d.classes), d.letterbox) == (
+        "yolov8", 0.3, 0.5, ["c0", "c2"], "topleft")
+    assert (info.default_detector, info.default_tta) == ("boxes", "rotations:3:5")
+    (plain,) = model_infos([ModelVersionStatus("cats", "2", ModelState.READY, "", specs["2"], [])])
+    assert not plain.children and not plain.HasField("detector") and plain.default_tta == ""
