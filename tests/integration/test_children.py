@@ -36,6 +36,7 @@ BROKEN = {  # name -> its [[children]]: FAILED at load
     "badwhen": '[[children]]\nmodel = "tint"\nwhen = ["purple"]\n',
     "holder": '[[children]]\nmodel = "spare"\n',  # spare is deleted by a test
 }
+BOTH = '[[children]]\nmodel = "slow"\n\n[[children]]\nmodel = "shade"\n'  # a slow and a fast sibling
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +45,7 @@ def srv(tmp_path_factory):
     for name, children in BROKEN.items():
         child_models.write_model(repo, name, like="paint", children=children)
     child_models.write_model(repo, "spare", like="tint")
+    child_models.write_model(repo, "both", like="paint", children=BOTH)
     config = ServerConfig(port=0, metrics_port=None, repositories=(repo,),
                           engine=EngineConfig(fault_injection=True, cpu_batch_cap=8, instances_per_device=1))
     server = BackgroundServer(config).start()
@@ -289,3 +291,15 @@ def test_concurrent_trees_agree_with_one_alone(stub):
     with ThreadPoolExecutor(4) as pool:
         many = list(pool.map(lambda _: stub.ClassifyObject(req, timeout=30), range(8)))
     assert all([_tree(r) for r in m.results] == [_tree(r) for r in alone.results] for m in many)
+
+
+def test_a_grandchild_starts_when_its_parent_is_known_not_after_the_request(srv, stub):
+    engine = srv.app.engine
+    tint_before = engine.counters("tint", "1")["items"]
+    call = stub.ClassifyObject.future(request(raw_image(IMAGE), _rois()[1:2], model="both"), timeout=60)
+    counts = _wait_counts(engine, "tint", "items", tint_before + 1)
+    assert not call.done()  # shade -> tint ran while its sibling slow still runs
+    assert counts["items"] == tint_before + 1
+    slow, shade = call.result().results[0].children
+    assert (slow.model, shade.model) == ("slow", "shade")  # config order, whoever finished first
+    assert shade.result.children[0].result.class_name == "greenish"
