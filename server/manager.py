@@ -7,6 +7,13 @@ mtime and sha256 of its files), so a reload loads only new or changed
 versions, then unloads the ones that are gone. engine.load keeps the
 previous model serving until the new one is ready, and engine.unload waits
 for in-flight jobs, so requests are never failed by a reload.
+
+Every scan also checks the models' [[children]] against the sources
+(models/children_graph.py): a version whose children name an unknown model,
+loop or go too deep is a failure like any other (FAILED with the reason,
+not loaded; unloaded if it was). A child unloaded on request (unload_model)
+still exists in the sources: its parents stay READY and only their trees'
+entries for it fail (UNAVAILABLE), so unload_model needs no new check.
 """
 from __future__ import annotations
 
