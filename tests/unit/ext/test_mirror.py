@@ -157,3 +157,16 @@ def test_seven_columns_are_refused_naming_the_shapes():
     out = np.zeros((1, 3, *OUT_HW), np.float32)
     with pytest.raises(ValueError, match=r"rois must have shape \(N, 5\) or \(N, 6\)"):
         baseline.preprocess_rois(IMG, np.zeros((1, 7)) + 5, out)
+
+
+def test_mirror_from_several_python_threads_at_once():
+    from concurrent.futures import ThreadPoolExecutor
+
+    rows = [as_mirrored(np.roll(ROIS, k, axis=0), np.roll(FLAGS, k)) for k in range(8)]
+    want = [run(baseline, IMG, r) for r in rows]
+    with ThreadPoolExecutor(4) as pool:  # the kernel releases the GIL: these overlap
+        got = list(pool.map(lambda r: run(baseline, IMG, r, num_threads=2), rows * 3))
+    for k, out in enumerate(got):
+        assert np.array_equal(out, want[k % 8])
+    plain = run(baseline, IMG, ROIS)
+    assert_mirrored(plain, want[0], FLAGS, "NCHW")
