@@ -303,3 +303,19 @@ def test_a_grandchild_starts_when_its_parent_is_known_not_after_the_request(srv,
     slow, shade = call.result().results[0].children
     assert (slow.model, shade.model) == ("slow", "shade")  # config order, whoever finished first
     assert shade.result.children[0].result.class_name == "greenish"
+
+
+def test_a_same_child_keeps_the_polygon_mask_and_an_expanded_one_drops_it(stub):
+    rois = _rois()
+    for i in (1, 4):  # the left half of the square
+        x = 12 + 40 * i
+        rois[i].polygon.xy.extend([x, 16, x + SIDE / 2, 16, x + SIDE / 2, 16 + SIDE, x, 16 + SIDE])
+    resp = stub.ClassifyObject(request(raw_image(IMAGE), [rois[1], rois[4]], model="paint"), timeout=30)
+    red, blue = resp.results
+    masked = IMAGE[16:16 + SIDE, 52:52 + SIDE].copy()
+    masked[:, SIDE // 2:] = 0  # outside the mask: the fill (0)
+    assert child_models.expected("shade", masked)[0] == "dark"  # unmasked: bright
+    assert red.children[0].model == "shade" and red.children[0].result.class_name == "dark"
+    grown = IMAGE[8:8 + 2 * SIDE, 172 - 8:172 - 8 + 2 * SIDE]
+    assert child_models.expected("edge", grown)[0] == "light_around"  # masked: dark_around
+    assert blue.children[0].model == "edge" and blue.children[0].result.class_name == "light_around"
