@@ -42,6 +42,7 @@ BENCHMARKS = (
     ("video.py", [], ["--quick"]),
     ("oip.py", [], ["--quick"]),
     ("geo.py", [], ["--quick"]),
+    ("tta.py", [], ["--quick", "--tag", "quick"]),
 )
 
 
