@@ -9,8 +9,9 @@ bench/stream_gap.py (where streaming throughput goes: raw ORT -> engine ->
 gRPC), bench/batch_gil.py (one kernel call per batch vs per request),
 bench/workers.py (one server process vs serve --workers N), bench/video.py
 (`roiclass video` vs an in-process decode -> resize -> ONNX Runtime loop),
-bench/oip.py (perf_analyzer on the v2 endpoint vs v1 vs a Triton peer) and
-bench/geo.py (`roiclass geo` vs the arcgis.learn-style script vs raw ORT).
+bench/oip.py (perf_analyzer on the v2 endpoint vs v1 vs a Triton peer),
+bench/geo.py (`roiclass geo` vs the arcgis.learn-style script vs raw ORT) and
+bench/tta.py (a test-time augmentation request vs its variants as plain ROIs).
 Each runs in its own process, so one failing does not stop the others; the
 exit code is non-zero when any failed. The benchmarks run one at a time: on
 a small machine two at once would measure each other.
