@@ -170,8 +170,9 @@ def test_get_model_shows_the_children(stub):
 
 
 def _occupy_slow(srv, stub, rois: int = 9):
-    """A direct call to slow: a batch of 8, then one of 1 (~0.5 s each). Returns
-    (its future, slow's counters before) once the second batch is running."""
+    """A direct call to slow: batches of 8, the last of the rest (~0.5 s each here,
+    whatever their size). Returns (its future, slow's counters before) once the
+    first batch ran (the next one is running)."""
     engine = srv.app.engine
     before = engine.counters("slow", "1")
     busy = stub.ClassifyObject.future(request(raw_image(IMAGE), _rois()[:1] * rois, model="slow",
@@ -215,14 +216,14 @@ def _dropped(counts: dict) -> int:
 def test_deadline_drops_pending_children(srv, stub):
     engine = srv.app.engine
     after_before = engine.counters("after", "1")["items"]
-    busy, before = _occupy_slow(srv, stub)
+    busy, before = _occupy_slow(srv, stub, rois=25)  # 3 more batches: longer than the deadline on any CPU
     with pytest.raises(grpc.RpcError) as err:
-        stub.ClassifyObject(_lazy(), timeout=0.2)  # lazy answers at once, its child queues behind busy
+        stub.ClassifyObject(_lazy(), timeout=0.3)  # lazy answers at once, its child queues behind busy
     assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     busy.result()
     counts = _wait_counts(engine, "slow", "dropped_deadline", before["dropped_deadline"] + 1, 2.0)
     assert _dropped(counts) - _dropped(before) == 1
-    assert counts["items"] - before["items"] == 9  # the child never ran
+    assert counts["items"] - before["items"] == 25  # the child never ran
     assert engine.counters("after", "1")["items"] == after_before  # nor its child
 
 
@@ -230,7 +231,7 @@ def test_cancelled_call_drops_pending_children(srv, stub):
     engine = srv.app.engine
     lazy_before = engine.counters("lazy", "1")["items"]
     after_before = engine.counters("after", "1")["items"]
-    busy, before = _occupy_slow(srv, stub)
+    busy, before = _occupy_slow(srv, stub, rois=25)
     call = stub.ClassifyObject.future(_lazy(), timeout=60)
     _wait_counts(engine, "lazy", "items", lazy_before + 1)  # the parent's result is known
     time.sleep(0.05)  # its child is queued behind busy
@@ -238,7 +239,7 @@ def test_cancelled_call_drops_pending_children(srv, stub):
     busy.result()
     counts = _wait_counts(engine, "slow", "dropped_cancelled", before["dropped_cancelled"] + 1, 2.0)
     assert _dropped(counts) - _dropped(before) == 1
-    assert counts["items"] - before["items"] == 9
+    assert counts["items"] - before["items"] == 25
     assert engine.counters("after", "1")["items"] == after_before
 
 
