@@ -320,3 +320,11 @@ def test_a_same_child_keeps_the_polygon_mask_and_an_expanded_one_drops_it(stub):
     grown = IMAGE[8:8 + 2 * SIDE, 172 - 8:172 - 8 + 2 * SIDE]
     assert child_models.expected("edge", grown)[0] == "light_around"  # masked: dark_around
     assert blue.children[0].model == "edge" and blue.children[0].result.class_name == "light_around"
+
+
+def test_stream_frames_carry_their_trees(stub):
+    frames = [request(raw_image(IMAGE), _rois(), model="paint", request_id=f"f{i}") for i in range(3)]
+    alone = [_tree(r) for r in stub.ClassifyObject(frames[0], timeout=30).results]
+    replies = list(stub.ClassifyObjectStream(iter(frames), timeout=30))
+    assert [r.request_id for r in replies] == ["f0", "f1", "f2"]
+    assert all([_tree(x) for x in r.response.results] == alone for r in replies)
