@@ -16,7 +16,8 @@ from roiclass.server.images import DecodedImage
 from roiclass.server.metrics import Metrics
 from roiclass.server.models.config import spec_from_config
 from roiclass.server.pipeline.detect import detect
-from tests.detector_models import cell_detector, moments_detector
+from tests.detector_models import cell_detector, constant_detector, moments_detector
+from tests.unit.server.pipeline.detect import reference as ref
 
 RGB8 = formats.by_name("RGB8")
 # (x0, y0, x1, y1, rgb) on a 128 x 64 image; each lands inside one 16-pixel cell of
@@ -104,3 +105,40 @@ def test_an_oriented_box_is_a_rotated_roi_at_its_angle(engine, tmp_path_factory,
     want, have = np.array(drawn.corners()), np.array(got.rect.corners())
     nearest = np.min(np.linalg.norm(want[:, None] - have[None], axis=2), axis=1)
     assert nearest.max() < 1.0  # the same four corners, in image coordinates
+
+
+def test_concurrent_requests_share_the_detectors_batches(engine, tmp_path_factory, squares_image):
+    model = _load(engine, tmp_path_factory.mktemp("cells"), "cells_shared", cell_detector,
+                  '[detector]\nformat = "yolov8"\nconfidence = 0.5\n[batching]\nmax_queue_delay_us = 50000\n')
+    before = engine.counters(model.name, model.version)
+
+    async def many():
+        return await asyncio.gather(*(detect(engine, model, squares_image, deadline=None, caller="",
+                                             limit=300) for _ in range(6)))
+
+    results = asyncio.run(many())
+    after = engine.counters(model.name, model.version)
+    assert all(len(r) == 3 for r in results)
+    assert after["items"] - before["items"] == 6
+    assert after["batches"] - before["batches"] < 6  # one engine job each, batched together
+
+
+def test_a_raw_yolox_output_is_decoded_on_its_grid_through_the_engine(engine, tmp_path_factory):
+    cells, side = 8 * 8 + 4 * 4 + 2 * 2, 64
+    raw = np.zeros((cells, 7), np.float32)  # 2 classes
+    raw[:, 4] = 0.01
+    raw[10] = [0.5, 0.25, 0.7, 0.3, 0.9, 0.2, 0.8]  # stride 8, cell (2, 1)
+    raw[70] = [0.0, 0.5, 0.1, 0.2, 0.6, 0.9, 0.1]  # stride 16, cell (1, 1) of 4 x 4 (row 64 + 6)
+    raw[82] = [0.3, 0.3, 0.2, 0.2, 0.95, 0.5, 0.5]  # stride 32, cell (0, 1), tied classes: the first
+    model = _load(engine, tmp_path_factory.mktemp("yolox"), "yolox", lambda p: constant_detector(p, raw),
+                  '[input]\nfill = 114\n[detector]\nformat = "yolox"\nconfidence = 0.3\nletterbox = "topleft"\n')
+    image = DecodedImage(np.zeros((32, 32, 3), np.uint8), RGB8)  # scale 2: boxes halve
+    got = _run(engine, model, image)
+    rows = ref.yolox_grid(raw.astype(np.float64).tolist(), side, side)
+    want = ref.non_max_suppression(ref.candidates(rows, 2, 0.3, objectness=True), 0.45)
+    assert [(d.class_index, d.confidence) for d in got] == [(j, pytest.approx(s)) for _, s, j in want]
+    assert [d.class_index for d in got] == [1, 0, 0]
+    for d, (box, _, _) in zip(got, want):
+        x1, y1, x2, y2 = np.clip(np.array(box) / 2, 0, 32)
+        np.testing.assert_allclose([d.rect.x, d.rect.y, d.rect.width, d.rect.height],
+                                   [x1, y1, x2 - x1, y2 - y1], atol=1e-5)
