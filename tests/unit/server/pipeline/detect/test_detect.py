@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 
 import numpy as np
 import pytest
 
 from roiclass.server.engine import Engine, EngineConfig
-from roiclass.server import formats
+from roiclass.server import errors, formats
 from roiclass.server.geometry import Rect
 from roiclass.server.images import DecodedImage
 from roiclass.server.metrics import Metrics
@@ -142,3 +143,13 @@ def test_a_raw_yolox_output_is_decoded_on_its_grid_through_the_engine(engine, tm
         x1, y1, x2, y2 = np.clip(np.array(box) / 2, 0, 32)
         np.testing.assert_allclose([d.rect.x, d.rect.y, d.rect.width, d.rect.height],
                                    [x1, y1, x2 - x1, y2 - y1], atol=1e-5)
+
+
+
+def test_a_detect_past_its_deadline_runs_nothing(engine, tmp_path_factory, squares_image):
+    model = _load(engine, tmp_path_factory.mktemp("cells"), "cells_late", cell_detector,
+                  '[detector]\nformat = "yolov8"\n')
+    with pytest.raises(errors.DeadlineExceeded):
+        asyncio.run(detect(engine, model, squares_image, deadline=time.monotonic() - 1, caller="", limit=300))
+    counts = engine.counters(model.name, model.version)
+    assert counts.get("dropped_deadline", 0) == 1 and counts.get("items", 0) == 0
