@@ -29,25 +29,30 @@ class Candidates:
 
 def decode(det: DetectorSpec, out: np.ndarray, input_width: int, input_height: int) -> Candidates:
     """`out`: the image's output in det.output_shape."""
-    out = np.asarray(out, np.float64).reshape(det.output_shape)
+    out = np.asarray(out).reshape(det.output_shape)
     if det.format in ("yolov8", "yolov8-obb"):
-        rows = out.T  # (N, 4+nc[+1])
-        angle = rows[:, -1] if det.format == "yolov8-obb" else None
-        cls = rows[:, 4:-1] if angle is not None else rows[:, 4:]
-        return _keep(rows[:, :4], cls, None, angle, det)
+        obb = det.format == "yolov8-obb"
+        # Ultralytics' candidates first (best class score > confidence): on the float32
+        # output, so only the few boxes that pass are transposed and widened.
+        best = out[4:-1 if obb else None].max(axis=0)
+        rows = out[:, best > np.float32(det.confidence)].T.astype(np.float64)  # (n, 4+nc[+1])
+        angle = rows[:, -1] if obb else None
+        return _keep(rows[:, :4], rows[:, 4:-1] if obb else rows[:, 4:], None, angle, det)
     if det.format == "yolox":
-        out = _yolox_grid(out, input_width, input_height)
+        out = _yolox_grid(out.astype(np.float64), input_width, input_height)
+    out = out[out[:, 4] > np.float32(det.confidence)].astype(np.float64)  # objectness first (score <= it)
     return _keep(out[:, :4], out[:, 5:], out[:, 4], None, det)
 
 
 def _keep(xywh, cls, objectness, angle, det: DetectorSpec) -> Candidates:
+    conf = np.float32(det.confidence)  # compared in float32, as torch compares a float32 tensor
     if objectness is not None:  # YOLOv5 first drops boxes by objectness alone
-        first = objectness > det.confidence
+        first = objectness.astype(np.float32) > conf
         xywh, cls, objectness = xywh[first], cls[first] * objectness[first, None], None
         angle = None if angle is None else angle[first]
     best = np.argmax(cls, axis=1)
     score = np.take_along_axis(cls, best[:, None], axis=1)[:, 0]
-    keep = score > det.confidence
+    keep = score.astype(np.float32) > conf  # a float32 product rounds as torch's does
     if det.classes:
         keep &= np.isin(best, det.classes)
     return Candidates(xywh[keep], score[keep], best[keep].astype(np.int64),

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 MAX_WH = 7680
 
 
@@ -28,12 +30,12 @@ def candidates(rows, nc, conf, *, objectness=False, angle=False, classes=()):
     """(xywh, score, class, angle) per kept row; rows are per box."""
     out = []
     for r in rows:
-        if objectness and not r[4] > conf:
+        if objectness and not np.float32(r[4]) > np.float32(conf):  # torch: a float32 tensor > a float
             continue
         first = 5 if objectness else 4
         cls = [r[first + k] * (r[4] if objectness else 1.0) for k in range(nc)]
         j = max(range(nc), key=lambda k: (cls[k], -k))  # the first of equal maxima
-        if not cls[j] > conf or (classes and j not in classes):
+        if not np.float32(cls[j]) > np.float32(conf) or (classes and j not in classes):
             continue
         out.append((tuple(r[:4]), cls[j], j, r[-1] if angle else None))
     return out

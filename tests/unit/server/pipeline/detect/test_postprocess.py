@@ -108,3 +108,13 @@ def test_probiou_equals_the_reference_and_is_one_for_the_same_box():
     want = [[ref.probiou(p, q) for q in a.tolist()] for p in a.tolist()]
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
     assert np.allclose(np.diag(got), 1.0, atol=1e-3)
+
+
+def test_the_threshold_compares_in_float32_as_torch_does():
+    # float32(0.3) is above 0.3: a float64 comparison would keep a score of exactly that.
+    spec = _spec("yolov8", confidence=0.3, iou=0.5)
+    rows = np.zeros((N, 4 + NC), np.float32)
+    rows[:, :2], rows[:, 2:4] = np.arange(N)[:, None] * 100 + 10, 20  # apart: no NMS
+    rows[0, 4], rows[1, 4] = np.float32(0.3), np.nextafter(np.float32(0.3), np.float32(1))
+    got = postprocess(spec, rows.T.ravel(), IDENTITY, FAR, FAR, 300)
+    assert [round(d.rect.x) for d in got] == [100]
