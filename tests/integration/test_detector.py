@@ -26,6 +26,10 @@ def stub(tmp_path_factory):
     cell_detector(repo / "cells" / "1" / "model.onnx")
     (repo / "cells" / "config.toml").write_text(
         'classes = ["red", "green"]\n[input]\nfill = 114\n[detector]\nformat = "yolov8"\nconfidence = 0.5\n')
+    cell_detector(repo / "greens" / "1" / "model.onnx")
+    (repo / "greens" / "config.toml").write_text(
+        'classes = ["red", "green"]\n[detector]\nformat = "yolov8"\nconfidence = 0.5\nclasses = [1]\n'
+        'letterbox = "topleft"\n')
     # make_classifier: class k reacts to channel k % 3, class 3 twice as much to red.
     make_classifier(repo / "colors" / "1" / "model.onnx", num_classes=4, height=32, width=32)
     (repo / "colors" / "config.toml").write_text('classes = ["red", "green", "blue", "reddest"]\n')
@@ -69,6 +73,14 @@ def test_a_classifier_with_a_default_detector_runs_it_on_a_request_without_rois(
     resp = stub.ClassifyObject(request(image, model="auto"), timeout=10)
     assert [r.detection.class_name for r in resp.results] == ["red", "green", "red"]
     assert [r.class_name for r in resp.results] == ["rr", "g", "rr"]
+
+
+def test_get_model_shows_the_detector_and_its_filter_by_name(stub, image):
+    info = stub.GetModel(pb.GetModelRequest(name="greens"), timeout=10).detector
+    assert (info.format, round(info.confidence, 3), list(info.classes), info.letterbox) == (
+        "yolov8", 0.5, ["green"], "topleft")
+    resp = stub.ClassifyObject(request(image, model="colors", detector="greens"), timeout=10)
+    assert [(r.detection.class_name, r.class_name) for r in resp.results] == [("green", "green")]
 
 
 def _error(stub, req) -> grpc.RpcError:
