@@ -9,7 +9,7 @@ import pytest
 from skimage.data import chelsea
 
 from roiclass.ext import _preprocess as baseline
-from roiclass.ext import preprocess_batch
+from roiclass.ext import HAVE_OPENMP, preprocess_batch
 
 IMG = chelsea()  # (300, 451, 3) uint8
 
@@ -115,18 +115,24 @@ def test_mirror_flips_the_polygon_mask_too(mod, layout):
     assert_mirrored(plain, mirrored, FLAGS, layout)
 
 
+@pytest.mark.skipif(not HAVE_OPENMP, reason="built without OpenMP (ROICLASS_NO_OPENMP=1)")
 @pytest.mark.parametrize("mod", BUILDS, ids=lambda m: m.build_isa())
-def test_mirror_with_openmp_row_bands_and_many_rois(mod):
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("resize", ["stretch", "letterbox", "center_crop"])
+def test_mirror_with_openmp_row_bands_and_many_rois(mod, layout, resize):
+    t = np.linspace(0, 2 * np.pi, 7, endpoint=False)
+    ring = np.stack([150 + 90 * np.cos(t) ** 3, 100 + 70 * np.sin(t)], 1)
     big = np.tile(ROIS, (6, 1))
-    flags = np.arange(len(big)) % 3 == 0
-    for rois, nthreads in ((ROIS[:1], 2), (big, 2), (big, 0)):  # one ROI: split into row bands
-        h, w = 160, 129
-        out1 = np.zeros((len(rois), 3, h, w), np.float32)
-        out2 = np.zeros_like(out1)
-        mod.preprocess_rois(IMG, rois, out1, num_threads=1)
-        mod.preprocess_rois(IMG, as_mirrored(rois, flags[:len(rois)] | (len(rois) == 1)), out2,
-                            num_threads=nthreads)
-        assert_mirrored(out1, out2, flags[:len(rois)] | (len(rois) == 1), "NCHW")
+    flags = (np.arange(len(big)) % 3 == 0) | (np.arange(len(big)) == 0)
+    # one ROI of 200 x 201 (40,200 pixels): 2 threads, each ROI split into row
+    # bands; 36 ROIs of 64 x 65: whole ROIs per thread
+    for rois, (h, w), nthreads in ((ROIS[:1], (200, 201), 2), (big, (64, 65), 2), (big, (64, 65), 0)):
+        shape = (len(rois), 3, h, w) if layout == "NCHW" else (len(rois), h, w, 3)
+        kw = dict(layout=layout, resize=resize, fill=-3.0, polygons=[ring] * len(rois))
+        out1, out2 = np.zeros(shape, np.float32), np.full(shape, 7.0, np.float32)
+        mod.preprocess_rois(IMG, rois, out1, num_threads=1, **kw)
+        mod.preprocess_rois(IMG, as_mirrored(rois, flags[:len(rois)]), out2, num_threads=nthreads, **kw)
+        assert_mirrored(out1, out2, flags[:len(rois)], layout)
 
 
 def test_mirror_in_preprocess_batch_per_item():
