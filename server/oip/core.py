@@ -143,6 +143,10 @@ class InferenceProtocol:
         try:
             model = self._model(base, request.version)
             version = model.version
+            if model.spec.detector is not None:  # its rows are raw boxes, not the metadata's classes
+                raise FailedPrecondition(
+                    f"model {base!r} is a detector ([detector] in its config): the Open Inference Protocol "
+                    "serves classifiers; send it as `detector` of an ObjectClassifier request")
             response = await self._infer(model, tensors_only, request, deadline, caller, is_cancelled, started)
         except Exception as exc:
             if version:
