@@ -101,6 +101,10 @@ class ClassifyRequest:
             raise InvalidArgument.for_field(
                 "detector", f"runs on the whole image: send no rois with it (got {len(msg.rois)})")
         if msg.create_relevance_heatmap:
+            mirrored = next((i for i, r in enumerate(msg.rois) if r.mirror), None)
+            if mirrored is not None:  # the heatmap is drawn in the ROI's own, unmirrored frame
+                raise InvalidArgument.for_field(
+                    f"rois[{mirrored}].mirror", "cannot be combined with create_relevance_heatmap; allowed with it: false")
             opts = msg.heatmap_options
             heatmap = HeatmapRequest(*(getattr(opts, f) if opts.HasField(f) else None
                                        for f in ("patch_size", "stride", "max_side")))

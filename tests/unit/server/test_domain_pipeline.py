@@ -46,3 +46,11 @@ def test_bad_pipeline_fields_name_the_field(fields, rois, field, text):
     with pytest.raises(InvalidArgument) as info:
         parse(rois, **fields)
     assert [v.field for v in info.value.violations] == [field] and text in str(info.value)
+
+
+def test_a_mirrored_roi_with_a_heatmap_names_the_roi():
+    second = roi(3, 4, 5, 6)
+    second.mirror = True
+    with pytest.raises(InvalidArgument) as info:
+        parse([roi(1, 2, 10, 20), second], create_relevance_heatmap=True)
+    assert [v.field for v in info.value.violations] == ["rois[1].mirror"] and "allowed with it: false" in str(info.value)
