@@ -422,9 +422,10 @@ def preprocess_rois(image, rois, out, *, layout="NCHW", channel_map=None, mean=N
     channels, normalize ((x - mean) / std, source units) and write out[n].
     `rois`: (N, 5) rows x, y, width, height, angle (degrees clockwise about
     the top-left corner (x, y)), or (N, 6) with column 5 the flags (0, or 1:
-    the output flipped along its width axis, np.flip of the unmirrored one). `polygons`: None, or one entry per ROI: None
-    or a polygon in image coordinates (an (M, 2) ring or a list of rings,
-    even-odd); output samples whose source point lies outside it are `fill`.
+    the output flipped along its width axis, np.flip of the unmirrored one).
+    `polygons`: None, or one entry per ROI: None or a polygon in image
+    coordinates (an (M, 2) ring or a list of rings, even-odd); output samples
+    whose source point lies outside it are `fill`.
 
     See ext/README.md for the geometry and every option. Raises TypeError or
     ValueError, naming the argument, before any work is done.
