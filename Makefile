@@ -19,8 +19,14 @@ $(VENV)/.installed: $(PY) $(BUILD_INPUTS)
 	touch $@
 
 # The extras (geo, video, http) install with the dev tools, so their tests always run.
+# nudenet (tests/integration/test_detector_nudenet.py: a real YOLOv8 ONNX detector from
+# PyPI, and its own postprocessing as the reference) without its dependencies: it
+# names the CPU onnxruntime wheel, which would replace onnxruntime-gpu.
+NUDENET_VERSION := 3.4.2
+
 $(VENV)/.installed-dev: $(PY) $(BUILD_INPUTS)
 	$(PIP) install -e '.[dev,geo,video,http]'
+	$(PIP) install --no-deps 'nudenet==$(NUDENET_VERSION)'
 	touch $@ $(VENV)/.installed
 
 # checkov (tests/deploy/test_kubernetes.py scans deploy/kubernetes) in a venv of
