@@ -2,7 +2,7 @@
 in the server) against the three calls a client makes today, and against the
 pure compute of the three stages in-process (the bound).
 
-    .venv/bin/python bench/pipelines.py [--repeats 4] [--duration 3] [--sets small,large]
+    .venv/bin/python bench/pipelines.py [--repeats 5] [--duration 3] [--sets small,large]
 
 Per model set (bench/_pipeline_models.py: the same grid-cell YOLOv8-layout
 detector, then tiny CNNs or EfficientNet-Lite0 as classifier and child; the
@@ -428,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sets", default="small,large", type=lambda t: [s for s in t.split(",") if s])
-    p.add_argument("--repeats", type=int, default=4)
+    p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--duration", type=float, default=3.0, help="measured seconds per point and repeat")
     p.add_argument("--warmup", type=float, default=1.0)
     p.add_argument("--bound-seconds", type=float, default=1.5)
