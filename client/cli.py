@@ -303,10 +303,28 @@ def format_models(models: ModelList) -> str:
             f"{marker} {model.name:<28} {versions:<22} {size:<12} {len(model.classes):>7}  "
             f"{model.format:<9} {','.join(devices)}"
         )
+        pipeline = _pipeline_text(model)
+        if pipeline:
+            lines.append(f"    {pipeline}")
     if not models.models:
         lines.append("  (no models)")
     lines.append("* = default model")
     return "\n".join(lines)
+
+
+def _pipeline_text(model) -> str:
+    """What a model's config chains: "detector yolov8", "children: shade (when red), ..."."""
+    parts = []
+    if model.detector_format:
+        parts.append(f"detector {model.detector_format}")
+    if model.default_detector:
+        parts.append(f"default detector {model.default_detector}")
+    if model.default_tta and model.default_tta != "none":
+        parts.append(f"tta {model.default_tta}")
+    if model.children:
+        kids = ", ".join(f"{name} (when {' or '.join(when)})" if when else name for name, when in model.children)
+        parts.append(f"children: {kids}")
+    return "; ".join(parts)
 
 
 def _health(args: argparse.Namespace) -> int:

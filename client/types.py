@@ -230,6 +230,13 @@ class ModelInfo:
     format: str
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    # Pipelines (its config): child model -> the parent classes that trigger it
+    # (empty = any); the detector format when it is a detector ("" = a
+    # classifier); defaults.detector and defaults.tta ("" = unset).
+    children: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    detector_format: str = ""
+    default_detector: str = ""
+    default_tta: str = ""
 
 
 @dataclass(frozen=True)
@@ -398,6 +405,10 @@ def model_info_from_proto(info: pb.ModelInfo) -> ModelInfo:
         format=info.format,
         mean=tuple(info.mean),
         std=tuple(info.std),
+        children=tuple((c.model, tuple(c.when)) for c in info.children),
+        detector_format=info.detector.format if info.HasField("detector") else "",
+        default_detector=info.default_detector,
+        default_tta=info.default_tta,
     )
 
 

@@ -102,3 +102,15 @@ def test_the_cli_names_a_bad_tta_in_one_line(served, capsys):
     code = main(["classify", str(png), "--model", "paint", "--tta", "mirror", "--server", srv.address])
     err = capsys.readouterr().err
     assert code != 0 and err.splitlines()[0].startswith("error: INVALID_ARGUMENT: tta:")
+
+
+def test_models_lists_what_each_model_chains(served, capsys):
+    srv, _, _ = served
+    assert main(["models", "--server", srv.address]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    paint = next(i for i, line in enumerate(lines) if line[2:].startswith("paint "))
+    assert lines[paint + 1].strip() == "children: shade (when red), edge (when green or blue)"
+    cells = next(i for i, line in enumerate(lines) if line[2:].startswith("cells "))
+    assert lines[cells + 1].strip() == "detector yolov8"
+    tint = next(i for i, line in enumerate(lines) if line[2:].startswith("tint "))
+    assert not lines[tint + 1].startswith("    ")  # no pipeline: no extra line
