@@ -10,8 +10,8 @@ gRPC), bench/batch_gil.py (one kernel call per batch vs per request),
 bench/workers.py (one server process vs serve --workers N), bench/video.py
 (`roiclass video` vs an in-process decode -> resize -> ONNX Runtime loop),
 bench/oip.py (perf_analyzer on the v2 endpoint vs v1 vs a Triton peer),
-bench/geo.py (`roiclass geo` vs the arcgis.learn-style script vs raw ORT) and
-bench/tta.py (a test-time augmentation request vs its variants as plain ROIs),
+bench/geo.py (`roiclass geo` vs the arcgis.learn-style script vs raw ORT),
+bench/tta.py (a test-time augmentation request vs its variants as plain ROIs) and
 bench/pipelines.py (detector + classifier + child in one call vs three calls vs the compute bound).
 Each runs in its own process, so one failing does not stop the others; the
 exit code is non-zero when any failed. The benchmarks run one at a time: on
