@@ -7,12 +7,11 @@ import grpc
 import numpy as np
 import pytest
 
-from roiclass.server.app import BackgroundServer
-from roiclass.server.cli import build_parser, config_from_args
 from roiclass.v1 import classifier_pb2 as pb
 from roiclass.v1 import classifier_pb2_grpc
 from tests.detector_models import cell_detector
 from tests.integration.requests import raw_image, request, roi
+from tests.integration.serving import serve
 from tests.unit.models.model_factory import make_classifier
 
 # (x0, y0, x1, y1, rgb) on a 128 x 64 image, each inside one cell of the detector's
@@ -35,12 +34,8 @@ def stub(tmp_path_factory):
     (repo / "colors" / "config.toml").write_text('classes = ["red", "green", "blue", "reddest"]\n')
     make_classifier(repo / "auto" / "1" / "model.onnx", num_classes=4, height=32, width=32)
     (repo / "auto" / "config.toml").write_text('classes = ["r", "g", "b", "rr"]\n[defaults]\ndetector = "cells"\n')
-    parser = build_parser()
-    srv = BackgroundServer(config_from_args(parser.parse_args(["--port", "0", "--models", str(repo)]),
-                                            parser)).start()
-    with grpc.insecure_channel(srv.address) as ch:
+    with serve("--models", str(repo)) as srv, grpc.insecure_channel(srv.address) as ch:
         yield classifier_pb2_grpc.ObjectClassifierStub(ch)
-    srv.stop()
 
 
 @pytest.fixture(scope="module")

@@ -18,13 +18,12 @@ import onnxruntime as ort
 import pytest
 from skimage import data
 
-from roiclass.server.app import BackgroundServer
-from roiclass.server.cli import build_parser, config_from_args
 from roiclass.server.models.config import spec_from_config
 from roiclass.server.pipeline.detect.detector import postprocess
 from roiclass.server.pipeline.detect.letterbox import letterbox
 from roiclass.v1 import classifier_pb2_grpc
 from tests.integration.requests import raw_image, request
+from tests.integration.serving import serve
 from tests.unit.models.model_factory import make_classifier
 
 MODEL = Path(nudenet.__file__).with_name("320n.onnx")
@@ -76,15 +75,9 @@ def test_through_the_server_the_face_is_nudenets_face(repo):
     theirs = nudenet.NudeDetector(providers=["CPUExecutionProvider"]).detect(np.ascontiguousarray(image[..., ::-1]))
     faces = [t for t in theirs if t["class"] == "FACE_FEMALE"]
     assert len(faces) == 1
-    parser = build_parser()
-    srv = BackgroundServer(config_from_args(parser.parse_args(["--port", "0", "--models", str(repo)]),
-                                            parser)).start()
-    try:
-        with grpc.insecure_channel(srv.address) as channel:
-            stub = classifier_pb2_grpc.ObjectClassifierStub(channel)
-            resp = stub.ClassifyObject(request(raw_image(image), model="colors", detector="nudenet"), timeout=30)
-    finally:
-        srv.stop()
+    with serve("--models", str(repo)) as srv, grpc.insecure_channel(srv.address) as channel:
+        stub = classifier_pb2_grpc.ObjectClassifierStub(channel)
+        resp = stub.ClassifyObject(request(raw_image(image), model="colors", detector="nudenet"), timeout=30)
     ours = [r for r in resp.results if r.detection.class_name == "FACE_FEMALE"]
     assert len(ours) == 1
     box = ours[0].detection.box

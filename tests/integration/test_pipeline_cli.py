@@ -9,11 +9,10 @@ import pytest
 
 from roiclass.client import Classifier
 from roiclass.client.cli import main
-from roiclass.server.app import BackgroundServer
-from roiclass.server.cli import build_parser, config_from_args
 from tests.child_models import expected, write_repository
-from tests.detector_models import cell_detector
 from tests.conftest import png_bytes
+from tests.detector_models import cell_detector
+from tests.integration.serving import serve
 
 # On a 128 x 64 image each square lies inside one 16-pixel cell of the detector's
 # 64 x 64 input once centred (tests/detector_models.py). paint: red -> shade (bright)
@@ -33,11 +32,8 @@ def served(tmp_path_factory):
         image[y0:y1, x0:x1] = rgb
     png = root / "squares.png"
     png.write_bytes(png_bytes(image))
-    parser = build_parser()
-    srv = BackgroundServer(config_from_args(parser.parse_args(["--port", "0", "--models", str(repo)]),
-                                            parser)).start()
-    yield srv, png, image
-    srv.stop()
+    with serve("--models", str(repo)) as srv:
+        yield srv, png, image
 
 
 def test_the_client_reads_one_tree_per_detected_object(served):

@@ -7,10 +7,9 @@ import numpy as np
 import pytest
 
 from roiclass.inference import grpc_service_pb2_grpc as pb_grpc
-from roiclass.server.app import BackgroundServer
-from roiclass.server.cli import build_parser, config_from_args
 from tests.detector_models import cell_detector
 from tests.integration.oip.test_grpc_service import infer_request
+from tests.integration.serving import serve
 
 
 @pytest.fixture(scope="module")
@@ -18,12 +17,8 @@ def stub(tmp_path_factory):
     repo = tmp_path_factory.mktemp("oip-detector") / "repo"
     cell_detector(repo / "cells" / "1" / "model.onnx")
     (repo / "cells" / "config.toml").write_text('classes = ["red", "green"]\n[detector]\nformat = "yolov8"\n')
-    parser = build_parser()
-    srv = BackgroundServer(config_from_args(parser.parse_args(["--port", "0", "--models", str(repo)]),
-                                            parser)).start()
-    with grpc.insecure_channel(srv.address) as channel:
+    with serve("--models", str(repo)) as srv, grpc.insecure_channel(srv.address) as channel:
         yield pb_grpc.GRPCInferenceServiceStub(channel)
-    srv.stop()
 
 
 def test_infer_on_a_detector_is_failed_precondition_naming_it(stub):
