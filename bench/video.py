@@ -255,6 +255,36 @@ def measure_live(address: str, path: Path, repeats: int, throughput: dict[str, f
     return out
 
 
+def measure_cpu(server, address: str, path: Path, spec, repeats: int) -> dict:
+    """CPU milliseconds per frame (user + system; the client's threads are this
+    process's, the server's its process's), which the other work on a shared
+    VM moves much less than the frames per second: what each way costs."""
+    loop = InProcess(spec, {"session.intra_op.allow_spinning": "0"})
+    cases = {
+        "inprocess_whole_no_spin": lambda: loop.fps(path, ()),
+        "roiclass_whole": lambda: _fps_labels(roiclass_run(address, path, ())),
+        "roiclass_whole_rgb": lambda: _fps_labels(roiclass_run(address, path, (), pixels="rgb")),
+        "inprocess_4rois_no_spin": lambda: loop.fps(path, ROIS),
+        "roiclass_4rois": lambda: _fps_labels(roiclass_run(address, path, ROIS)),
+        "roiclass_4rois_rgb": lambda: _fps_labels(roiclass_run(address, path, ROIS, pixels="rgb")),
+    }
+    out: dict[str, dict[str, list[float]]] = {name: {"client": [], "server": [], "fps": []} for name in cases}
+    names = list(cases)
+    for rep in range(repeats):
+        for name in names[rep % len(names):] + names[:rep % len(names)]:
+            client, srv = time.process_time(), server.cpu_seconds()
+            fps, labels = cases[name]()
+            frames = len(labels) / (len(ROIS) if "4rois" in name else 1)
+            out[name]["client"].append(round(1e3 * (time.process_time() - client) / frames, 2))
+            out[name]["server"].append(round(1e3 * (server.cpu_seconds() - srv) / frames, 2) if "roiclass" in name
+                                       else 0.0)
+            out[name]["fps"].append(round(fps, 2))
+        log.info("cpu repeat %d: %s", rep + 1, ", ".join(f"{k} {v['client'][-1] + v['server'][-1]:.1f} ms"
+                                                        for k, v in out.items()))
+    return {name: {**values, "total_median": _median([c + s for c, s in zip(values["client"], values["server"])])}
+            for name, values in out.items()}
+
+
 def targets(results: dict) -> list[dict]:
     med = results["fps_median"]
     out = []
@@ -277,11 +307,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--live-repeats", type=int, default=3)
     p.add_argument("--quick", action="store_true", help="60 frames, 1 repeat")
+    p.add_argument("--cpu", action="store_true",
+                   help="only the CPU time per frame of the in-process loop and roiclass (I420 and RGB), "
+                        "--repeats interleaved repeats (results/video-cpu.json)")
     p.add_argument("--out", help="results file (default results/video.json, --quick: results/video-quick.json)")
     args = p.parse_args(argv)
     if args.quick:
         args.frames, args.repeats, args.live_repeats = 60, 1, 1
-    out = Path(args.out or RESULTS / ("video-quick.json" if args.quick else "video.json"))
+    out = Path(args.out or RESULTS / ("video-quick.json" if args.quick else "video-cpu.json" if args.cpu
+                                      else "video.json"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from serving import load_spec
 
@@ -293,6 +327,13 @@ def main(argv: list[str] | None = None) -> int:
     with _servers.start_roiclass(folder, MODEL, []) as server:
         address = f"127.0.0.1:{server.port}"
         roiclass_run(address, path, ROIS)  # warm-up: the first stream, the kernel's threads
+        if args.cpu:
+            cpu = measure_cpu(server, address, path, spec, args.repeats)
+            out.write_text(json.dumps({"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                                       "machine": _machine.describe(), "frames": args.frames,
+                                       "repeats": args.repeats, "cpu_ms_per_frame": cpu}, indent=1) + "\n")
+            print(json.dumps({k: v["total_median"] for k, v in cpu.items()}))
+            return 0
         results = measure(address, path, spec, args.repeats)
         throughput = {case: results["fps_median"][f"roiclass_{case}"] for case in ("whole", "4rois")}
         results["live"] = measure_live(address, path, args.live_repeats, throughput)
