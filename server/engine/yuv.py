@@ -30,7 +30,7 @@ from roiclass.server.engine import channels
 from roiclass.server.formats import PixelFormat
 from roiclass.server.models.spec import ModelSpec
 
-# BT.601, limited range: the one copy of these constants (formats.py, the proto's I420 comment).
+# BT.601, limited range (the proto's I420 comment): the one copy of these constants.
 KR, KB = 0.299, 0.114
 KG = 1.0 - KR - KB
 Y_OFFSET, Y_RANGE, C_OFFSET, C_RANGE = 16.0, 219.0, 128.0, 224.0
@@ -42,8 +42,9 @@ YUV_TO_RGB = np.array([
     [_CY, _CC * 2 * (1 - KB), 0.0],
 ])
 YUV_OFFSET = np.array([Y_OFFSET, C_OFFSET, C_OFFSET])
-# A model channel from RGB: a band (R, G, B) or the kernel's luma codes.
-_LUMA = {LUMA_RGB: (KR, KG, KB), LUMA_BGR: (KR, KG, KB)}  # the source's bands are RGB either way
+# A model channel from the converted RGB: a band (R, G, B), or the luma the
+# kernel's codes ask for (the bands here are in RGB order either way).
+_LUMA = {LUMA_RGB: (KR, KG, KB), LUMA_BGR: (KR, KG, KB)}
 
 
 @dataclass(frozen=True, eq=False)
@@ -62,7 +63,9 @@ def kernel_args(spec: ModelSpec, fmt: PixelFormat | str) -> YuvArgs:
     fmt = channels.pixel_format(fmt)
     ka = channels.kernel_args(spec, fmt)  # the model's map of the converted RGB (bands as RGB8)
     rows = [_LUMA[c] if c < 0 else tuple(float(c == j) for j in range(3)) for c in ka.channel_map]
-    mean, std = np.asarray(ka.mean, np.float64), np.asarray(ka.std, np.float64)
+    n = len(ka.channel_map)
+    mean = np.broadcast_to(np.asarray(ka.mean, np.float64), (n,))
+    std = np.broadcast_to(np.asarray(ka.std, np.float64), (n,))
     weights = np.asarray(rows, np.float64) / std[:, None]
     yuv_fill = np.linalg.solve(YUV_TO_RGB, np.full(3, ka.fill)) + YUV_OFFSET  # (f, f, f) back to YUV
     return YuvArgs(ka.channel_map, ka.mean, ka.std, ka.fill, fmt, weights, -mean / std,
