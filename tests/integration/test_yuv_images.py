@@ -66,9 +66,9 @@ def test_padded_rows_and_a_stream_of_yuv_frames(classifier, frames):
 
 
 def test_a_heatmap_of_a_yuv_frame(classifier, frames):
-    got = classifier.classify(frames["I420"], [ROIS[1]], channel_order="I420", heatmap=True,
-                              heatmap_options={"patch_size": 64, "stride": 64})
-    want = classifier.classify(frames["RGB8"], [ROIS[1]], heatmap=True, heatmap_options={"patch_size": 64, "stride": 64})
+    options = {"patch_size": 64, "stride": 64}
+    got = classifier.classify(frames["I420"], [ROIS[1]], channel_order="I420", heatmap=True, heatmap_options=options)
+    want = classifier.classify(frames["RGB8"], [ROIS[1]], heatmap=True, heatmap_options=options)
     g, w = got.results[0].heatmap, want.results[0].heatmap
     assert g.relevance.shape == w.relevance.shape and g.relevance.size > 1
     assert np.abs(g.relevance - w.relevance).max() < 0.05
