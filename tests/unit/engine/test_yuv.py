@@ -200,3 +200,33 @@ def test_chroma_sits_at_the_centre_of_its_2x2_block(tiny_onnx):
         yuv.preprocess(frame, args, rois, got, None, options)
         preprocess_rois(rgb, rois, want, channel_map=args.channel_map, **options)
         assert np.abs(got - want).max() <= 0.75
+
+
+def test_a_batch_mixing_rgb_and_yuv_chunks_packs_them_and_fails_a_bad_one_alone(tiny_onnx):
+    from roiclass.server.engine import channels
+    from roiclass.server.engine.batcher import Chunk, Job
+    from roiclass.server.engine.fill import RoiPayload, fill_batch
+
+    spec = make_spec(tiny_onnx, mean=(120.0,) * 3, std=(60.0,) * 3)
+    frame = i420_frame(9)
+    rgb = cv2.cvtColor(frame, cv2.COLOR_YUV2RGB_I420)
+    options = dict(layout="NCHW", resize="stretch", crop_fraction=1.0, border="constant", antialias=True,
+                   num_threads=1)
+    rois = np.array([[20.0, 30, 150, 120, 10], [100, 40, 120, 160, -30]])
+    bad = np.array([[20.0, 30, np.inf, 120, 0]])
+
+    def job(image, name, rows):
+        args = (yuv.kernel_args if name in ("I420", "NV12") else channels.kernel_args)(spec, name)
+        return Job(len(rows), RoiPayload(image, args, rows, 3), None, None)
+
+    jobs = [job(rgb, "RGB8", rois), job(frame, "I420", bad), job(frame, "I420", rois),
+            job(to_nv12(frame), "NV12", rois)]
+    dst = np.full((8, 3, 16, 16), np.nan, np.float32)
+    failed = {}
+    placed = fill_batch(dst, [Chunk(j, 0, len(j.payload.rois), 0.0) for j in jobs], options,
+                        lambda j, exc: failed.setdefault(id(j), exc))
+    assert list(failed) == [id(jobs[1])] and isinstance(failed[id(jobs[1])], errors.InvalidArgument)
+    assert [row for _, row in placed] == [0, -1, 2, 4]
+    for first in (2, 4):  # the YUV chunks, moved up over the failed one's rows: the RGB frame's tensor
+        assert np.abs(dst[first:first + 2] - dst[0:2]).max() * 60 <= TOLERANCE
+    assert np.isnan(dst[7:]).all()  # 7 rows were placed before the packing; row 6 is past the packed block
