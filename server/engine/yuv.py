@@ -124,7 +124,9 @@ def _plane_items(image, rois, out, args: YuvArgs, polygons, layout: str):
     if image.dtype != np.uint8 or fmt.size_of(image.shape) is None:
         raise ValueError(f"image must be a uint8 (height * 3 / 2, width) {fmt.name} array with an even "
                          f"height and width, got {image.dtype} {image.shape}")
-    rois = np.ascontiguousarray(rois, dtype=np.float64).reshape(-1, 5)
+    rois = np.ascontiguousarray(rois, dtype=np.float64)
+    if rois.ndim != 2 or rois.shape[1] != 6:  # (N, 6): the kernel's flags in column 5 (mirror)
+        rois = rois.reshape(-1, 5)
     n = len(rois)
     if out.ndim != 4 or len(out) != n:
         raise ValueError(f"out must be (N, ...) with N = {n} ROIs, got {out.shape}")
