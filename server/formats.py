@@ -128,6 +128,8 @@ FORMATS: tuple[PixelFormat, ...] = (
     PixelFormat("NV12", pb.NV12, 3, UINT8, "RGB", chroma="interleaved"),
 )
 NAMES = ", ".join(f.name for f in FORMATS)
+# The formats whose pixels are one interleaved (H, W, C) array (not YUV 4:2:0's planes).
+INTERLEAVED_NAMES = ", ".join(f.name for f in FORMATS if not f.chroma)
 _BY_NAME = {f.name: f for f in FORMATS}
 _BY_PROTO = {f.proto: f for f in FORMATS}
 _BY_PIL_MODE = {mode: f for f in FORMATS for mode in f.pil_modes}

@@ -86,9 +86,10 @@ def _pixel_format(t: Tensor, channels: int) -> PixelFormat:
     named = t.parameters.get(PIXEL_FORMAT_PARAMETER)
     if named is not None:
         fmt = formats.by_name(str(named))
-        if fmt is None:
+        if fmt is None or fmt.chroma:  # an IMAGE tensor is (H, W, C): YUV 4:2:0 planes are not
             raise InvalidArgument.for_field(f"{IMAGE}.parameters.{PIXEL_FORMAT_PARAMETER}",
-                                            f"{named!r} is not a pixel format; allowed: {formats.NAMES}")
+                                            f"{named!r} is not a pixel format of an (H, W, C) tensor; "
+                                            f"allowed: {formats.INTERLEAVED_NAMES}")
         if fmt.channels != channels or fmt.dtype != t.data.dtype:
             raise InvalidArgument.for_field(
                 IMAGE, f"pixel format {fmt.name} needs {fmt.channels} channel(s) of {fmt.dtype.name}; "
@@ -100,7 +101,7 @@ def _pixel_format(t: Tensor, channels: int) -> PixelFormat:
         raise InvalidArgument.for_field(
             IMAGE, f"{channels} channels of {t.datatype}: allowed UINT8 with 1 (GRAY8), 3 (RGB8) or "
             f"4 (RGBA8) channels, UINT16 with 1 (GRAY16); other orders by the parameter "
-            f"{PIXEL_FORMAT_PARAMETER} ({formats.NAMES})")
+            f"{PIXEL_FORMAT_PARAMETER} ({formats.INTERLEAVED_NAMES})")
     return fmt
 
 

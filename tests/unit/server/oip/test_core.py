@@ -237,3 +237,7 @@ def test_the_pixel_format_parameter_names_the_channel_order(setup):
         infer(oip, Tensor.of("IMAGE", IMAGE, {"pixel_format": "CMYK"}))
     with pytest.raises(errors.InvalidArgument, match="pixel format RGBA8 needs 4 channel"):
         infer(oip, Tensor.of("IMAGE", IMAGE, {"pixel_format": "RGBA8"}))
+    for yuv in ("I420", "NV12"):  # planes, not an (H, W, C) tensor: named, not INTERNAL
+        with pytest.raises(errors.InvalidArgument, match=f"'{yuv}' is not a pixel format of an .H, W, C. tensor; "
+                                                         "allowed: GRAY8, RGB8"):
+            infer(oip, Tensor.of("IMAGE", IMAGE, {"pixel_format": yuv}))
