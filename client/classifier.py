@@ -192,8 +192,9 @@ class Classifier(ClientBase):
         the same on every frame. live: drop the oldest unsent frame when the
         server falls behind (default for live sources; on a file, read at its
         frame rate). window: frames in flight (default 64, the server's).
-        Also: max_side, only_frames, reconnect, rate, model, model_version,
-        top_k, min_confidence, timeout (roiclass.client.video.classify_video).
+        Also: max_side, only_frames, reconnect, rate, pixels ("yuv": I420
+        frames as decoded, the default; "rgb"), model, model_version, top_k,
+        min_confidence, timeout (roiclass.client.video.classify_video).
         Needs PyAV: pip install 'roiclass[video]'.
         """
         from .video import classify_video  # PyAV is the `video` extra
