@@ -64,12 +64,16 @@ def create_server(address: str, app: "RoiclassServer") -> tuple[grpc.aio.Server,
             (SERVICE_NAME, oip_grpc.SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name),
             server,
         )
-    if app.certificates is not None:
-        port = server.add_secure_port(address, app.certificates.server_credentials())
-    else:
-        port = server.add_insecure_port(address)
+    try:
+        if app.certificates is not None:
+            port = server.add_secure_port(address, app.certificates.server_credentials())
+        else:
+            port = server.add_insecure_port(address)
+    except RuntimeError:  # grpcio >= 1.60 raises where older releases returned 0
+        port = 0
     if port == 0:
-        raise OSError(f"cannot listen on {address}")
+        raise OSError(f"cannot listen on {address} (--host / --port): the port is taken or the address "
+                      "is not this machine's")
     return server, port
 
 
