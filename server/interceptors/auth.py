@@ -37,7 +37,8 @@ class AuthInterceptor(ScopedInterceptor):
             return
         token = bearer_token(authorization)
         if token is None:
-            raise Unauthenticated("a token is required: send metadata 'authorization: Bearer <token>'")
+            raise Unauthenticated("a token is required: send 'authorization: Bearer <token>' "
+                                  "(gRPC metadata, or the HTTP Authorization header)")
         grant = self.tokens.lookup(token)
         if grant is None:
             raise Unauthenticated("unknown token")

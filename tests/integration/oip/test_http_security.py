@@ -69,6 +69,8 @@ def test_a_missing_or_unknown_token_is_401(http, token):
         assert reply.headers["WWW-Authenticate"].startswith("Bearer")
         message = reply.json()["error"]
         assert "token" in message and (token is None or token not in message)  # never echoes the token
+        if token is None:  # says how, in HTTP's words too
+            assert "HTTP Authorization header" in message, message
 
 
 def test_a_token_without_the_scope_is_403_naming_it(http):
