@@ -14,6 +14,7 @@ from roiclass.server.errors import InvalidArgument
 from roiclass.server.geometry import ROI_COLUMNS
 from roiclass.server.models.pipeline import MAX_CHILD_DEPTH, TtaMode
 from roiclass.server.pipeline.children import ChildContext, run_children
+from roiclass.server.pipeline.detect import detect
 from roiclass.server.pipeline.results import roi_result
 from roiclass.server.pipeline.stage import StageOutput, classify_stage, engine_result
 from roiclass.v1 import classifier_pb2 as pb
@@ -68,8 +69,6 @@ class Pipeline:
 
     async def _detect(self, name: str, req: ClassifyRequest, deadline, caller) -> tuple:
         """(the detector's LoadedModel, its detections)."""
-        from roiclass.server.pipeline.detect import detect  # NumPy decoders, only when asked for
-
         detector = self._manager.resolve(name, req.detector_version)
         if detector.spec.detector is None:
             field = "detector" if req.detector else "model"
