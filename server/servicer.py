@@ -40,21 +40,27 @@ class ObjectClassifierServicer(pb_grpc.ObjectClassifierServicer):
         self._pipeline = Pipeline(engine, manager, limits, heatmaps)
 
     async def ClassifyObject(self, request: pb.ClassifyObjectRequest, context) -> pb.ClassifyObjectResponse:
-        return await self._classify(request, context)
+        return await self.classify(request, deadline=_deadline(context), caller=caller_id(context))
 
     async def ClassifyObjectStream(
         self, request_iterator: AsyncIterator[pb.ClassifyObjectRequest], context
     ) -> AsyncIterator[pb.ClassifyObjectStreamResponse]:
+        # The call's deadline and caller are read once, while the call is live: a frame still
+        # in work after the client went away must not touch the ended call (reading its
+        # auth_context() then crashed the server process once, in CI).
+        deadline, caller = _deadline(context), caller_id(context)
         # Frames are pipelined, answered in order, within the window (streams.py).
-        frames = in_order(request_iterator, lambda request: self._frame(request, context), self._stream_window)
+        frames = in_order(request_iterator, lambda request: self._frame(request, deadline, caller),
+                          self._stream_window)
         async with aclosing(frames):
             async for response in frames:
                 yield response
 
-    async def _frame(self, request: pb.ClassifyObjectRequest, context) -> pb.ClassifyObjectStreamResponse:
+    async def _frame(self, request: pb.ClassifyObjectRequest, deadline: float | None,
+                     caller: str) -> pb.ClassifyObjectStreamResponse:
         started = time.perf_counter()
         try:
-            response = await self._classify(request, context)
+            response = await self.classify(request, deadline=deadline, caller=caller)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - one bad frame must not end the stream
@@ -69,12 +75,6 @@ class ObjectClassifierServicer(pb_grpc.ObjectClassifierServicer):
         """version: the one that answered ("" when the frame failed)."""
         if self._observer is not None:
             self._observer.observe(request.model, version, code.name, time.perf_counter() - started)
-
-    async def _classify(self, request: pb.ClassifyObjectRequest, context) -> pb.ClassifyObjectResponse:
-        remaining = context.time_remaining()
-        deadline = None if remaining is None else time.monotonic() + remaining
-        # The caller: the engine shares batches between callers.
-        return await self.classify(request, deadline=deadline, caller=caller_id(context))
 
     async def classify(self, request: pb.ClassifyObjectRequest, *, deadline: float | None,
                        caller: str) -> pb.ClassifyObjectResponse:
@@ -101,3 +101,9 @@ class ObjectClassifierServicer(pb_grpc.ObjectClassifierServicer):
     async def ReloadModels(self, request: pb.ReloadModelsRequest, context) -> pb.ListModelsResponse:
         await asyncio.get_running_loop().run_in_executor(None, self._manager.reload)
         return await self.ListModels(pb.ListModelsRequest(), context)
+
+
+def _deadline(context) -> float | None:
+    """The call's deadline in time.monotonic() seconds, None without one."""
+    remaining = context.time_remaining()
+    return None if remaining is None else time.monotonic() + remaining
