@@ -8,18 +8,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cached_property
-from operator import attrgetter
 
 import numpy as np
 
 from roiclass.server.decoding import Undecodable
 from roiclass.server.errors import InvalidArgument
-from roiclass.server.geometry import ROI_COLUMNS, Alignment, Rect, overlaps_image
+from roiclass.server.geometry import Alignment, Rect, overlaps_image, rect_rows
 from roiclass.server.images import DecodedImage, ImageLimits, decode_image
 from roiclass.server.models.pipeline import MAX_CHILD_DEPTH, TtaMode, parse_tta
 from roiclass.v1 import classifier_pb2 as pb
 
-_ROI_ROW = attrgetter(*ROI_COLUMNS)  # a Rect -> its row of the engine's ROI array
 
 
 # Polygon vertices within this of the origin (the kernel's coordinate limit).
@@ -133,7 +131,7 @@ class ClassifyRequest:
 def _rows(rects, rois) -> np.ndarray:
     """The engine's ROI rows: (N, 5), or (N, 6) with the kernel's flags (bit 0:
     mirror) when some ROI is mirrored."""
-    rows = np.array([_ROI_ROW(r) for r in rects], dtype=np.float64)
+    rows = rect_rows(rects)
     if any(roi.mirror for roi in rois):
         flags = np.array([[1.0 if roi.mirror else 0.0] for roi in rois])
         rows = np.hstack([rows, flags])

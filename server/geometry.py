@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from operator import attrgetter
+
+import numpy as np
 
 # The one order of an ROI row, on every surface that takes a row: the kernel's
 # (N, 5) arrays, the engine, the Python client's tuples, the CLIs and examples.
 ROI_COLUMNS = ("x", "y", "width", "height", "angle")
 ROI_ORDER = ", ".join(ROI_COLUMNS)
+_ROW = attrgetter(*ROI_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -61,3 +65,17 @@ def overlaps_image(rect: Rect, width: int, height: int) -> bool:
         if max(p) <= min(q) or max(q) <= min(p):
             return False
     return True
+
+
+def rect_rows(rects) -> np.ndarray:
+    """Rects (anything with the ROI_COLUMNS attributes) -> (N, 5) float64 ROI rows."""
+    return np.array([_ROW(r) for r in rects], dtype=np.float64).reshape(-1, len(ROI_COLUMNS))
+
+
+def roi_rows(rois) -> np.ndarray:
+    """ROI rows as the kernel takes them: contiguous float64, (N, 6) kept (column 5:
+    the kernel's flags, bit 0 mirror), anything else read as (N, 5)."""
+    rows = np.ascontiguousarray(rois, dtype=np.float64)
+    if rows.ndim == 2 and rows.shape[1] == len(ROI_COLUMNS) + 1:
+        return rows
+    return rows.reshape(-1, len(ROI_COLUMNS))

@@ -28,6 +28,7 @@ from roiclass.server.engine.probe import preferred_batch
 from roiclass.server.engine.version_metrics import VersionMetrics
 from roiclass.server.engine.worker import Workers, softmax_rows
 from roiclass.server.formats import PixelFormat
+from roiclass.server.geometry import roi_rows
 from roiclass.server.images import decode_file
 from roiclass.server.metrics import Metrics
 from roiclass.server.models.onnx_info import model_io
@@ -260,9 +261,7 @@ class LoadedModel:
                    rois: np.ndarray, polygons=None) -> np.ndarray:
         kargs = self._kernel_args(pixel_format)
         channels.check_image(image, pixel_format)
-        rois = np.ascontiguousarray(rois, dtype=np.float64)
-        if rois.ndim != 2 or rois.shape[1] != 6:  # (N, 6): the kernel's flags in column 5 (mirror)
-            rois = rois.reshape(-1, 5)
+        rois = roi_rows(rois)
         _check_polygons(polygons, len(rois))
         out = np.empty((len(rois),) + self.item_shape, self.dtype)
         try:

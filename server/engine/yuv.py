@@ -28,6 +28,7 @@ import numpy as np
 from roiclass.ext import LUMA_BGR, LUMA_RGB, preprocess_batch
 from roiclass.server.engine import channels
 from roiclass.server.formats import PixelFormat
+from roiclass.server.geometry import roi_rows
 from roiclass.server.models.spec import ModelSpec
 
 # BT.601, limited range (the proto's I420 comment): the one copy of these constants.
@@ -124,9 +125,7 @@ def _plane_items(image, rois, out, args: YuvArgs, polygons, layout: str):
     if image.dtype != np.uint8 or fmt.size_of(image.shape) is None:
         raise ValueError(f"image must be a uint8 (height * 3 / 2, width) {fmt.name} array with an even "
                          f"height and width, got {image.dtype} {image.shape}")
-    rois = np.ascontiguousarray(rois, dtype=np.float64)
-    if rois.ndim != 2 or rois.shape[1] != 6:  # (N, 6): the kernel's flags in column 5 (mirror)
-        rois = rois.reshape(-1, 5)
+    rois = roi_rows(rois)
     n = len(rois)
     if out.ndim != 4 or len(out) != n:
         raise ValueError(f"out must be (N, ...) with N = {n} ROIs, got {out.shape}")

@@ -17,7 +17,7 @@ from roiclass.server import formats
 from roiclass.server.domain import RequestLimits
 from roiclass.server.errors import InvalidArgument
 from roiclass.server.formats import PixelFormat
-from roiclass.server.geometry import ROI_COLUMNS, Alignment, Rect, overlaps_image
+from roiclass.server.geometry import ROI_COLUMNS, Alignment, Rect, overlaps_image, rect_rows
 from roiclass.server.images import decode_image
 from roiclass.server.oip.tensors import Tensor
 from roiclass.v1 import classifier_pb2 as pb
@@ -58,7 +58,7 @@ def image_jobs(inputs: dict[str, Tensor], limits: RequestLimits) -> tuple[list[I
             for i, rect in enumerate(rects):
                 _check_overlap(_row_name(ROIS, b if len(rows) > 1 else None, i), rect, w, h,
                                b if len(images) > 1 else None)
-            rois = np.array([[getattr(r, c) for c in ROI_COLUMNS] for r in rects], dtype=np.float64)
+            rois = rect_rows(rects)
         jobs.append(ImageJob(array, fmt, rois))
     return jobs, lead
 

@@ -29,10 +29,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from roiclass.server.errors import status_from_exception
-from roiclass.server.geometry import ROI_COLUMNS, Rect
+from roiclass.server.geometry import Rect, rect_rows
 from roiclass.server.images import DecodedImage
 from roiclass.server.models.pipeline import ChildSpec
 from roiclass.server.models.spec import ModelSpec
@@ -101,8 +99,7 @@ async def _child_job(ctx: ChildContext, child: ChildSpec, rects: list[Rect], pol
         model = ctx.manager.resolve(child.model, child.version)
         for slot in slots:
             slot.model_version = model.version
-        rows = np.array([[getattr(r, c) for c in ROI_COLUMNS] for r in rects], dtype=np.float64)
-        stage = await classify_stage(ctx.engine, model, ctx.image, rows, polygons, tta=model.spec.tta,
+        stage = await classify_stage(ctx.engine, model, ctx.image, rect_rows(rects), polygons, tta=model.spec.tta,
                                      spread=False, deadline=ctx.deadline, caller=ctx.caller)
     except asyncio.CancelledError:
         raise

@@ -11,7 +11,7 @@ import numpy as np
 
 from roiclass.server.domain import ClassifyRequest, RequestLimits, rect_to_proto
 from roiclass.server.errors import InvalidArgument
-from roiclass.server.geometry import ROI_COLUMNS
+from roiclass.server.geometry import rect_rows
 from roiclass.server.models.pipeline import MAX_CHILD_DEPTH, TtaMode
 from roiclass.server.pipeline.children import ChildContext, run_children
 from roiclass.server.pipeline.detect import detect
@@ -117,6 +117,5 @@ class Pipeline:
 def _with_detections(req: ClassifyRequest, detections) -> ClassifyRequest:
     """The request with one ROI per detection (ids "det-0", "det-1", ...), no polygons."""
     rects = tuple(d.rect for d in detections)
-    rows = np.array([[getattr(r, c) for c in ROI_COLUMNS] for r in rects], dtype=np.float64).reshape(-1, 5)
-    return replace(req, rects=rects, rois_array=rows, roi_ids=tuple(f"det-{i}" for i in range(len(rects))),
+    return replace(req, rects=rects, rois_array=rect_rows(rects), roi_ids=tuple(f"det-{i}" for i in range(len(rects))),
                    polygons=None, whole_image=False)
