@@ -13,7 +13,7 @@ import numpy as np
 
 from roiclass.server.decoding import Undecodable
 from roiclass.server.errors import InvalidArgument
-from roiclass.server.geometry import Alignment, Rect, overlaps_image, rect_rows
+from roiclass.server.geometry import MIRROR_FLAG, Alignment, Rect, overlaps_image, rect_rows
 from roiclass.server.images import DecodedImage, ImageLimits, decode_image
 from roiclass.server.models.pipeline import MAX_CHILD_DEPTH, TtaMode, parse_tta
 from roiclass.v1 import classifier_pb2 as pb
@@ -133,7 +133,7 @@ def _rows(rects, rois) -> np.ndarray:
     mirror) when some ROI is mirrored."""
     rows = rect_rows(rects)
     if any(roi.mirror for roi in rois):
-        flags = np.array([[1.0 if roi.mirror else 0.0] for roi in rois])
+        flags = np.array([[float(MIRROR_FLAG) if roi.mirror else 0.0] for roi in rois])
         rows = np.hstack([rows, flags])
     return rows
 

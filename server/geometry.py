@@ -17,6 +17,7 @@ import numpy as np
 ROI_COLUMNS = ("x", "y", "width", "height", "angle")
 ROI_ORDER = ", ".join(ROI_COLUMNS)
 _ROW = attrgetter(*ROI_COLUMNS)
+MIRROR_FLAG = 1  # bit 0 of a row's flags column (column 5): the chip flipped along its width
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from roiclass.server.geometry import MIRROR_FLAG
 from roiclass.server.models.pipeline import TtaMode
-
-MIRROR = 1  # the kernel's flag bit (column 5 of a row)
 
 
 @dataclass(frozen=True)
@@ -84,7 +83,7 @@ def variant_rows(rois: np.ndarray, mode: TtaMode) -> np.ndarray:
     ny = cy - 0.5 * (nw * ns + nh * nc)
     same = (v.offsets == 0) & ~v.swap  # untouched geometry: keep the client's numbers
     nx, ny = np.where(same, x, nx), np.where(same, y, ny)
-    nf = flags ^ v.mirror.astype(np.int64) * MIRROR
+    nf = flags ^ v.mirror.astype(np.int64) * MIRROR_FLAG
     out = np.stack([nx, ny, nw, nh, np.where(same, a, na), np.broadcast_to(nf, (n, nv))], axis=-1)
     return out.reshape(n * nv, 6)
 
